@@ -1,0 +1,56 @@
+# crimeclass: `make demo` runs the main job on the bundled sample; `make test` runs the tests.
+# Both create .venv and install pinned versions (constraints.txt) by themselves, once.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo-output
+DATA   ?= ../shared/data
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install crimeclass with every extra (idempotent)
+
+demo: $(STAMP) ## run the main job end to end on the bundled real sample
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/crimeclass ingest --sample --store $(DEMO)/crimeclass.duckdb
+	$(BIN)/crimeclass info --store $(DEMO)/crimeclass.duckdb
+	$(BIN)/crimeclass quarantine --store $(DEMO)/crimeclass.duckdb --limit 5
+	$(BIN)/crimeclass export --store $(DEMO)/crimeclass.duckdb --out $(DEMO)/parquet
+	@echo
+	@echo "Demo output is in $(DEMO)/: the store crimeclass.duckdb and the Parquet export parquet/."
+
+test: $(STAMP) ## run the whole test suite (the slow tests too)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## run the tests without the slow ones
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
+
+bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
+	$(BIN)/python bench/ingest.py --data $(DATA)
+
+lock: ## re-pin constraints.txt from a fresh environment
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/python -m pip install --quiet -e '.[all,dev]'
+	.lockenv/bin/python -m pip freeze --exclude-editable > constraints.txt
+	rm -rf .lockenv
+
+clean: ## remove the virtual environment and outputs
+	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache

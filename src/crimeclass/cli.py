@@ -1,0 +1,356 @@
+"""The ``crimeclass`` command line: thin wrappers over the stages' Python API.
+
+Every command takes ``--store`` (or ``$CRIMECLASS_STORE``); commands with
+``--json`` print one JSON object for scripts. Errors print a clear message and
+exit non-zero (with ``--json``, as ``{"error": ...}``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from crimeclass import __version__
+from crimeclass.data import CrimeclassError
+
+app = typer.Typer(
+    name="crimeclass",
+    help="Chicago crime records into trustworthy statistics and index-offense classifiers.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", envvar="CRIMECLASS_STORE", show_default="crimeclass.duckdb",
+                 help="The DuckDB store file ($CRIMECLASS_STORE)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object, for scripts.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_path(store: Path | None) -> Path:
+    from crimeclass.data import default_store_path
+
+    return store or default_store_path()
+
+
+def _fail(error: BaseException, as_json: bool) -> None:
+    if as_json:
+        attrs = error.attrs() if isinstance(error, CrimeclassError) else {}
+        print(json.dumps({"error": str(error), "type": type(error).__name__, **attrs},
+                         default=str))
+    else:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    raise typer.Exit(1)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn crimeclass errors into a message and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (CrimeclassError, ValueError, OSError) as e:
+            _fail(e, bool(kwargs.get("as_json")))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"crimeclass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Chicago crime records into trustworthy statistics and index-offense classifiers."""
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@app.command()
+@handles_errors
+def ingest(
+    sources: Annotated[list[Path] | None, typer.Argument(
+        help="CSV, CSV.gz or Parquet exports, or folders of them.", show_default=False)] = None,
+    sample: Annotated[bool, typer.Option(
+        "--sample", help="Load the real sample bundled with crimeclass (about 50,000 rows).")
+    ] = False,
+    store: StoreOpt = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit while loading.")] = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate, label and load crime records into the store.
+
+    Every row is loaded, updated, left unchanged or quarantined (with file, line,
+    field and reason); each file is loaded in one transaction, so a failure leaves
+    the store as it was. Re-loading the same or a newer export upserts by ID.
+    """
+    from crimeclass.data import IngestOptions, Store, expand_paths, open_source, sample_files
+    from crimeclass.data._account import total
+
+    if not sources and not sample:
+        raise ValueError("name the files to load, or pass --sample for the bundled sample")
+    files = expand_paths(list(sources or [])) + (sample_files() if sample else [])
+    options = IngestOptions(memory_limit=memory_limit)
+    accounts = []
+    with Store(_store_path(store)) as st, _progress(as_json, bytes_=True) as progress:
+        for path in files:
+            src = open_source(path, block_bytes=options.block_bytes)
+            task = progress.add_task(path.name, total=src.size())
+            try:
+                account = st.ingest(src, options, on_progress=lambda done, tot, t=task:
+                                    progress.update(t, completed=done, total=tot))
+            except CrimeclassError as e:
+                if accounts and not as_json:
+                    _print_accounts(accounts)
+                    err_console.print(f"{len(accounts)} file(s) loaded before the error; "
+                                      f"{path} was not loaded.")
+                raise e
+            progress.update(task, completed=src.size())
+            accounts.append(account)
+    summary = total(accounts)
+    summary["store"] = str(_store_path(store))
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        _print_accounts(accounts)
+        console.print(f"store: {summary['store']}")
+
+
+def _print_accounts(accounts: list[Any]) -> None:
+    t = Table(title="Ingest account: read = inserted + updated + unchanged + quarantined")
+    for col in ("source", "variant", "read", "inserted", "updated", "unchanged",
+                "quarantined", "rows/s"):
+        left = col in ("source", "variant")
+        t.add_column(col, justify="left" if left else "right", overflow="fold",
+                     no_wrap=not left)
+    for a in accounts:
+        t.add_row(Path(a.source).name, a.variant, f"{a.read:,}", f"{a.inserted:,}",
+                  f"{a.updated:,}", f"{a.unchanged:,}", f"{a.quarantined:,}",
+                  f"{a.rows_per_second:,.0f}")
+    console.print(t)
+    for a in accounts:
+        notes = []
+        if a.quarantine_reasons:
+            notes.append("quarantined: " + ", ".join(f"{k} {v:,}" for k, v in
+                                                     a.quarantine_reasons.items()))
+        routes = ", ".join(f"{k} {v:,}" for k, v in a.label_routes.items())
+        notes.append(f"labels by {routes}" if routes else "")
+        if a.flags:
+            notes.append("flagged: " + ", ".join(f"{k} {v:,}" for k, v in a.flags.items()))
+        if a.stale or a.matched_by_derived_key:
+            notes.append(f"unchanged includes {a.stale:,} older than stored and "
+                         f"{a.matched_by_derived_key:,} matched without ID")
+        console.print(f"[dim]{Path(a.source).name}: " + "; ".join(n for n in notes if n) + "[/]")
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        pass
+
+    def add_task(self, *a: Any, **k: Any) -> int:
+        return 0
+
+    def update(self, *a: Any, **k: Any) -> None:
+        pass
+
+
+def _progress(quiet: bool, *, bytes_: bool = False) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return _NoProgress()
+    counter = DownloadColumn() if bytes_ else MofNCompleteColumn()
+    return Progress(TextColumn("{task.description}"), BarColumn(), counter,
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                    transient=False)
+
+
+# ------------------------------------------------------------------ info
+
+
+@app.command()
+@handles_errors
+def info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """What the store holds: rows, dates, years, index share, labels, quarantine."""
+    from crimeclass.data import Store
+
+    with Store(_store_path(store), read_only=True) as st:
+        data = st.info()
+    if as_json:
+        print(json.dumps(data, default=str))
+        return
+    t = Table(title=f"crimeclass store {data['store']}", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("incidents", f"{data['rows']:,}")
+    t.add_row("from", str(data["min_date"]))
+    t.add_row("to", str(data["max_date"]))
+    share = data["index_share"]
+    t.add_row("index offenses", "-" if share is None else f"{share:.1%} of labeled")
+    t.add_row("labeled by", ", ".join(f"{k} {v:,}" for k, v in data["label_routes"].items()))
+    t.add_row("keys derived (no ID)", f"{data['derived_keys']:,}")
+    t.add_row("quarantined rows", f"{data['quarantined']:,}")
+    for reason, n in data["quarantine_reasons"].items():
+        t.add_row(f"  {reason}", f"{n:,}")
+    t.add_row("sources / ingests", f"{data['sources']} / {data['ingests']}")
+    console.print(t)
+    years = Table(title="incidents by year")
+    years.add_column("year")
+    years.add_column("incidents", justify="right")
+    for y, n in data["years"].items():
+        years.add_row(str(y), f"{n:,}")
+    console.print(years)
+
+
+# ------------------------------------------------------------ quarantine
+
+
+@app.command()
+@handles_errors
+def quarantine(
+    store: StoreOpt = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only sources whose path contains this.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to list (0: all).")] = 20,
+    out: Annotated[Path | None, typer.Option(help="Write all matching rows to .csv or .parquet.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List or export the quarantined rows, with file, line, field and reason."""
+    from crimeclass.data import Reason, Store
+
+    if reason and reason not in {r.value for r in Reason}:
+        raise ValueError(f"unknown reason {reason!r}; reasons are: "
+                         + ", ".join(r.value for r in Reason))
+    with Store(_store_path(store), read_only=True) as st:
+        table = st.quarantine(reason=reason, source=source, limit=None if out else (limit or None))
+    if out:
+        _write_table(table, out)
+        msg = {"out": str(out), "rows": table.num_rows}
+        print(json.dumps(msg)) if as_json else console.print(f"wrote {table.num_rows:,} rows to {out}")
+        return
+    if as_json:
+        print(json.dumps({"rows": table.to_pylist()}, default=str))
+        return
+    if not table.num_rows:
+        console.print("no quarantined rows")
+        return
+    t = Table(title="quarantined rows")
+    for col in ("source", "line", "field", "reason", "row"):
+        t.add_column(col, overflow="fold")
+    for r in table.to_pylist():
+        t.add_row(Path(r["source"]).name, str(r["line"]), r["field"] or "", r["reason"],
+                  (r["raw"] or "")[:160])
+    console.print(t)
+
+
+def _write_table(table: Any, out: Path) -> None:
+    """Write an Arrow table to .csv or .parquet through a temporary file."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    suffix = out.name.lower()
+    if not suffix.endswith((".csv", ".parquet")):
+        raise ValueError(f"{out}: use a .csv or .parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if suffix.endswith(".parquet"):
+        pq.write_table(table, tmp)
+    else:
+        pcsv.write_csv(table, tmp)
+    tmp.replace(out)
+
+
+# ---------------------------------------------------------------- export
+
+
+@app.command()
+@handles_errors
+def export(
+    out: Annotated[Path, typer.Option(help="Folder to write (year=YYYY/ partitions).")] = Path(
+        "crimeclass-parquet"),
+    store: StoreOpt = None,
+    format: Annotated[str, typer.Option("--format", help="Output format.")] = "parquet",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export the incidents (22 canonical columns and the label) as Parquet partitioned by year."""
+    from crimeclass.data import Store
+
+    if format != "parquet":
+        raise ValueError(f"unknown format {format!r}; the export writes 'parquet'")
+    with Store(_store_path(store), read_only=True) as st:
+        with err_console.status("writing Parquet...", spinner="dots") if not as_json \
+                else _NoProgress():
+            result = st.export_parquet(out, overwrite=overwrite)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(f"wrote {result['rows']:,} incidents in {result['files']} files "
+                      f"({result['bytes'] / 1e6:.1f} MB) to {result['out']}")
+
+
+# -------------------------------------------------------------- scaleset
+
+
+@app.command()
+@handles_errors
+def scaleset(
+    n: Annotated[int, typer.Argument(help="Rows to write, e.g. 8000000.", show_default=False)],
+    out: Annotated[Path, typer.Argument(help=".csv, .csv.gz or .parquet", show_default=False)],
+    data_dir: Annotated[Path, typer.Option(help="Folder of the real files to resample.")] = Path(
+        "../shared/data"),
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same rows.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write N rows resampled (with replacement, fresh IDs) from the real records, for benchmarks.
+
+    The rows are copies of real records, not real incidents: a manifest
+    OUT.resampled.json beside the file says so.
+    """
+    from crimeclass.data._scaleset import scaleset as make, scaleset_sources
+
+    sources = scaleset_sources(data_dir)
+    with _progress(as_json) as progress:
+        task = progress.add_task(f"resampling {n:,} rows", total=n)
+        manifest = make(n, out, sources, seed=seed,
+                        on_progress=lambda done, tot: progress.update(task, completed=done))
+    if as_json:
+        print(json.dumps(manifest))
+    else:
+        console.print(f"wrote {manifest['rows']:,} resampled rows to {out} "
+                      f"(manifest: {out}.resampled.json)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,79 @@
+"""The account of one ingest: every row read is inserted, updated, unchanged or quarantined."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["IngestAccount", "total"]
+
+
+@dataclass
+class IngestAccount:
+    """What one ingest of one source did.
+
+    ``read = inserted + updated + unchanged + quarantined`` always holds
+    (:meth:`check`). ``stale`` (a row older than the stored one) and
+    ``matched_by_derived_key`` (a row without ID that is an incident already
+    stored) are parts of ``unchanged``.
+    """
+
+    source: str
+    format: str = ""
+    variant: str = ""
+    ingest_id: int | None = None
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    stale: int = 0
+    matched_by_derived_key: int = 0
+    derived_keys: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    label_routes: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    date_format: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every row read is accounted for."""
+        return self.read == self.inserted + self.updated + self.unchanged + self.quarantined
+
+    def check(self) -> IngestAccount:
+        """Raise ``AssertionError`` unless the account adds up; return self."""
+        if not self.balanced:
+            raise AssertionError(f"account of {self.source} does not add up: {self.to_dict()}")
+        return self
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows_per_second"] = round(self.rows_per_second)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+_COUNTS = ("read", "inserted", "updated", "unchanged", "quarantined", "stale",
+           "matched_by_derived_key", "derived_keys")
+_DICTS = ("quarantine_reasons", "label_routes", "flags")
+
+
+def total(accounts: list[IngestAccount]) -> dict[str, Any]:
+    """The sum of several accounts, with each file's account under ``files``."""
+    out: dict[str, Any] = {k: sum(getattr(a, k) for a in accounts) for k in _COUNTS}
+    for k in _DICTS:
+        merged: dict[str, int] = {}
+        for a in accounts:
+            for key, n in getattr(a, k).items():
+                merged[key] = merged.get(key, 0) + n
+        out[k] = merged
+    seconds = sum(a.seconds for a in accounts)
+    out["seconds"] = round(seconds, 3)
+    out["rows_per_second"] = round(out["read"] / seconds) if seconds else 0
+    out["files"] = [a.to_dict() for a in accounts]
+    return out

@@ -1,0 +1,363 @@
+"""File sources: CSV (plain or gzipped) and Parquet exports as streams of Arrow batches.
+
+Every source yields :class:`pyarrow.RecordBatch` objects of
+:data:`~crimeclass.data._schema.RAW_SCHEMA`: each canonical column as text
+(null where the file lacks it), the line the row came from, and, for a line
+that cannot be split into the header's fields, the reason and its text.
+Memory stays bounded by the block size, whatever the file's size.
+
+CSV is read in blocks cut at line ends outside quotes; pyarrow's multi-threaded
+parser takes each block, and the block's first line number is known, so each
+row's line is exact. Blocks with anything unusual (a line with the wrong number
+of fields, blank lines, line breaks inside quoted values) go through Python's
+``csv`` module instead, which counts lines itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from crimeclass.data._errors import HeaderError, SourceError
+from crimeclass.data._reasons import Reason
+from crimeclass.data._schema import COLUMN_NAMES, RAW_SCHEMA, HeaderMapping, resolve_header
+
+__all__ = ["CsvSource", "ParquetSource", "Source", "expand_paths", "open_source"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".gz")
+
+
+def expand_paths(paths: list[str | Path]) -> list[Path]:
+    """Files to ingest: each file as given, each folder's data files, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(_SUFFIXES))
+            if not found:
+                raise SourceError(str(p), None, None, "folder holds no .csv, .csv.gz or .parquet file")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise SourceError(str(p), None, None, "no such file")
+    return out
+
+
+class Source:
+    """A stream of raw Arrow batches from one file.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    header : HeaderMapping
+        How the file's columns map onto the canonical schema.
+    format : {"csv", "parquet"}
+        The file's format.
+    """
+
+    path: Path
+    header: HeaderMapping
+    format: str
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def size(self) -> int:
+        """Total work, in the unit of :meth:`position` (bytes of the file, or rows)."""
+        return self.path.stat().st_size
+
+    def position(self) -> int:
+        """Work done so far: bytes of the file read, or rows."""
+        return self._position
+
+    def _raw_batch(self, columns: dict[str, pa.Array], lines: pa.Array,
+                   reject: pa.Array | None = None, raw: pa.Array | None = None) -> pa.RecordBatch:
+        n = len(lines)
+        arrays = [columns.get(c) or pa.nulls(n, pa.string()) for c in COLUMN_NAMES]
+        arrays += [lines, reject if reject is not None else pa.nulls(n, pa.string()),
+                   raw if raw is not None else pa.nulls(n, pa.string())]
+        return pa.RecordBatch.from_arrays(arrays, schema=RAW_SCHEMA)
+
+
+def open_source(path: str | Path, *, block_bytes: int = 16 << 20) -> Source:
+    """Open a CSV, CSV.gz or Parquet file, detected from its first bytes."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise SourceError(str(path), None, None, f"cannot open: {e.strerror}") from e
+    if magic == _PARQUET_MAGIC:
+        return ParquetSource(path)
+    return CsvSource(path, compressed=magic[:2] == _GZIP_MAGIC, block_bytes=block_bytes)
+
+
+# --------------------------------------------------------------------- CSV
+
+
+def _cut(buf: bytes) -> int:
+    """Index just after the last line end of ``buf`` that lies outside quotes, or 0.
+
+    ``buf`` starts at a record boundary. CSV escapes a quote by doubling it, so a
+    position is outside quotes exactly when an even number of quotes precede it.
+    """
+    end = buf.rfind(b"\n")
+    quotes = buf.count(b'"', 0, end) if end >= 0 else 0
+    while end >= 0 and quotes % 2:
+        prev = buf.rfind(b"\n", 0, end)
+        quotes -= buf.count(b'"', prev + 1, end)
+        end = prev
+    return end + 1
+
+
+def _first_line_end(buf: bytes) -> int:
+    """Index just after the first line end of ``buf`` outside quotes, or 0."""
+    end = buf.find(b"\n")
+    while end >= 0 and buf.count(b'"', 0, end) % 2:
+        end = buf.find(b"\n", end + 1)
+    return end + 1
+
+
+def _first_bad_utf8(data: bytes, first_line: int) -> tuple[int, str]:
+    """Line number and description of the first invalid UTF-8 byte in ``data``."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = first_line + data.count(b"\n", 0, e.start)
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        return line, f"byte 0x{data[e.start]:02X} at column {col}"
+    return first_line, "unknown position"  # pragma: no cover - only called on bad data
+
+
+@dataclass
+class CsvSource(Source):
+    """A Data Portal CSV export, plain or gzipped, in any of the known header variants.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    compressed : bool
+        Whether the file is gzipped.
+    block_bytes : int
+        Size of the uncompressed blocks parsed at a time: the memory bound.
+    """
+
+    path: Path
+    compressed: bool = False
+    block_bytes: int = 16 << 20
+
+    format = "csv"
+
+    def __post_init__(self) -> None:
+        self._position = 0
+        head = b""
+        bom = b"\xef\xbb\xbf"
+        with self._open() as stream:
+            while True:  # read until the header's line end (outside quotes)
+                chunk = self._read(stream, 1 << 16, line=1)
+                head += chunk
+                cut = _first_line_end(head[3:] if head.startswith(bom) else head)
+                if cut or not chunk:
+                    break
+        self._bom = 3 if head.startswith(bom) else 0
+        head = head[self._bom:]
+        header_bytes = head[:cut] if cut else head
+        if not header_bytes.strip():
+            raise SourceError(self.name, 1, None, "the file is empty: no header line")
+        if head.startswith(b"PK\x03\x04"):
+            raise HeaderError(self.name, 1, None, "a ZIP archive (an Excel .xlsx file?), not a "
+                              "CSV file: export or save it as CSV")
+        if b"\x00" in head:
+            raise HeaderError(self.name, 1, None, "binary data: this is not a CSV file")
+        try:
+            text = header_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            line, where = _first_bad_utf8(header_bytes, 1)
+            raise SourceError(self.name, line, None,
+                              f"not valid UTF-8 ({where}); convert the file to UTF-8, e.g. "
+                              "with 'iconv -f latin1 -t utf-8'") from None
+        names = next(csv.reader([text.rstrip("\r\n")]), [])
+        self.header = resolve_header(names, source=self.name)
+        self._names = names
+        self._header_lines = header_bytes.count(b"\n") or 1
+        self._header_len = len(header_bytes) + self._bom
+        # positions of the columns we keep, and their canonical names
+        self._keep = {f"f{i}": self.header.mapping[n] for i, n in enumerate(names)
+                      if n in self.header.mapping}
+
+    def _open(self) -> pa.NativeFile:
+        try:
+            raw = pa.OSFile(str(self.path), "rb")
+        except OSError as e:
+            raise SourceError(self.name, None, None, f"cannot open: {e}") from e
+        self._raw_file = raw
+        return pa.CompressedInputStream(raw, "gzip") if self.compressed else raw
+
+
+    def _read(self, stream: pa.NativeFile, n: int, line: int) -> bytes:
+        try:
+            return stream.read(n)
+        except OSError as e:  # truncated or corrupt gzip stream
+            raise SourceError(
+                self.name, line, None,
+                f"the file is cut off or corrupt after line {line - 1} ({e}); "
+                "download it again",
+            ) from e
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Raw batches, one or more per block, in file order."""
+        line = self._header_lines + 1  # first line of the next block
+        with self._open() as stream:
+            carry = self._read(stream, self._header_len, line=1)[self._header_len:]
+            while True:
+                chunk = self._read(stream, self.block_bytes, line=line)
+                buf = carry + chunk
+                if not chunk:
+                    if buf.strip():
+                        yield from self._parse_block(buf, line)
+                    self._position = self.size()
+                    return
+                cut = _cut(buf)
+                if not cut:
+                    carry = buf
+                    continue
+                block, carry = buf[:cut], buf[cut:]
+                yield from self._parse_block(block, line)
+                line += block.count(b"\n")
+                self._position = self._raw_file.tell()
+
+    def _parse_block(self, block: bytes, first_line: int) -> Iterator[pa.RecordBatch]:
+        n_lines = block.count(b"\n") + (not block.endswith(b"\n"))
+        names = [f"f{i}" for i in range(len(self._names))]
+        try:
+            table = pcsv.read_csv(
+                io.BytesIO(block),
+                read_options=pcsv.ReadOptions(column_names=names, block_size=2 << 20),
+                parse_options=pcsv.ParseOptions(newlines_in_values=False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={k: pa.string() for k in self._keep},
+                    include_columns=list(self._keep),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as e:
+            if "UTF8" in str(e):
+                line, where = _first_bad_utf8(block, first_line)
+                raise SourceError(self.name, line, None,
+                                  f"not valid UTF-8 ({where}); convert the file to UTF-8, "
+                                  "e.g. with 'iconv -f latin1 -t utf-8'") from None
+            table = None  # a line with the wrong number of fields, etc.
+        if table is not None and table.num_rows == n_lines:
+            # one batch per parser chunk: several batches let DuckDB use several threads
+            start = first_line
+            for chunk in table.to_batches():
+                n = chunk.num_rows
+                lines = pa.array(np.arange(start, start + n, dtype=np.int64))
+                yield self._raw_batch({self._keep[k]: chunk.column(k) for k in self._keep}, lines)
+                start += n
+            return
+        yield from self._parse_block_slowly(block, first_line)
+
+    def _parse_block_slowly(self, block: bytes, first_line: int) -> Iterator[pa.RecordBatch]:
+        """Python's csv module: exact lines for blocks with irregular rows."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:  # pragma: no cover - the fast path reports it first
+            line, where = _first_bad_utf8(block, first_line)
+            raise SourceError(self.name, line, None, f"not valid UTF-8 ({where})") from None
+        physical = text.split("\n")
+        keep = [(int(k[1:]), v) for k, v in self._keep.items()]
+        width = len(self._names)
+        cols: dict[str, list[str | None]] = {v: [] for _, v in keep}
+        lines: list[int] = []
+        rejects: list[str | None] = []
+        raws: list[str | None] = []
+        reader = csv.reader(io.StringIO(text, newline=""))
+        last = 0
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line is no record
+            lines.append(first_line + start - 1)
+            if len(row) != width:
+                rejects.append(Reason.WRONG_FIELD_COUNT.value)
+                raw_text = "\n".join(physical[start - 1:last]).rstrip("\r")
+                raws.append(json.dumps({"line": raw_text, "fields": len(row),
+                                        "expected": width}))
+                for _, v in keep:
+                    cols[v].append(None)
+                continue
+            rejects.append(None)
+            raws.append(None)
+            for i, v in keep:
+                cols[v].append(row[i] or None)
+        if not lines:
+            return
+        arrays = {v: pa.array(vals, pa.string()) for v, vals in cols.items()}
+        yield self._raw_batch(arrays, pa.array(lines, pa.int64()),
+                              pa.array(rejects, pa.string()), pa.array(raws, pa.string()))
+
+
+# ------------------------------------------------------------------ Parquet
+
+
+@dataclass
+class ParquetSource(Source):
+    """A Parquet file of crime records; columns of any type are read as text.
+
+    ``_line`` is the row's number in the file, counting from 1.
+    """
+
+    path: Path
+    batch_rows: int = 131_072
+
+    format = "parquet"
+
+    def __post_init__(self) -> None:
+        try:
+            self._file = pq.ParquetFile(str(self.path))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise SourceError(self.name, None, None, f"not a readable Parquet file: {e}") from e
+        names = self._file.schema_arrow.names
+        self.header = resolve_header(names, source=self.name)
+        self._position = 0
+
+    def size(self) -> int:
+        return int(self._file.metadata.num_rows)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        first = 1
+        mapping = self.header.mapping
+        try:
+            for batch in self._file.iter_batches(batch_size=self.batch_rows,
+                                                 columns=list(mapping)):
+                cols = {}
+                for name in mapping:
+                    arr = batch.column(name)
+                    if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
+                        arr = arr.cast(pa.timestamp(arr.type.unit))  # wall-clock time
+                    cols[mapping[name]] = arr if arr.type == pa.string() else arr.cast(pa.string())
+                n = batch.num_rows
+                yield self._raw_batch(cols, pa.array(np.arange(first, first + n, dtype=np.int64)))
+                first += n
+                self._position = first - 1
+        except (pa.ArrowInvalid, OSError) as e:
+            raise SourceError(self.name, first, None, f"cannot read the Parquet data: {e}") from e

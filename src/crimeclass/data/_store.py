@@ -1,0 +1,332 @@
+"""The store: one DuckDB file holding the incidents, the quarantine and the ingest log.
+
+Tables
+------
+``incidents``
+    One row per incident, keyed by ``key``: the portal's ID, or for a source
+    that publishes none, a key derived from Case Number, Date, IUCR (or the
+    offense descriptions) and Block (``key_derived``; negative, so it never
+    meets an ID). The 22 canonical columns (``location`` is computed), the
+    label (``is_index``, ``label_source``), and lineage (``ingest_id``,
+    ``source_line``, ``flags``).
+``quarantine``
+    The rows of the latest ingest of each source that were not loaded: line,
+    field, reason and the row's text.
+``ingests``
+    The account of every ingest.
+
+Every ingest runs in one transaction: killed or failed midway, it leaves the
+store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from crimeclass.data._account import IngestAccount
+from crimeclass.data._errors import EmptyStoreError, StoreError
+from crimeclass.data._ingest import STORED, IngestOptions, ingest
+from crimeclass.data._schema import COLUMNS
+from crimeclass.data._sources import Source, open_source
+
+__all__ = ["DEFAULT_STORE", "IngestOptions", "Store", "default_store_path"]
+
+SCHEMA_VERSION = "1"
+DEFAULT_STORE = "crimeclass.duckdb"
+_SQL_TYPES = {
+    "id": "BIGINT", "timestamp": "TIMESTAMP", "bool": "BOOLEAN", "int": "INTEGER",
+    "year": "INTEGER", "float": "DOUBLE", "text": "VARCHAR", "code": "VARCHAR",
+    "fbi": "VARCHAR",
+}
+_LOCATION_SQL = (
+    "CASE WHEN latitude IS NOT NULL AND longitude IS NOT NULL "
+    "THEN '(' || latitude || ', ' || longitude || ')' END"
+)
+
+
+def default_store_path() -> Path:
+    """``$CRIMECLASS_STORE`` if set, else ``crimeclass.duckdb`` in the working folder."""
+    return Path(os.environ.get("CRIMECLASS_STORE") or DEFAULT_STORE)
+
+
+def _ddl() -> list[str]:
+    cols = ",\n    ".join(f"{c.name} {_SQL_TYPES[c.kind]}"
+                          + (" NOT NULL" if c.name == "date" else "") for c in STORED)
+    return [
+        "CREATE TABLE IF NOT EXISTS crimeclass_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        f"""CREATE TABLE IF NOT EXISTS incidents (
+    {cols},
+    location VARCHAR GENERATED ALWAYS AS ({_LOCATION_SQL}) VIRTUAL,
+    key BIGINT NOT NULL,
+    base_key BIGINT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    key_derived BOOLEAN NOT NULL,
+    is_index BOOLEAN,
+    label_source VARCHAR NOT NULL,
+    flags VARCHAR[],
+    ingest_id INTEGER NOT NULL,
+    source_line BIGINT NOT NULL
+)""",
+        """CREATE TABLE IF NOT EXISTS quarantine (
+    ingest_id INTEGER NOT NULL,
+    source VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    field VARCHAR,
+    reason VARCHAR NOT NULL,
+    problems VARCHAR NOT NULL,
+    raw VARCHAR
+)""",
+        """CREATE TABLE IF NOT EXISTS ingests (
+    ingest_id INTEGER PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    format VARCHAR,
+    variant VARCHAR,
+    started_at TIMESTAMP NOT NULL,
+    seconds DOUBLE,
+    read BIGINT, inserted BIGINT, updated BIGINT, unchanged BIGINT, quarantined BIGINT,
+    account JSON
+)""",
+    ]
+
+
+class Store:
+    """A DuckDB file of incidents.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The DuckDB file; created when missing (unless ``read_only``).
+    read_only : bool
+        Open without write access (several readers may share the file).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from crimeclass.data import Store, sample_files
+    >>> with tempfile.TemporaryDirectory() as d, Store(pathlib.Path(d) / "s.duckdb") as store:
+    ...     account = store.ingest_path(sample_files()[-1])
+    ...     account.balanced
+    True
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise EmptyStoreError(str(self.path))
+        if not read_only and not self.path.parent.exists():
+            raise StoreError(f"cannot create the store {self.path}: the folder "
+                             f"{self.path.parent} does not exist")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as e:
+            raise StoreError(f"cannot open the store {self.path}: {e}") from e
+        except duckdb.Error as e:
+            raise StoreError(f"{self.path} is not a crimeclass store: {e}") from e
+        self.read_only = read_only
+        try:
+            if not read_only:
+                self._migrate()
+            elif not self._has_table("incidents"):
+                raise StoreError(f"{self.path} is not a crimeclass store: no incidents table")
+        except BaseException:
+            self.con.close()
+            raise
+
+    # ------------------------------------------------------------- basics
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._scalar("SELECT count(*) FROM duckdb_tables() "
+                                 "WHERE table_name = ? AND NOT temporary", [name]))
+
+    def _migrate(self) -> None:
+        existing = None
+        if self._has_table("crimeclass_meta"):
+            existing = self._scalar(
+                "SELECT value FROM crimeclass_meta WHERE key = 'schema_version'")
+        if existing not in (None, SCHEMA_VERSION):
+            raise StoreError(f"{self.path} has store schema version {existing}; this "
+                             f"crimeclass reads version {SCHEMA_VERSION}")
+        self.con.execute("BEGIN")
+        for stmt in _ddl():
+            self.con.execute(stmt)
+        self.con.execute("INSERT OR REPLACE INTO crimeclass_meta VALUES ('schema_version', ?)",
+                         [SCHEMA_VERSION])
+        self.con.execute("COMMIT")
+
+    def count(self) -> int:
+        """Number of incidents stored."""
+        return int(self._scalar("SELECT count(*) FROM incidents"))
+
+    def require_rows(self) -> None:
+        """Raise :class:`EmptyStoreError` if the store holds no incidents."""
+        if self.count() == 0:
+            raise EmptyStoreError(str(self.path))
+
+    # ------------------------------------------------------------- ingest
+
+    def ingest_path(self, path: str | Path, options: IngestOptions | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> IngestAccount:
+        """Open ``path`` as a source and :meth:`ingest` it."""
+        options = options or IngestOptions()
+        return self.ingest(open_source(path, block_bytes=options.block_bytes), options,
+                           on_progress)
+
+    def ingest(self, source: Source, options: IngestOptions | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> IngestAccount:
+        """Validate, label and upsert every row of ``source``, in one transaction.
+
+        Parameters
+        ----------
+        source : Source
+            Where the rows come from.
+        options : IngestOptions, optional
+            Memory limit, block size, bounds.
+        on_progress : callable, optional
+            Called as ``on_progress(done, total)`` in the source's units (bytes or rows).
+
+        Returns
+        -------
+        IngestAccount
+            read = inserted + updated + unchanged + quarantined.
+        """
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        options = options or IngestOptions()
+        t0 = time.perf_counter()
+        con = self.con
+        con.execute(f"SET memory_limit = '{options.memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        if options.threads:
+            con.execute(f"SET threads = {int(options.threads)}")
+        account = IngestAccount(source=source.name, format=source.format,
+                                variant=source.header.variant)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            ingest_id = int(self._scalar("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests"))
+            account.ingest_id = ingest_id
+            ingest(con, source, ingest_id, options, account, on_progress)
+            account.seconds = time.perf_counter() - t0
+            account.check()
+            con.execute(
+                "INSERT INTO ingests VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?)",
+                [ingest_id, source.name, source.format, source.header.variant, account.seconds,
+                 account.read, account.inserted, account.updated, account.unchanged,
+                 account.quarantined, json.dumps(account.to_dict())])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return account
+
+    # --------------------------------------------------------------- read
+
+    def info(self) -> dict[str, Any]:
+        """Rows, date range, years, index share, label routes and quarantine, as a dict."""
+        con = self.con
+        n, lo, hi, share, labeled, derived = con.execute("""
+            SELECT count(*), min(date), max(date), avg(is_index::INTEGER),
+                   count(is_index), count(*) FILTER (WHERE key_derived)
+            FROM incidents""").fetchall()[0]
+        years = con.execute("SELECT year, count(*) FROM incidents GROUP BY ALL ORDER BY 1"
+                            ).fetchall()
+        routes = con.execute("SELECT label_source, count(*) FROM incidents GROUP BY ALL "
+                             "ORDER BY 2 DESC").fetchall()
+        reasons = con.execute("SELECT reason, count(*) FROM quarantine GROUP BY ALL "
+                              "ORDER BY 2 DESC").fetchall()
+        n_ingests, last, sources = con.execute(
+            "SELECT count(*), max(started_at), count(DISTINCT source) FROM ingests"
+        ).fetchall()[0]
+        return {
+            "store": str(self.path),
+            "rows": int(n),
+            "min_date": lo.isoformat() if lo else None,
+            "max_date": hi.isoformat() if hi else None,
+            "years": {int(y): int(c) for y, c in years},
+            "index_share": round(float(share), 6) if share is not None else None,
+            "labeled": int(labeled),
+            "label_routes": {r: int(c) for r, c in routes},
+            "derived_keys": int(derived),
+            "quarantined": sum(int(c) for _, c in reasons),
+            "quarantine_reasons": {r: int(c) for r, c in reasons},
+            "sources": int(sources),
+            "ingests": int(n_ingests),
+            "last_ingest": last.isoformat() if last else None,
+        }
+
+    def quarantine(self, *, reason: str | None = None, source: str | None = None,
+                   limit: int | None = None) -> pa.Table:
+        """The quarantined rows: source, line, field, reason, problems, raw text."""
+        where, params = [], []
+        if reason:
+            where.append("reason = ?")
+            params.append(reason)
+        if source:
+            where.append("source LIKE ?")
+            params.append(f"%{source}%")
+        sql = ("SELECT source, line, field, reason, problems, raw, ingest_id FROM quarantine"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY source, line" + (f" LIMIT {int(limit)}" if limit else ""))
+        return self.con.sql(sql, params=params).to_arrow_table()
+
+    def canonical_sql(self, *, extra: tuple[str, ...] = ("is_index", "label_source")) -> str:
+        """SELECT of the 22 canonical columns (and ``extra``) of every incident."""
+        cols = [c.name for c in COLUMNS] + list(extra)
+        return f"SELECT {', '.join(cols)} FROM incidents"
+
+    def export_parquet(self, out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
+        """Write the incidents as Parquet partitioned by year (``out/year=2015/...``).
+
+        The files are written to a temporary folder beside ``out`` and renamed
+        into place, so ``out`` is never half-written.
+        """
+        self.require_rows()
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise StoreError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            self.con.execute(
+                f"COPY ({self.canonical_sql()} ORDER BY date, key) TO '{_sql_str(str(tmp))}' "
+                "(FORMAT parquet, PARTITION_BY (year), COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+            old = None
+            if out.exists():
+                old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+                out.rename(old)
+            tmp.rename(out)
+            if old is not None:
+                shutil.rmtree(old)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        files = sorted(out.rglob("*.parquet"))
+        return {"out": str(out), "files": len(files), "rows": self.count(),
+                "bytes": sum(f.stat().st_size for f in files)}
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
