@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 SEED = 20261125
 OUT = Path(__file__).resolve().parents[1] / "src/crimeclass/data/sample"
-PER_YEAR = {**{y: 2_000 for y in range(2001, 2012)}, **{y: 4_000 for y in range(2012, 2018)}}
+PER_YEAR = {**dict.fromkeys(range(2001, 2012), 2000), **dict.fromkeys(range(2012, 2018), 4000)}
 VARIANTS = {  # file in shared/data -> rows to keep
     "chicago_crimes_2022_slim.csv.gz": 1_000,
     "chicago_crimes_2023_11_oneyear_variant.csv.gz": 500,

@@ -62,7 +62,7 @@ def _fail(error: BaseException, as_json: bool) -> None:
         print(json.dumps({"error": str(error), "type": type(error).__name__, **attrs},
                          default=str))
     else:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -114,21 +114,31 @@ def ingest(
     field and reason); each file is loaded in one transaction, so a failure leaves
     the store as it was. Re-loading the same or a newer export upserts by ID.
     """
-    from crimeclass.data import IngestOptions, Store, expand_paths, open_source, sample_files
+    from crimeclass.data import (
+        IngestAccount,
+        IngestOptions,
+        Store,
+        expand_paths,
+        open_source,
+        sample_files,
+    )
     from crimeclass.data._account import total
 
     if not sources and not sample:
         raise ValueError("name the files to load, or pass --sample for the bundled sample")
     files = expand_paths(list(sources or [])) + (sample_files() if sample else [])
     options = IngestOptions(memory_limit=memory_limit)
-    accounts = []
+    accounts: list[IngestAccount] = []
     with Store(_store_path(store)) as st, _progress(as_json, bytes_=True) as progress:
         for path in files:
             src = open_source(path, block_bytes=options.block_bytes)
             task = progress.add_task(path.name, total=src.size())
+
+            def step(done: int, total: int, task: Any = task) -> None:
+                progress.update(task, completed=done, total=total)
+
             try:
-                account = st.ingest(src, options, on_progress=lambda done, tot, t=task:
-                                    progress.update(t, completed=done, total=tot))
+                account = st.ingest(src, options, on_progress=step)
             except CrimeclassError as e:
                 if accounts and not as_json:
                     _print_accounts(accounts)
@@ -241,9 +251,11 @@ def info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def quarantine(
     store: StoreOpt = None,
     reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
-    source: Annotated[str | None, typer.Option(help="Only sources whose path contains this.")] = None,
+    source: Annotated[str | None, typer.Option(
+        help="Only sources whose path contains this.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to list (0: all).")] = 20,
-    out: Annotated[Path | None, typer.Option(help="Write all matching rows to .csv or .parquet.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write all matching rows to .csv or .parquet.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List or export the quarantined rows, with file, line, field and reason."""
@@ -256,8 +268,10 @@ def quarantine(
         table = st.quarantine(reason=reason, source=source, limit=None if out else (limit or None))
     if out:
         _write_table(table, out)
-        msg = {"out": str(out), "rows": table.num_rows}
-        print(json.dumps(msg)) if as_json else console.print(f"wrote {table.num_rows:,} rows to {out}")
+        if as_json:
+            print(json.dumps({"out": str(out), "rows": table.num_rows}))
+        else:
+            console.print(f"wrote {table.num_rows:,} rows to {out}")
         return
     if as_json:
         print(json.dumps({"rows": table.to_pylist()}, default=str))
@@ -338,7 +352,8 @@ def scaleset(
     The rows are copies of real records, not real incidents: a manifest
     OUT.resampled.json beside the file says so.
     """
-    from crimeclass.data._scaleset import scaleset as make, scaleset_sources
+    from crimeclass.data._scaleset import scaleset as make
+    from crimeclass.data._scaleset import scaleset_sources
 
     sources = scaleset_sources(data_dir)
     with _progress(as_json) as progress:

@@ -8,6 +8,7 @@ from crimeclass.data._errors import (
     SourceError,
     StoreError,
 )
+from crimeclass.data._ingest import IngestOptions
 from crimeclass.data._labels import FBI_PART_I, LabelRoute, iucr_table
 from crimeclass.data._reasons import Flag, Reason
 from crimeclass.data._sample import sample_files
@@ -21,7 +22,6 @@ from crimeclass.data._schema import (
     resolve_header,
 )
 from crimeclass.data._sources import CsvSource, ParquetSource, Source, expand_paths, open_source
-from crimeclass.data._ingest import IngestOptions
 from crimeclass.data._store import Store, default_store_path
 from crimeclass.data._validate import Bounds
 

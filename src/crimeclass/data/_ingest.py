@@ -22,7 +22,6 @@ copy of each row, and memory bounded by the batch size.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from queue import Queue
@@ -253,7 +252,8 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             INSERT INTO _seen SELECT base_key, count(*) FROM {valid}
             WHERE id IS NULL GROUP BY base_key
             ON CONFLICT (base_key) DO UPDATE SET n = n + excluded.n""")
-        _add(account.label_routes, _rows(con, f"SELECT label_source, count(*) FROM {valid} GROUP BY ALL"))
+        _add(account.label_routes,
+             _rows(con, f"SELECT label_source, count(*) FROM {valid} GROUP BY ALL"))
         _add(account.flags, _rows(con, f"SELECT f, count(*) FROM "
                                        f"(SELECT unnest(_flags) AS f FROM {valid}) GROUP BY ALL"))
         if on_progress:
@@ -366,6 +366,7 @@ def _rekey_collisions(con: duckdb.DuckDBPyConnection, cur: int) -> None:
     Happens only when stored incidents of a base key were taken over (by rows with
     an ID) so that ordinals have gaps; the new row moves past the largest ordinal.
     """
+    ordinal = "m.top + row_number() OVER (PARTITION BY n.base_key ORDER BY n.key)"
     while True:
         clash = _one(con, f"""
             SELECT count(*) FROM incidents AS n JOIN incidents AS o USING (key)
@@ -375,9 +376,8 @@ def _rekey_collisions(con: duckdb.DuckDBPyConnection, cur: int) -> None:
         con.execute(f"""
             UPDATE incidents SET ordinal = f.ordinal, key = f.key
             FROM (
-                SELECT n.key AS old, n.base_key,
-                       m.top + row_number() OVER (PARTITION BY n.base_key ORDER BY n.key) AS ordinal,
-                       {derived_key('n.base_key', 'm.top + row_number() OVER (PARTITION BY n.base_key ORDER BY n.key)')} AS key
+                SELECT n.key AS old, n.base_key, {ordinal} AS ordinal,
+                       {derived_key('n.base_key', ordinal)} AS key
                 FROM incidents AS n JOIN incidents AS o USING (key)
                 JOIN (SELECT base_key, max(ordinal) AS top FROM incidents GROUP BY ALL) AS m
                   ON m.base_key = n.base_key

@@ -27,7 +27,9 @@ from importlib import resources
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-__all__ = ["FBI_PART_I", "IUCR_TABLE_SOURCES", "LabelRoute", "iucr_table", "label_sql", "lookup_sql"]
+__all__ = [
+    "FBI_PART_I", "IUCR_TABLE_SOURCES", "LabelRoute", "iucr_table", "label_sql", "lookup_sql",
+]
 
 #: FBI Uniform Crime Reporting Part I offense codes, as the CPD writes them.
 FBI_PART_I = frozenset({"01A", "02", "03", "04A", "04B", "05", "06", "07", "09"})

@@ -101,14 +101,15 @@ def scaleset(
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = np.random.default_rng(seed)
-    sizes = [pq.ParquetFile(p).metadata.num_rows if str(p).endswith(".parquet")
-             else None for p in sources]
+    sizes: list[int | None] = [pq.ParquetFile(p).metadata.num_rows
+                               if str(p).endswith(".parquet") else None for p in sources]
     tables: dict[int, pa.Table] = {}
     for i, size in enumerate(sizes):  # CSV sizes need a read; Parquet has them in metadata
         if size is None:
             tables[i] = _read_raw(Path(sources[i]))
             sizes[i] = tables[i].num_rows
-    counts = rng.multinomial(n, np.asarray(sizes, dtype=float) / sum(sizes))
+    known = [int(s or 0) for s in sizes]
+    counts = rng.multinomial(n, np.asarray(known, dtype=float) / sum(known))
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     writer: Any = None

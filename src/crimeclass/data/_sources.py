@@ -45,7 +45,8 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(_SUFFIXES))
             if not found:
-                raise SourceError(str(p), None, None, "folder holds no .csv, .csv.gz or .parquet file")
+                raise SourceError(str(p), None, None,
+                                  "the folder holds no .csv, .csv.gz or .parquet file")
             out.extend(found)
         elif p.exists():
             out.append(p)
@@ -70,6 +71,7 @@ class Source:
     path: Path
     header: HeaderMapping
     format: str
+    _position: int = 0
 
     @property
     def name(self) -> str:

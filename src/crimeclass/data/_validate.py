@@ -140,7 +140,8 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
         inside = f"(p_{a} BETWEEN {alo} AND {ahi} AND p_{b} BETWEEN {blo} AND {bhi})"
         for n in (a, b):
             final.append(f"CASE WHEN {inside} THEN p_{n} END AS {n}")
-        flags.append((f"(NOT coalesce({inside}, false) AND (p_{a} IS NOT NULL OR p_{b} IS NOT NULL))",
+        present = f"(p_{a} IS NOT NULL OR p_{b} IS NOT NULL)"
+        flags.append((f"(NOT coalesce({inside}, false) AND {present})",
                       _q(Flag.COORDINATES_OUTSIDE_CHICAGO)))
 
     problem("CASE WHEN p_date IS NULL THEN date IS NULL OR trim(date) = '' ELSE false END",
@@ -190,8 +191,10 @@ WITH p AS (
 SELECT
     {", ".join(final)},
     _line,
-    CASE WHEN _bad THEN concat_ws(';', {problem_text}) ELSE '' END AS _problems,
-    CASE WHEN _flagged THEN list_filter([{flag_list}], lambda f: f IS NOT NULL) END AS _flags,
+    CASE WHEN _reject IS NOT NULL THEN {_q(":" + Reason.WRONG_FIELD_COUNT)}
+         WHEN _bad THEN concat_ws(';', {problem_text}) ELSE '' END AS _problems,
+    CASE WHEN _flagged THEN list_sort(list_distinct(
+        list_filter([{flag_list}], lambda f: f IS NOT NULL))) END AS _flags,
     CASE WHEN _bad THEN coalesce(_raw, {raw_json}) END AS _raw
 FROM q
 """

@@ -1,0 +1,257 @@
+"""The store: upserts, keys for rows without ID, transactions, export."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crimeclass.data import (
+    HeaderError,
+    IngestOptions,
+    Reason,
+    SourceError,
+    Store,
+    StoreError,
+)
+
+from .helpers import fields, with_fields, write_csv
+
+MODERN = 22_000  # first 2012 row of the main sample
+
+
+def fingerprint(path: Path) -> tuple:
+    """Everything stored, as one comparable value."""
+    tables = ("incidents", "quarantine", "ingests")
+    with Store(path, read_only=True) as s:
+        return tuple(s.con.execute(f"""
+            SELECT (SELECT count(*) FROM {t}),
+                   (SELECT md5(string_agg(to_json(x)::VARCHAR, '|' ORDER BY to_json(x)::VARCHAR))
+                    FROM {t} AS x)""").fetchall()[0] for t in tables)
+
+
+def rows(store: Store, sql: str = "SELECT key, id, case_number FROM incidents ORDER BY key"):
+    return store.con.execute(sql).fetchall()
+
+
+def test_ingesting_the_same_files_twice_adds_nothing(sample_store_copy, sample):
+    before = fingerprint(sample_store_copy)
+    with Store(sample_store_copy) as s:
+        accounts = [s.ingest_path(f) for f in sample]
+    assert all(a.unchanged == a.read and a.inserted == a.updated == 0 for a in accounts)
+    after = fingerprint(sample_store_copy)
+    assert after[0] == before[0]  # incidents: exactly the same rows
+
+
+def test_a_newer_export_updates_by_id_and_an_older_one_does_not(tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    base = lines[MODERN:MODERN + 10]
+    store.ingest_path(write_csv(tmp_path / "v1.csv", header, base))
+    newer = list(base)
+    newer[3] = with_fields(base[3], Updated_On="01/01/2026 10:00:00 AM", Arrest="true")
+    account = store.ingest_path(write_csv(tmp_path / "v2.csv", header, newer))
+    assert (account.updated, account.unchanged, account.inserted) == (1, 9, 0)
+    older = list(base)
+    older[3] = with_fields(base[3], Updated_On="01/01/2012 10:00:00 AM", Arrest="false")
+    account = store.ingest_path(write_csv(tmp_path / "v3.csv", header, older))
+    assert (account.updated, account.unchanged, account.stale) == (0, 10, 1)
+    case = fields(base[3])[1]
+    got = rows(store, f"SELECT arrest, updated_on::VARCHAR FROM incidents "
+                      f"WHERE case_number = '{case}'")
+    assert got == [(True, "2026-01-01 10:00:00")]
+
+
+def test_same_updated_on_but_different_content_counts_as_an_update(tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    base = lines[MODERN:MODERN + 3]
+    store.ingest_path(write_csv(tmp_path / "a.csv", header, base))
+    changed = [with_fields(base[0], Block="001XX N CHANGED ST")] + list(base[1:])
+    account = store.ingest_path(write_csv(tmp_path / "b.csv", header, changed))
+    assert (account.updated, account.unchanged) == (1, 2)
+
+
+def test_duplicate_ids_in_one_file_keep_the_newest_and_quarantine_the_rest(
+        tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    a = lines[MODERN]
+    dup_old = with_fields(a, Updated_On="01/01/2013 10:00:00 AM", Block="OLD")
+    dup_new = with_fields(a, Updated_On="01/01/2020 10:00:00 AM", Block="NEW")
+    path = write_csv(tmp_path / "d.csv", header, [dup_new, lines[MODERN + 1], dup_old, a])
+    account = store.ingest_path(path)
+    assert (account.read, account.inserted, account.quarantined) == (4, 2, 2)
+    assert account.quarantine_reasons == {Reason.DUPLICATE_ID: 2}
+    assert rows(store, f"SELECT block FROM incidents WHERE id = {fields(a)[0]}") == [("NEW",)]
+    q = store.quarantine().to_pylist()
+    assert sorted(r["line"] for r in q) == [4, 5]
+    assert all('"superseded_by_line":2' in r["raw"] for r in q)
+
+
+def test_rows_without_id_get_stable_derived_keys(tmp_path, sample):
+    slim = [f for f in sample if "slim" in f.name][0]
+    keys = []
+    for i in range(2):
+        with Store(tmp_path / f"s{i}.duckdb") as s:
+            first = s.ingest_path(slim)
+            again = s.ingest_path(slim)
+            assert first.inserted == first.read == first.derived_keys == 1000
+            assert again.unchanged == again.read and again.inserted == 0
+            keys.append(rows(s, "SELECT key FROM incidents ORDER BY key"))
+            assert all(k < 0 for (k,) in keys[-1])
+    assert keys[0] == keys[1]
+
+
+def test_two_victims_without_id_stay_two_incidents(tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    victim = with_fields(lines[0], ID="")
+    path = write_csv(tmp_path / "v.csv", header, [victim, victim, lines[1]])
+    first = store.ingest_path(path)
+    again = store.ingest_path(path)
+    assert first.inserted == 3 and again.unchanged == 3 and store.count() == 3
+
+
+def test_a_row_without_id_does_not_twin_a_stored_incident(tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    with_id = lines[MODERN:MODERN + 20]
+    store.ingest_path(write_csv(tmp_path / "ids.csv", header, with_id))
+    without = [with_fields(line, ID="") for line in with_id]
+    account = store.ingest_path(write_csv(tmp_path / "noids.csv", header, without))
+    assert account.matched_by_derived_key == 20 and account.inserted == 0
+    assert store.count() == 20
+
+
+def test_a_row_with_id_takes_over_the_stored_incident_without_id(tmp_path, store, sample_lines):
+    header, lines = sample_lines
+    with_id = lines[MODERN:MODERN + 20]
+    without = [with_fields(line, ID="") for line in with_id]
+    store.ingest_path(write_csv(tmp_path / "noids.csv", header, without))
+    account = store.ingest_path(write_csv(tmp_path / "ids.csv", header, with_id))
+    assert (account.updated, account.inserted) == (20, 0)
+    assert rows(store, "SELECT count(*), count(id), bool_or(key_derived) FROM incidents") == [
+        (20, 20, False)]
+    again = store.ingest_path(write_csv(tmp_path / "noids2.csv", header, without))
+    assert again.matched_by_derived_key == 20 and store.count() == 20
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_account_always_adds_up(tmp_path_factory, sample_lines, data):
+    header, lines = sample_lines
+    pool = lines[MODERN - 30:MODERN + 30]  # rows without and with ID
+    store_path = tmp_path_factory.mktemp("acct") / "s.duckdb"
+    expected_total = set()
+    with Store(store_path) as s:
+        for k in range(data.draw(st.integers(1, 3), label="files")):
+            picks = data.draw(st.lists(st.integers(0, len(pool) - 1), min_size=1, max_size=25))
+            out = []
+            for i in picks:
+                line = pool[i]
+                action = data.draw(st.sampled_from(["keep", "noid", "newer", "bad", "dup"]))
+                if action == "noid":
+                    line = with_fields(line, ID="")
+                elif action == "newer":
+                    line = with_fields(line, Updated_On="06/01/2024 01:00:00 PM")
+                elif action == "bad":
+                    line = with_fields(line, Beat="?")
+                elif action == "dup":
+                    out.append(line)
+                out.append(line)
+            a = s.ingest_path(write_csv(tmp_path_factory.mktemp("f") / f"{k}.csv", header, out))
+            assert a.read == len(out) == a.inserted + a.updated + a.unchanged + a.quarantined
+            expected_total.add(k)
+        stored = s.count()
+        assert stored == rows(s, "SELECT count(DISTINCT key) FROM incidents")[0][0]
+
+
+KILLER = textwrap.dedent("""
+    import sys
+    from crimeclass.data import IngestOptions, Store
+    store, path = sys.argv[1], sys.argv[2]
+    def progress(done, total):
+        print("progress", done, flush=True)
+    with Store(store) as s:
+        s.ingest_path(path, IngestOptions(statement_rows=2_000, block_bytes=1 << 18),
+                      on_progress=progress)
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_an_ingest_killed_midway_leaves_the_store_as_it_was(
+        tmp_path, sample_store_copy, shared_data, sig):
+    before = fingerprint(sample_store_copy)
+    script = tmp_path / "ingest.py"
+    script.write_text(KILLER)
+    with subprocess.Popen(
+        [sys.executable, str(script), str(sample_store_copy),
+         str(shared_data / "chicago_crimes_datastore_2016.csv.gz")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ},
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until rows are being written
+            if line.startswith("progress") and int(line.split()[1]) > 2_000_000:
+                break
+        proc.send_signal(sig)
+        rest = proc.stdout.read()
+        proc.wait(timeout=60)
+    assert proc.returncode != 0 and "finished" not in rest
+    assert fingerprint(sample_store_copy) == before
+
+
+def test_a_file_cut_off_midway_changes_nothing(tmp_path, sample_store_copy, main_sample):
+    before = fingerprint(sample_store_copy)
+    data = main_sample.read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with Store(sample_store_copy) as s, pytest.raises(SourceError, match="cut off"):
+        s.ingest_path(cut, IngestOptions(statement_rows=5_000, block_bytes=1 << 18))
+    assert fingerprint(sample_store_copy) == before
+
+
+def test_a_wrong_header_changes_nothing(tmp_path, sample_store_copy):
+    before = fingerprint(sample_store_copy)
+    bad = write_csv(tmp_path / "bad.csv", "when,where\n", ["2020-01-01,here\n"])
+    with Store(sample_store_copy) as s, pytest.raises(HeaderError, match="bad.csv, line 1"):
+        s.ingest_path(bad)
+    assert fingerprint(sample_store_copy) == before
+
+
+def test_export_writes_parquet_partitioned_by_year(tmp_path, sample_store):
+    out = tmp_path / "export"
+    with Store(sample_store, read_only=True) as s:
+        result = s.export_parquet(out)
+        n = s.count()
+        with pytest.raises(StoreError, match="exists"):
+            s.export_parquet(out)
+        s.export_parquet(out, overwrite=True)
+    years = sorted(p.name for p in out.iterdir())
+    assert years[0] == "year=2001" and "year=2017" in years
+    table = pq.read_table(out)
+    assert table.num_rows == result["rows"] == n
+    assert {"iucr", "location", "is_index", "year"} <= set(table.column_names)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_store_errors_are_clear(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "missing" / "s.duckdb")
+    junk = tmp_path / "junk.duckdb"
+    junk.write_text("not a database")
+    with pytest.raises(StoreError, match="junk.duckdb"):
+        Store(junk)
+    with pytest.raises(StoreError, match="crimeclass ingest"):
+        Store(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_gzip_sample_counts(main_sample):
+    with gzip.open(main_sample, "rt") as f:
+        assert sum(1 for _ in f) == 46_001
