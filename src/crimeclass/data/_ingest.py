@@ -213,6 +213,14 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
     columns = ", ".join(INSERT_COLUMNS)
     canonical = ", ".join(c.name for c in STORED)
     valid = "(SELECT * FROM _b WHERE _problems = '')"
+    insert_with_id = f"""
+        INSERT INTO incidents ({columns})
+        SELECT {canonical}, id, base_key, 1, false, is_index, label_source, _flags,
+               {ingest_id}, _line
+        FROM {{relation}} WHERE _problems = '' AND id IS NOT NULL"""
+    # Most batches of a modern export have an ID on every row and no bad row: those go
+    # straight into incidents (the bad rows, if any, are found by the count and staged
+    # after). A batch with rows without ID is staged in _b first, to key them.
     for table in _prefetch(_grouped(source.batches(), options.statement_rows)):
         if sql is None:  # the first rows tell the date format: it is tried first
             account.date_format = detect_date_format(con, table, formats)
@@ -220,46 +228,54 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
                 formats.remove(account.date_format)
                 formats.insert(0, account.date_format)
             sql = stage_sql(formats, options.bounds, now)
-        con.register("_batch", table)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _b AS {sql}")
-        con.unregister("_batch")
         account.read += table.num_rows
-        con.execute("""
-            INSERT INTO quarantine
-            SELECT ?, ?, _line, nullif(split_part(split_part(_problems, ';', 1), ':', 1), ''),
-                   split_part(split_part(_problems, ';', 1), ':', 2), _problems, _raw
-            FROM _b WHERE _problems <> ''""", [ingest_id, source.name])
-        # Rows with an ID are keyed by it.
-        con.execute(f"""
-            INSERT INTO incidents ({columns})
-            SELECT {canonical}, id, base_key, 1, false, is_index, label_source,
-                   _flags, {ingest_id}, _line
-            FROM {valid} WHERE id IS NOT NULL""")
-        # Rows without: by their derived key and their rank among this file's rows
-        # with the same key material (counted across batches in _seen).
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _rank AS
-            SELECT b._line, coalesce(s.n, 0) + row_number() OVER (
-                       PARTITION BY b.base_key ORDER BY b._line) AS ordinal
-            FROM {valid} AS b LEFT JOIN _seen AS s USING (base_key)
-            WHERE b.id IS NULL""")
-        con.execute(f"""
-            INSERT INTO incidents ({columns})
-            SELECT {canonical}, {derived_key('base_key', 'r.ordinal')}, base_key, r.ordinal,
-                   true, is_index, label_source, _flags, {ingest_id}, _line
-            FROM {valid} AS b JOIN _rank AS r USING (_line)""")
-        con.execute(f"""
-            INSERT INTO _seen SELECT base_key, count(*) FROM {valid}
-            WHERE id IS NULL GROUP BY base_key
-            ON CONFLICT (base_key) DO UPDATE SET n = n + excluded.n""")
-        _add(account.label_routes,
-             _rows(con, f"SELECT label_source, count(*) FROM {valid} GROUP BY ALL"))
-        _add(account.flags, _rows(con, f"SELECT f, count(*) FROM "
-                                       f"(SELECT unnest(_flags) AS f FROM {valid}) GROUP BY ALL"))
+        con.register("_batch", table)
+        if table.column("id").null_count == 0:
+            done = _one(con, insert_with_id.format(relation=f"({sql})"))
+            if done < table.num_rows:  # the rest once more, through _b
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _b AS SELECT * FROM ({sql}) "
+                            "WHERE _problems <> '' OR id IS NULL")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _b AS {sql}")
+            con.execute(insert_with_id.format(relation="_b"))
+            done = _one(con, "SELECT count(*) FROM _b WHERE _problems = '' AND id IS NOT NULL")
+        con.unregister("_batch")
+        if done < table.num_rows:
+            _append_staged(con, source.name, ingest_id, columns, canonical, valid)
         if on_progress:
             on_progress(source.position(), total)
-    account.label_routes = dict(sorted(account.label_routes.items()))
-    account.flags = dict(sorted(account.flags.items()))
+    rows = f"(SELECT * FROM incidents WHERE ingest_id = {int(ingest_id)})"
+    _add(account.label_routes, _rows(con, f"SELECT label_source, count(*) FROM {rows} "
+                                          "GROUP BY ALL ORDER BY 1"))
+    _add(account.flags, _rows(con, f"SELECT f, count(*) FROM (SELECT unnest(flags) AS f "
+                                   f"FROM {rows}) GROUP BY ALL ORDER BY 1"))
+
+
+def _append_staged(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
+                   columns: str, canonical: str, valid: str) -> None:
+    """The rows of _b that are bad (to quarantine) or have no ID (keyed here)."""
+    con.execute("""
+        INSERT INTO quarantine
+        SELECT ?, ?, _line, nullif(split_part(split_part(_problems, ';', 1), ':', 1), ''),
+               split_part(split_part(_problems, ';', 1), ':', 2), _problems, _raw
+        FROM _b WHERE _problems <> ''""", [ingest_id, source])
+    # Rows without ID: by their derived key and their rank among this file's rows
+    # with the same key material (counted across batches in _seen).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rank AS
+        SELECT b._line, coalesce(s.n, 0) + row_number() OVER (
+                   PARTITION BY b.base_key ORDER BY b._line) AS ordinal
+        FROM {valid} AS b LEFT JOIN _seen AS s USING (base_key)
+        WHERE b.id IS NULL""")
+    con.execute(f"""
+        INSERT INTO incidents ({columns})
+        SELECT {canonical}, {derived_key('base_key', 'r.ordinal')}, base_key, r.ordinal,
+               true, is_index, label_source, _flags, {ingest_id}, _line
+        FROM {valid} AS b JOIN _rank AS r USING (_line)""")
+    con.execute(f"""
+        INSERT INTO _seen SELECT base_key, count(*) FROM {valid}
+        WHERE id IS NULL GROUP BY base_key
+        ON CONFLICT (base_key) DO UPDATE SET n = n + excluded.n""")
 
 
 def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
