@@ -147,7 +147,10 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
             "Date", Reason.MISSING_DATE)
     problem(f"p_date < TIMESTAMP '{bounds.earliest_year}-01-01' OR p_date > {now}",
             "Date", Reason.DATE_OUT_OF_RANGE)
-    problem("_reject IS NOT NULL", "", Reason.WRONG_FIELD_COUNT)
+    # A source's structural verdict: a bare reason (a CSV line with the wrong
+    # number of fields) or 'field:reason;...' (a web API record, see _portal.py).
+    problems.append(("(_reject IS NOT NULL)",
+                     "CASE WHEN contains(_reject, ':') THEN _reject ELSE ':' || _reject END"))
 
     return parsed, problems, flags, final
 
