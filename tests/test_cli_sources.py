@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from crimeclass.cli import app
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from loopback import (  # noqa: E402
+from tests.data.loopback import (
     BigQueryReadServer,
     SodaServer,
     bigquery_table,

@@ -6,22 +6,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from loopback import bigquery_table, portal_sample_files, raw_rows, soda_records
 
 from crimeclass.data import Store
-
-#: What two stores must agree on: the canonical columns, the label, the key and the flags.
-COMPARED = ("id, case_number, date, block, iucr, primary_type, description, "
-            "location_description, arrest, domestic, beat, district, ward, community_area, "
-            "fbi_code, x_coordinate, y_coordinate, year, updated_on, latitude, longitude, "
-            "location, is_index, label_source, key, key_derived, flags")
-
-
-def incidents(path: Path, where: str = "true") -> pa.Table:
-    """The incidents of a store, in key order, for comparing stores."""
-    with Store(path, read_only=True) as st:
-        return st.con.sql(f"SELECT {COMPARED} FROM incidents WHERE {where} ORDER BY key"
-                          ).to_arrow_table()
+from tests.data.loopback import bigquery_table, portal_sample_files, raw_rows, soda_records
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,9 @@ real services use:
   BigQuery schema; it honours ``offset`` on a reconnect, and can fail a
   session or break a stream once.
 
-Used by tests/data/test_portal.py, tests/data/test_bigquery.py and
-bench/sources.py. Loopback only; stop them with ``close()`` (or ``with``).
+Used by tests/data/test_portal.py, tests/data/test_bigquery.py,
+tests/test_cli_sources.py and bench/sources.py. Loopback only; stop them with
+``close()`` (or ``with``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import pyarrow as pa
 
-from crimeclass.data import RAW_SCHEMA, open_source, sample_files
+from crimeclass.data import RAW_SCHEMA, Store, open_source, sample_files
 from crimeclass.data._schema import BIGQUERY_ARROW_SCHEMA, COLUMNS, DATE_FORMATS
 
 #: The bundled sample files in the portal's 22-column layout, every row with an ID.
@@ -58,6 +59,20 @@ def portal_sample_files() -> list[Path]:
 
 
 # ------------------------------------------------------------- the rows
+
+#: What two stores must agree on: the canonical columns, the label, the key and the flags.
+COMPARED = ("id, case_number, date, block, iucr, primary_type, description, "
+            "location_description, arrest, domestic, beat, district, ward, community_area, "
+            "fbi_code, x_coordinate, y_coordinate, year, updated_on, latitude, longitude, "
+            "location, is_index, label_source, key, key_derived, flags")
+
+
+def incidents(path: Path, where: str = "true") -> pa.Table:
+    """The incidents of a store, in key order, for comparing stores."""
+    with Store(path, read_only=True) as st:
+        return st.con.sql(f"SELECT {COMPARED} FROM incidents WHERE {where} ORDER BY key"
+                          ).to_arrow_table()
+
 
 
 def raw_rows(files: Iterable[Path], *, min_year: int | None = None) -> pa.Table:

@@ -7,12 +7,11 @@ from datetime import datetime
 import grpc
 import pyarrow as pa
 import pytest
-from loopback import TABLE_PATH, BigQueryReadServer
 
-from conftest import incidents
 from crimeclass.data import BigQuerySource, RowFilter, SourceError, Store
 from crimeclass.data._bigquery import SELECTED_FIELDS
 from crimeclass.data._schema import BIGQUERY_ARROW_SCHEMA, BIGQUERY_NAMES, BIGQUERY_TYPES
+from tests.data.loopback import TABLE_PATH, BigQueryReadServer, incidents
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from loopback import SodaServer
 
-from conftest import incidents
 from crimeclass.data import (
     Portal,
     RetryPolicy,
@@ -22,6 +20,7 @@ from crimeclass.data import (
 )
 from crimeclass.data._portal import _retry_after, soda_batch
 from crimeclass.data._rowfilter import soda_timestamp
+from tests.data.loopback import SodaServer, incidents
 
 PAGE = 400  # 2,000 rows: 5 pages
 FAST = RetryPolicy(attempts=3, backoff=0.001, max_wait=0.01)

@@ -147,12 +147,15 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
             "Date", Reason.MISSING_DATE)
     problem(f"p_date < TIMESTAMP '{bounds.earliest_year}-01-01' OR p_date > {now}",
             "Date", Reason.DATE_OUT_OF_RANGE)
-    # A source's structural verdict: a bare reason (a CSV line with the wrong
-    # number of fields) or 'field:reason;...' (a web API record, see _portal.py).
-    problems.append(("(_reject IS NOT NULL)",
-                     "CASE WHEN contains(_reject, ':') THEN _reject ELSE ':' || _reject END"))
+    problem("_reject IS NOT NULL", "", Reason.WRONG_FIELD_COUNT)
 
     return parsed, problems, flags, final
+
+
+# A row the source could not take apart is reported by the source's verdict alone (its
+# other fields may be empty): a bare reason (a CSV line with the wrong number of fields)
+# or 'field:reason;...' (a web API record of the wrong shape, see _portal.py).
+_REJECT_PROBLEMS = "CASE WHEN contains(_reject, ':') THEN _reject ELSE ':' || _reject END"
 
 
 def validation_sql(
@@ -193,7 +196,8 @@ WITH p AS (
 SELECT
     {", ".join(final)},
     _line,
-    CASE WHEN _bad THEN concat_ws(';', {problem_text}) ELSE '' END AS _problems,
+    CASE WHEN _reject IS NOT NULL THEN {_REJECT_PROBLEMS}
+         WHEN _bad THEN concat_ws(';', {problem_text}) ELSE '' END AS _problems,
     CASE WHEN _flagged THEN list_filter([{flag_list}], lambda f: f IS NOT NULL) END AS _flags,
     CASE WHEN _bad THEN coalesce(_raw, {raw_json}) END AS _raw
 FROM q
