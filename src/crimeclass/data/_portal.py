@@ -608,8 +608,12 @@ def _run(store: Store, portal: Portal, scope: str, row_filter: RowFilter | None,
             stats = client.get(params)
             if not stats or not isinstance(stats[0], dict):
                 raise client._error(f"no answer to {params}: check --url and --dataset")
-            run.window_rows = int(stats[0].get("n") or 0)
-            run.cursor = _parse_high(stats[0].get("high"))
+            try:
+                run.window_rows = int(stats[0].get("n") or 0)
+                run.cursor = _parse_high(stats[0].get("high"))
+            except (TypeError, ValueError):
+                raise client._error(f"the answer to {params} is not a count and a time "
+                                    f"({_short(str(stats[0]), 80)}): check --url") from None
             if run.window_rows == 0:  # nothing new: the cursor stays where it was
                 run.cursor = (state.cursor if state and state.cursor
                               else None if row_filter is not None else _newest_stored(con))
