@@ -45,6 +45,7 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/ingest.py --data $(DATA)
+	$(BIN)/python bench/sources.py --data $(DATA)
 
 lock: ## re-pin constraints.txt from a fresh environment
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

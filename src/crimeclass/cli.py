@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from crimeclass import __version__
 from crimeclass.data import CrimeclassError
@@ -113,6 +114,10 @@ def ingest(
     Every row is loaded, updated, left unchanged or quarantined (with file, line,
     field and reason); each file is loaded in one transaction, so a failure leaves
     the store as it was. Re-loading the same or a newer export upserts by ID.
+
+    Live sources: [bold]crimeclass ingest portal[/] (the Data Portal's web API) and
+    [bold]crimeclass ingest bigquery[/] (BigQuery); see their --help, and
+    [bold]crimeclass sync[/].
     """
     from crimeclass.data import (
         IngestAccount,
@@ -365,6 +370,191 @@ def scaleset(
     else:
         console.print(f"wrote {manifest['rows']:,} resampled rows to {out} "
                       f"(manifest: {out}.resampled.json)")
+
+
+# ---------------------------------------------------------- live sources
+# `crimeclass ingest portal ...` and `crimeclass ingest bigquery ...` are the
+# hidden commands ingest-portal and ingest-bigquery: the group below routes the
+# two words to them, so that `crimeclass ingest FILE...` stays as it is.
+
+
+class _LiveSourceGroup(TyperGroup):
+    """Routes ``ingest portal`` and ``ingest bigquery`` to their commands."""
+
+    live = {"portal": "ingest-portal", "bigquery": "ingest-bigquery"}
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        if len(args) >= 2 and args[0] == "ingest" and args[1] in self.live:
+            return f"ingest {args[1]}", self.get_command(ctx, self.live[args[1]]), args[2:]
+        return super().resolve_command(ctx, args)
+
+
+app.info.cls = _LiveSourceGroup
+
+UrlOpt = Annotated[str, typer.Option(help="The portal's address (another Socrata host works).")]
+DatasetOpt = Annotated[str, typer.Option(help="The dataset id (ijzp-q8t2: Crimes - 2001 to "
+                                              "Present).")]
+PageRowsOpt = Annotated[int, typer.Option(min=1, max=50_000, help="Rows per request ($limit).")]
+RestartOpt = Annotated[bool, typer.Option(
+    "--restart", help="Drop an interrupted run and start afresh instead of resuming it.")]
+FromYearOpt = Annotated[int | None, typer.Option(help="First year (of Date) to load.",
+                                                 show_default=False)]
+ToYearOpt = Annotated[int | None, typer.Option(help="Last year (of Date) to load.",
+                                               show_default=False)]
+SinceOpt = Annotated[str | None, typer.Option(
+    help="Only rows updated after this Chicago time, e.g. 2025-06-01 or 2025-06-01T08:30.",
+    show_default=False)]
+MemoryOpt = Annotated[str, typer.Option(help="DuckDB memory limit while loading.")]
+
+
+def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -> Any:
+    from crimeclass.data import RowFilter
+    from crimeclass.data._rowfilter import parse_timestamp
+
+    return RowFilter(from_year, to_year, parse_timestamp(since) if since else None)
+
+
+def _portal_run(store: Path | None, url: str, dataset: str, page_rows: int, restart: bool,
+                memory_limit: str, as_json: bool, row_filter: Any | None) -> None:
+    from crimeclass.data import IngestOptions, Portal, Store, ingest_portal, sync_portal
+
+    portal = Portal.from_env(url=url, dataset=dataset, page_rows=page_rows)
+    options = IngestOptions(memory_limit=memory_limit)
+    path = _store_path(store)
+    with Store(path) as st, _progress(as_json) as progress:
+        task = progress.add_task(f"{dataset} from {url}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if row_filter is None:
+            run = sync_portal(st, portal, options=options, restart=restart,
+                              on_progress=on_progress)
+        else:
+            run = ingest_portal(st, portal, row_filter, options=options, restart=restart,
+                                on_progress=on_progress)
+    summary = run.summary()
+    summary["store"] = str(path)
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    t = Table(title="Ingest account: read = inserted + updated + unchanged + quarantined")
+    for col in ("source", "pages", "read", "inserted", "updated", "unchanged", "quarantined",
+                "rows/s"):
+        t.add_column(col, justify="left" if col == "source" else "right", overflow="fold")
+    t.add_row(run.resource, str(summary["pages"]), *(f"{summary[k]:,}" for k in (
+        "read", "inserted", "updated", "unchanged", "quarantined", "rows_per_second")))
+    console.print(t)
+    notes = [f"where {run.where}" if run.where else "nothing new"]
+    if run.resumed_at is not None:
+        notes.append(f"resumed at offset {run.resumed_at:,}")
+    if summary["quarantine_reasons"]:
+        notes.append("quarantined: " + ", ".join(
+            f"{k} {v:,}" for k, v in summary["quarantine_reasons"].items()))
+    if run.retries:
+        notes.append(f"{run.retries} request(s) retried")
+    if run.cursor:
+        notes.append(f"next sync asks for updated_on > {run.cursor.isoformat()}")
+    console.print("[dim]" + "; ".join(notes) + "[/]", highlight=False)
+    console.print(f"store: {path}")
+
+
+@app.command("ingest-portal", hidden=True)
+@handles_errors
+def ingest_portal_cmd(
+    url: UrlOpt = "https://data.cityofchicago.org",
+    dataset: DatasetOpt = "ijzp-q8t2",
+    from_year: FromYearOpt = None,
+    to_year: ToYearOpt = None,
+    updated_since: SinceOpt = None,
+    page_rows: PageRowsOpt = 50_000,
+    restart: RestartOpt = False,
+    store: StoreOpt = None,
+    memory_limit: MemoryOpt = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Load crime records from the Data Portal's web API (SODA), page by page.
+
+    The filters go into the query's $where, so only those rows travel. Each page
+    is validated and stored in its own transaction, with the same account and
+    quarantine (page and offset) as a file; run again with the same filters, an
+    interrupted load resumes where it stopped. An app token is read from
+    $SODA_APP_TOKEN if set.
+    """
+    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json,
+                _row_filter(from_year, to_year, updated_since))
+
+
+@app.command()
+@handles_errors
+def sync(
+    url: UrlOpt = "https://data.cityofchicago.org",
+    dataset: DatasetOpt = "ijzp-q8t2",
+    page_rows: PageRowsOpt = 50_000,
+    restart: RestartOpt = False,
+    store: StoreOpt = None,
+    memory_limit: MemoryOpt = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch the records updated since the last sync from the Data Portal and upsert them.
+
+    The first sync asks for rows updated after the newest Updated On in the store
+    (an empty store: every row). Interrupted at any page (an error, Ctrl-C), the
+    next sync resumes where it stopped, without losing or repeating a row. An app
+    token is read from $SODA_APP_TOKEN if set.
+    """
+    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json, None)
+
+
+@app.command("ingest-bigquery", hidden=True)
+@handles_errors
+def ingest_bigquery_cmd(
+    project: Annotated[str | None, typer.Option(
+        envvar="GOOGLE_CLOUD_PROJECT", show_default=False,
+        help="Billing project for the reads (else the default credentials' project).")] = None,
+    table: Annotated[str, typer.Option(help="The table, project.dataset.table.")] = (
+        "bigquery-public-data.chicago_crime.crime"),
+    from_year: FromYearOpt = None,
+    to_year: ToYearOpt = None,
+    updated_since: SinceOpt = None,
+    streams: Annotated[int, typer.Option(min=1, help="Streams to read in parallel.")] = 4,
+    endpoint: Annotated[str | None, typer.Option(
+        help="host:port of another BigQuery Storage endpoint.", show_default=False)] = None,
+    plaintext: Annotated[bool, typer.Option(
+        help="Talk to --endpoint without TLS or credentials (a local emulator).")] = False,
+    store: StoreOpt = None,
+    memory_limit: MemoryOpt = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Load crime records from BigQuery through the Storage Read API (crimeclass\\[bigquery]).
+
+    The canonical columns and the filters (years, updated since) are pushed down
+    to BigQuery; its streams are read in parallel as Arrow, validated and stored
+    in one transaction. Credentials come from Google's default credentials
+    (gcloud auth application-default login, or $GOOGLE_APPLICATION_CREDENTIALS).
+    """
+    from crimeclass.data import BigQuerySource, IngestOptions, Store
+    from crimeclass.data._account import total
+
+    row_filter = _row_filter(from_year, to_year, updated_since)
+    path = _store_path(store)
+    with err_console.status("opening a BigQuery read session...", spinner="dots") \
+            if not as_json else _NoProgress():
+        source = BigQuerySource(project=project, table=table, row_filter=row_filter,
+                                streams=streams, endpoint=endpoint, plaintext=plaintext)
+    with Store(path) as st, _progress(as_json) as progress:
+        task = progress.add_task(f"{table} ({len(source.session.streams)} streams)",
+                                 total=source.size() or None)
+        account = st.ingest(source, IngestOptions(memory_limit=memory_limit),
+                            on_progress=lambda done, tot: progress.update(
+                                task, completed=done, total=tot or None))
+    summary = total([account])
+    summary.update(source=source.name, streams=len(source.session.streams), store=str(path))
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        _print_accounts([account])
+        console.print(f"store: {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

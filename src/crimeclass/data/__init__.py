@@ -1,6 +1,7 @@
-"""Data layer: the canonical schema, file sources, validation, labels and the store."""
+"""Data layer: the canonical schema, file and live sources, validation, labels and the store."""
 
 from crimeclass.data._account import IngestAccount
+from crimeclass.data._bigquery import BigQuerySource
 from crimeclass.data._errors import (
     CrimeclassError,
     EmptyStoreError,
@@ -10,7 +11,9 @@ from crimeclass.data._errors import (
 )
 from crimeclass.data._ingest import IngestOptions
 from crimeclass.data._labels import FBI_PART_I, LabelRoute, iucr_table
+from crimeclass.data._portal import Portal, PortalRun, RetryPolicy, ingest_portal, sync_portal
 from crimeclass.data._reasons import Flag, Reason
+from crimeclass.data._rowfilter import RowFilter
 from crimeclass.data._sample import sample_files
 from crimeclass.data._schema import (
     CANONICAL_SCHEMA,
@@ -32,6 +35,7 @@ __all__ = [
     "FBI_PART_I",
     "RAW_SCHEMA",
     "VARIANTS",
+    "BigQuerySource",
     "Bounds",
     "Column",
     "CrimeclassError",
@@ -43,15 +47,21 @@ __all__ = [
     "IngestOptions",
     "LabelRoute",
     "ParquetSource",
+    "Portal",
+    "PortalRun",
     "Reason",
+    "RetryPolicy",
+    "RowFilter",
     "Source",
     "SourceError",
     "Store",
     "StoreError",
     "default_store_path",
     "expand_paths",
+    "ingest_portal",
     "iucr_table",
     "open_source",
     "resolve_header",
     "sample_files",
+    "sync_portal",
 ]

@@ -20,6 +20,9 @@ class Reason(StrEnum):
     BAD_CODE = "bad_code"
     YEAR_MISMATCH = "year_mismatch"
     DUPLICATE_ID = "duplicate_id"
+    WRONG_TYPE = "wrong_type"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
 
     @property
     def description(self) -> str:
@@ -38,6 +41,10 @@ _DESCRIPTIONS = {
     Reason.BAD_CODE: "IUCR or FBI Code is not of the form 0486 / 08B",
     Reason.YEAR_MISMATCH: "Year differs from the year of Date",
     Reason.DUPLICATE_ID: "another row of the same file has this ID and is newer",
+    Reason.WRONG_TYPE: "a field of a web API record has the wrong JSON type (e.g. an object "
+                       "for a number)",
+    Reason.MISSING_FIELD: "a web API record lacks a field every record has (id, updated_on)",
+    Reason.UNKNOWN_FIELD: "a web API record has a field that is not in the dataset's schema",
 }
 
 

@@ -28,16 +28,23 @@ from crimeclass.data._errors import HeaderError
 
 __all__ = [
     "ARROW_TYPES",
+    "BIGQUERY_ARROW_SCHEMA",
     "BIGQUERY_NAMES",
+    "BIGQUERY_TABLE",
+    "BIGQUERY_TYPES",
     "CANONICAL_SCHEMA",
     "COLUMNS",
     "COLUMN_NAMES",
     "DATE_FORMATS",
     "RAW_SCHEMA",
+    "SODA_JSON_TYPES",
+    "SODA_NAMES",
+    "SODA_REQUIRED",
     "VARIANTS",
     "Column",
     "HeaderMapping",
     "resolve_header",
+    "soda_field_ignored",
 ]
 
 
@@ -117,13 +124,76 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 ARROW_TYPES: dict[str, pa.DataType] = {c.name: c.arrow_type for c in COLUMNS}
 BIGQUERY_NAMES: dict[str, str] = {c.bigquery: c.name for c in COLUMNS}
 
+# ----------------------------------------------------------- live sources
+
+#: The public BigQuery table of the dataset.
+BIGQUERY_TABLE = "bigquery-public-data.chicago_crime.crime"
+
+_BIGQUERY_TYPE_OF_KIND = {
+    "id": "INTEGER", "int": "INTEGER", "year": "INTEGER", "float": "FLOAT",
+    "bool": "BOOLEAN", "timestamp": "TIMESTAMP", "text": "STRING", "code": "STRING",
+    "fbi": "STRING", "derived": "STRING",
+}
+_ARROW_OF_BIGQUERY_TYPE = {
+    "INTEGER": pa.int64(), "FLOAT": pa.float64(), "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"), "STRING": pa.string(),
+}
+
+#: BigQuery column -> its BigQuery type (``unique_key INTEGER, date TIMESTAMP, ...``).
+BIGQUERY_TYPES: dict[str, str] = {c.bigquery: _BIGQUERY_TYPE_OF_KIND[c.kind] for c in COLUMNS}
+
+#: The Arrow schema in which the Storage Read API streams the table: INTEGER is
+#: int64, FLOAT float64, TIMESTAMP microseconds in UTC. The table's TIMESTAMPs hold
+#: the portal's Chicago wall-clock times labelled UTC, so the wall-clock value is
+#: kept as is (as :class:`~crimeclass.data.ParquetSource` does with zoned times).
+BIGQUERY_ARROW_SCHEMA = pa.schema(
+    [pa.field(c.bigquery, _ARROW_OF_BIGQUERY_TYPE[BIGQUERY_TYPES[c.bigquery]]) for c in COLUMNS])
+
+#: Field of a record of the portal's SODA web API (JSON) -> canonical column.
+#: The names are the canonical snake_case ones; the JSON *types* differ from the
+#: CSV export: numbers arrive as JSON strings ("1834"), ``arrest``/``domestic``
+#: as JSON booleans, dates as ISO floating timestamps ("2025-01-01T00:00:00.000"),
+#: ``location`` as an object ``{"latitude": ..., "longitude": ..., "human_address": ...}``,
+#: and a null value is left out of its record.
+SODA_NAMES: dict[str, str] = {c.name: c.name for c in COLUMNS}
+
+#: JSON types each canonical column accepts from SODA, by column kind: a value of
+#: another type is quarantined as ``wrong_type``. Numbers may come as JSON
+#: numbers as well as strings (SODA 2.1 and other hosts send either).
+SODA_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    c.name: {
+        "id": (str, int), "int": (str, int, float), "year": (str, int, float),
+        "float": (str, int, float), "bool": (bool, str), "timestamp": (str,),
+        "text": (str,), "code": (str,), "fbi": (str,), "derived": (dict, str),
+    }[c.kind]
+    for c in COLUMNS
+}
+
+#: Fields every record of the dataset carries: the key and the sync cursor. A
+#: record without one is quarantined as ``missing_field`` (``date`` is checked
+#: by validation, as for files).
+SODA_REQUIRED: tuple[str, ...] = ("id", "updated_on")
+
+
+def soda_field_ignored(name: str) -> bool:
+    """Whether a SODA field carries nothing canonical: system fields and computed regions.
+
+    >>> soda_field_ignored(":@computed_region_awaf_s7ux"), soda_field_ignored(":id")
+    (True, True)
+    >>> soda_field_ignored("beat")
+    False
+    """
+    return name.startswith(":")
+
 #: The 22 typed columns, as the store and exports hold them.
 CANONICAL_SCHEMA = pa.schema([pa.field(c.name, c.arrow_type) for c in COLUMNS])
 
 #: What a source yields: every canonical column as text, plus where it came from.
-#: ``_line`` is the file's line (or a Parquet file's row number, header = row 0);
-#: ``_reject`` names a structural reason the row could not be split into fields
-#: (its text is then in ``_raw``).
+#: ``_line`` is the file's line (or a Parquet file's row number, header = row 0;
+#: a web API record's ``$offset`` in its query; a BigQuery row's number in the
+#: order the streams delivered it); ``_reject`` names a structural reason the row
+#: could not be split into fields, or ``'field:reason;...'`` for a web API record
+#: with a field of the wrong type, missing or unknown (its text is then in ``_raw``).
 RAW_SCHEMA = pa.schema(
     [pa.field(c.name, pa.string()) for c in COLUMNS]
     + [

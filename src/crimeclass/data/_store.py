@@ -14,6 +14,10 @@ Tables
     field, reason and the row's text.
 ``ingests``
     The account of every ingest.
+``sync_state``
+    Where each incremental sync from a web API stands: the newest ``updated_on``
+    stored (the cursor) and, while a run is in progress, its query and the
+    offset of the first row not yet stored (``crimeclass sync`` resumes there).
 
 Every ingest runs in one transaction: killed or failed midway, it leaves the
 store exactly as it was.
@@ -95,6 +99,21 @@ def _ddl() -> list[str]:
     seconds DOUBLE,
     read BIGINT, inserted BIGINT, updated BIGINT, unchanged BIGINT, quarantined BIGINT,
     account JSON
+)""",
+        # where an incremental sync of a web API dataset stands (docs/sources.md):
+        # the cursor of the last completed run, and the run in progress, if any
+        """CREATE TABLE IF NOT EXISTS sync_state (
+    url VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    cursor TIMESTAMP,
+    run_where VARCHAR,
+    run_high TIMESTAMP,
+    run_rows BIGINT,
+    next_offset BIGINT,
+    pages INTEGER,
+    run_started TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (url, scope)
 )""",
     ]
 
@@ -196,7 +215,9 @@ class Store:
                            on_progress)
 
     def ingest(self, source: Source, options: IngestOptions | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> IngestAccount:
+               on_progress: Callable[[int, int], None] | None = None, *,
+               before_commit: Callable[[duckdb.DuckDBPyConnection, IngestAccount], None]
+               | None = None) -> IngestAccount:
         """Validate, label and upsert every row of ``source``, in one transaction.
 
         Parameters
@@ -207,6 +228,12 @@ class Store:
             Memory limit, block size, bounds.
         on_progress : callable, optional
             Called as ``on_progress(done, total)`` in the source's units (bytes or rows).
+        before_commit : callable, optional
+            Called as ``before_commit(con, account)`` inside the ingest's transaction,
+            just before it commits: what it writes (e.g. a sync's cursor) is committed
+            with the rows, or not at all.
+
+            .. versionadded:: 0.1
 
         Returns
         -------
@@ -236,6 +263,8 @@ class Store:
                 [ingest_id, source.name, source.format, source.header.variant, account.seconds,
                  account.read, account.inserted, account.updated, account.unchanged,
                  account.quarantined, json.dumps(account.to_dict())])
+            if before_commit is not None:
+                before_commit(con, account)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -153,6 +153,12 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
     return parsed, problems, flags, final
 
 
+# A row the source could not take apart is reported by the source's verdict alone (its
+# other fields may be empty): a bare reason (a CSV line with the wrong number of fields)
+# or 'field:reason;...' (a web API record of the wrong shape, see _portal.py).
+_REJECT_PROBLEMS = "CASE WHEN contains(_reject, ':') THEN _reject ELSE ':' || _reject END"
+
+
 def validation_sql(
     relation: str,
     *,
@@ -191,7 +197,7 @@ WITH p AS (
 SELECT
     {", ".join(final)},
     _line,
-    CASE WHEN _reject IS NOT NULL THEN {_q(":" + Reason.WRONG_FIELD_COUNT)}
+    CASE WHEN _reject IS NOT NULL THEN {_REJECT_PROBLEMS}
          WHEN _bad THEN concat_ws(';', {problem_text}) ELSE '' END AS _problems,
     CASE WHEN _flagged THEN list_sort(list_distinct(
         list_filter([{flag_list}], lambda f: f IS NOT NULL))) END AS _flags,

@@ -1,0 +1,249 @@
+"""Benchmark of the live sources against what a user would write instead.
+
+Serves real rows (the 2016 and 2017 files of ../shared/data, 2017 alone for the
+smaller size) from the loopback servers of the tests, and loads them:
+
+* SODA: ``crimeclass``'s portal ingest (pages of 50,000 rows, validated and
+  upserted into a DuckDB store) against a plain sodapy loop over the same pages
+  into one pandas DataFrame (sodapy's README way);
+* BigQuery: ``crimeclass``'s BigQuery ingest (streams read in parallel, stored)
+  against ``client.read_rows(stream).to_dataframe()`` of the same session's
+  streams, concatenated; and the source alone (batches counted, not stored), to
+  tell the source's memory from the store's, and a file ingest of the same rows
+  (a Parquet file of their text), the store's own speed.
+
+Each client runs in a fresh Python process, so its peak memory (max RSS) is its
+own; the servers run in this process. Figures are rows per second and peak
+memory, and the ratio ours / theirs measured in the same run (the machine is
+shared and noisy). Two sizes show whether peak memory grows with the data.
+
+    python bench/sources.py                     # both sizes, ~5 minutes on 2 cores
+    python bench/sources.py --sizes 1           # the smaller size only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the loopback servers of the tests: tests.data.loopback
+
+
+def _status_mb(field: str) -> float:
+    """``VmHWM`` (peak resident memory) or ``VmRSS`` of this process, in MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
+
+
+def _reset_peak() -> None:
+    """Start the peak afresh (it would otherwise keep the parent's, from before exec)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # pragma: no cover - not Linux, or not allowed
+        pass
+
+
+# ------------------------------------------------------------- clients
+
+
+def client_crimeclass_soda(url: str) -> int:
+    from crimeclass.data import Portal, Store, ingest_portal
+
+    with tempfile.TemporaryDirectory() as d, Store(Path(d) / "s.duckdb") as st:
+        run = ingest_portal(st, Portal(url=url))
+        return run.summary()["read"]
+
+
+def client_sodapy(url: str) -> int:
+    import pandas as pd
+    from requests.adapters import HTTPAdapter
+    from sodapy import Socrata
+
+    host = url.split("://", 1)[1]
+    client = Socrata(host, None, session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+                     timeout=300)
+    records: list[dict] = []
+    offset = 0
+    while True:
+        page = client.get("ijzp-q8t2", limit=50_000, offset=offset, order=":id")
+        records.extend(page)
+        offset += len(page)
+        if len(page) < 50_000:
+            break
+    frame = pd.DataFrame.from_records(records)
+    return len(frame)
+
+
+def client_crimeclass_bigquery(endpoint: str, streams: int) -> int:
+    from crimeclass.data import BigQuerySource, Store
+
+    with tempfile.TemporaryDirectory() as d, Store(Path(d) / "s.duckdb") as st:
+        source = BigQuerySource(project="bench", endpoint=endpoint, plaintext=True,
+                                streams=streams)
+        return st.ingest(source).read
+
+
+def client_file_ingest(path: str) -> int:
+    """The same rows from a Parquet file of text: the store's own speed, for reference."""
+    from crimeclass.data import Store
+
+    with tempfile.TemporaryDirectory() as d, Store(Path(d) / "s.duckdb") as st:
+        return st.ingest_path(path).read
+
+
+def client_bigquery_source_only(endpoint: str, streams: int) -> int:
+    """The source's batches, counted and dropped: its own memory, without the store."""
+    from crimeclass.data import BigQuerySource
+
+    source = BigQuerySource(project="bench", endpoint=endpoint, plaintext=True, streams=streams)
+    return sum(b.num_rows for b in source.batches())
+
+
+def client_to_dataframe(endpoint: str, streams: int) -> int:
+    import pandas as pd
+    from google.cloud.bigquery_storage_v1 import types
+
+    from crimeclass.data._bigquery import SELECTED_FIELDS, bigquery_client
+
+    client = bigquery_client(endpoint, plaintext=True)
+    requested = types.ReadSession(
+        table="projects/bigquery-public-data/datasets/chicago_crime/tables/crime",
+        data_format=types.DataFormat.ARROW,
+        read_options=types.ReadSession.TableReadOptions(selected_fields=list(SELECTED_FIELDS)))
+    session = client.create_read_session(parent="projects/bench", read_session=requested,
+                                         max_stream_count=streams)
+    frames = [client.read_rows(s.name).to_dataframe(read_session=session)
+              for s in session.streams]
+    return len(pd.concat(frames, ignore_index=True))
+
+
+CLIENTS = {
+    "crimeclass-soda": lambda a: client_crimeclass_soda(a.url),
+    "sodapy": lambda a: client_sodapy(a.url),
+    "crimeclass-bigquery": lambda a: client_crimeclass_bigquery(a.endpoint, a.streams),
+    "bigquery-source-only": lambda a: client_bigquery_source_only(a.endpoint, a.streams),
+    "to_dataframe": lambda a: client_to_dataframe(a.endpoint, a.streams),
+    "file-ingest": lambda a: client_file_ingest(a.path),
+}
+
+
+def run_client(args: argparse.Namespace) -> None:
+    """In the child process: import, then time one client; print its figures as JSON."""
+    import duckdb  # noqa: F401 - imports are not part of the time or of the growth
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+    from google.cloud import bigquery_storage_v1  # noqa: F401
+
+    import crimeclass.data  # noqa: F401
+
+    _reset_peak()
+    start_mb = _status_mb("VmRSS")
+    t0 = time.perf_counter()
+    rows = CLIENTS[args.client](args)
+    seconds = time.perf_counter() - t0
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"rows": rows, "seconds": round(seconds, 3),
+                      "rows_per_second": round(rows / seconds),
+                      "peak_mb": round(peak), "growth_mb": round(peak - start_mb)}))
+
+
+def measure(name: str, **kwargs: object) -> dict:
+    cmd = [sys.executable, __file__, "--client", name]
+    for k, v in kwargs.items():
+        cmd += [f"--{k}", str(v)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -------------------------------------------------------------- driver
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--sizes", type=int, default=2, help="1: 2017 only; 2: also 2016+2017")
+    p.add_argument("--streams", type=int, default=4)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sources.json")
+    p.add_argument("--client", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--endpoint", help=argparse.SUPPRESS)
+    p.add_argument("--path", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.client:
+        return run_client(args)
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from tests.data.loopback import (
+        BigQueryReadServer,
+        SodaServer,
+        bigquery_table,
+        raw_rows,
+        soda_records,
+    )
+
+    files = [args.data / f"chicago_crimes_datastore_{y}.csv.gz" for y in (2016, 2017)]
+    print(f"reading {', '.join(f.name for f in files)} ...", flush=True)
+    everything = raw_rows(files)
+    years = pc.utf8_slice_codeunits(everything.column("date"), 6, 10)
+    sizes = [everything.filter(pc.equal(years, "2017")), everything][: args.sizes]
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "platform": platform.platform()},
+               "data": [f.name for f in files], "page_rows": 50_000,
+               "streams": args.streams, "runs": []}
+    for raw in sizes:
+        n = raw.num_rows
+        print(f"\n{n:,} rows", flush=True)
+        entry: dict = {"rows": n}
+        with SodaServer(soda_records(raw)) as soda:
+            ours = measure("crimeclass-soda", url=soda.url)
+            theirs = measure("sodapy", url=soda.url)
+        entry["soda"] = {"crimeclass": ours, "sodapy": theirs,
+                         "speed_ratio": round(ours["rows_per_second"]
+                                              / theirs["rows_per_second"], 2),
+                         "memory_ratio": round(ours["growth_mb"] / max(theirs["growth_mb"], 1),
+                                               2)}
+        with BigQueryReadServer(bigquery_table(raw), batch_rows=20_000) as bq:
+            ours = measure("crimeclass-bigquery", endpoint=bq.endpoint, streams=args.streams)
+            ours1 = measure("crimeclass-bigquery", endpoint=bq.endpoint, streams=1)
+            source = measure("bigquery-source-only", endpoint=bq.endpoint, streams=args.streams)
+            theirs = measure("to_dataframe", endpoint=bq.endpoint, streams=args.streams)
+        with tempfile.TemporaryDirectory() as d:
+            pq.write_table(raw, Path(d) / "rows.parquet")
+            files_ = measure("file-ingest", path=Path(d) / "rows.parquet")
+        entry["bigquery"] = {"crimeclass": ours, "crimeclass_1_stream": ours1,
+                             "source_only": source, "to_dataframe": theirs,
+                             "file_ingest_same_rows": files_,
+                             "speed_ratio": round(ours["rows_per_second"]
+                                                  / theirs["rows_per_second"], 2),
+                             "memory_ratio": round(ours["growth_mb"]
+                                                   / max(theirs["growth_mb"], 1), 2)}
+        for kind in ("soda", "bigquery"):
+            for who, fig in entry[kind].items():
+                if isinstance(fig, dict):
+                    print(f"  {kind:8} {who:20} {fig['rows_per_second']:>9,} rows/s  "
+                          f"peak {fig['peak_mb']:>5,} MB (+{fig['growth_mb']:,} MB)")
+            print(f"  {kind:8} ours/theirs: speed x{entry[kind]['speed_ratio']}, "
+                  f"memory growth x{entry[kind]['memory_ratio']}")
+        results["runs"].append(entry)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
