@@ -11,8 +11,10 @@ run, each engine as a separate process:
 * ``report``: ``crimeclass explore`` as a user runs it (DuckDB, plots, HTML).
 
 For each: the whole process (start-up included), the queries alone (after the
-engine is up; for pandas, reading the Parquet and computing), and the peak
-memory of the process tree (the JVM included). Every engine writes its tables,
+engine is up; for pandas, reading the Parquet and computing), the CPU seconds
+and the peak memory of the process tree (the JVM included). The machine is
+shared: wall-clock ratios of one run are the figures to compare, and CPU
+seconds say what the work costs whatever the load. Every engine writes its tables,
 and the run checks that they agree with DuckDB's, so that the comparison is
 between the same numbers. Prints the figures and writes bench/results/explore.json.
 
@@ -63,7 +65,6 @@ def pandas_catalog(df: Any) -> dict[str, Any]:
     df = df.assign(primary_type=df.primary_type.replace(PRIMARY_TYPE_ALIASES))
     n = len(df)
     day = df.date.dt.floor("D")
-    month = df.date.dt.to_period("M").dt.to_timestamp()
 
     # coverage (no filters: the window is everything)
     daily = df.groupby([day.rename("day"), "primary_type"], observed=True).agg(
@@ -230,38 +231,47 @@ def worker(engine: str, args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------- parent
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in kB (Linux /proc)."""
-    total, todo, seen = 0, [pid], set()
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> dict[int, tuple[int, float]]:
+    """Resident memory (kB) and CPU seconds of a process and all its descendants (/proc)."""
+    out: dict[int, tuple[int, float]] = {}
+    todo = [pid]
     while todo:
         p = todo.pop()
-        if p in seen:
+        if p in out:
             continue
-        seen.add(p)
         try:
             with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[p] = (rss, (int(fields[11]) + int(fields[12])) / _TICK)  # utime + stime
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
             continue
-    return total
+    return out
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds, peak memory of its process tree, and its JSON output."""
+    """Run ``cmd``: wall seconds, CPU seconds and peak memory of its process tree (the JVM
+    included), and the JSON line it prints."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=ROOT)
     peak = [0]
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            tree = _tree(proc.pid)
+            peak[0] = max(peak[0], sum(rss for rss, _ in tree.values()))
+            for p, (_, seconds) in tree.items():
+                cpu[p] = max(cpu.get(p, 0.0), seconds)
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -273,8 +283,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
     last = [line for line in out.splitlines() if line.startswith("{")]
-    return {"whole_s": round(wall, 3), "peak_mb": round(peak[0] / 1024, 1),
-            **(json.loads(last[-1]) if last else {})}
+    return {"whole_s": round(wall, 3), "cpu_s": round(sum(cpu.values()), 2),
+            "peak_mb": round(peak[0] / 1024, 1), **(json.loads(last[-1]) if last else {})}
 
 
 def ensure_data(rows: int, data_dir: Path, env: dict[str, str]) -> tuple[Path, Path, Path]:
@@ -356,7 +366,7 @@ def main() -> None:
                                      "--store", str(store), "--out", str(tmp / "report"),
                                      "--json"], env)
         results["report"] = {k: v for k, v in results["report"].items()
-                             if k in ("whole_s", "peak_mb")}
+                             if k in ("whole_s", "cpu_s", "peak_mb")}
         print(f"  {results['report']}", flush=True)
     agree = {e: compare(tmp / "duckdb", tmp / e) for e in engines[1:]}
 
@@ -365,7 +375,8 @@ def main() -> None:
     for e in engines[1:]:
         ratios[f"{e}_over_duckdb"] = {
             "whole": round(results[e]["whole_s"] / duck["whole_s"], 1),
-            "queries": round(results[e]["queries_s"] / duck["queries_s"], 1)}
+            "queries": round(results[e]["queries_s"] / duck["queries_s"], 1),
+            "cpu": round(results[e]["cpu_s"] / duck["cpu_s"], 1)}
     peak_gb = max(r["peak_mb"] for k, r in results.items() if k in ("duckdb", "report")) / 1024
     targets = {
         "spark_over_duckdb >= 20 (whole)": ratios.get("spark_over_duckdb", {}).get("whole"),
@@ -385,7 +396,8 @@ def main() -> None:
         "benchmark": "exploration catalog", "rows": args.rows,
         "data": "crimeclass scaleset (real records resampled)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "load_avg_at_start": load},
+                    "python": platform.python_version(), "load_avg_at_start": load,
+                    "load_avg_at_end": os.getloadavg()},
         "statistics": len(__import__("crimeclass.explore", fromlist=["CATALOG"]).CATALOG),
         "results": results, "ratios": ratios, "targets": targets, "met": met,
         "tables_agree_with_duckdb": agree,

@@ -22,6 +22,7 @@ from crimeclass.explore._engine import Engine, conform
 from crimeclass.explore._errors import ExploreError, FilterError
 from crimeclass.explore._filters import Filters, normalize_primary_type, parse_filters
 from crimeclass.explore._lookups import community_areas, police_districts
+from crimeclass.explore._painter import Painter
 from crimeclass.explore._report import render_html, write_report, write_tables
 from crimeclass.explore._run import explore
 from crimeclass.explore._spark import SparkEngine, export_for_spark, spark_session, to_spark_sql
@@ -38,6 +39,7 @@ __all__ = [
     "Filters",
     "Finding",
     "HEX_GRID",
+    "Painter",
     "Relation",
     "SparkEngine",
     "Statistic",

@@ -65,7 +65,8 @@ class Exploration:
 
 def compute(engine: Engine, filters: Filters | None = None, *,
             statistics: Sequence[Statistic] = CATALOG,
-            on_progress: Callable[[str, int, int], None] | None = None) -> Exploration:
+            on_progress: Callable[[str, int, int], None] | None = None,
+            on_table: Callable[[str, pa.Table], None] | None = None) -> Exploration:
     """Compute ``statistics`` on ``engine`` for the incidents that pass ``filters``.
 
     Parameters
@@ -78,6 +79,9 @@ def compute(engine: Engine, filters: Filters | None = None, *,
     statistics : sequence of Statistic, default=CATALOG
     on_progress : callable, optional
         Called as ``on_progress(name, done, total)`` before each statistic and at the end.
+    on_table : callable, optional
+        Called as ``on_table(name, table)`` as soon as each table is computed (to draw
+        it while the next ones run).
 
     Returns
     -------
@@ -105,6 +109,8 @@ def compute(engine: Engine, filters: Filters | None = None, *,
         t0 = time.perf_counter()
         tables[stat.name] = engine.table(stat.sql)
         seconds[stat.name] = round(time.perf_counter() - t0, 4)
+        if on_table:
+            on_table(stat.name, tables[stat.name])
     if on_progress:
         on_progress("done", len(statistics), len(statistics))
     sources = engine.sources() if hasattr(engine, "sources") else []

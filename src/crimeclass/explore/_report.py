@@ -25,6 +25,7 @@ from crimeclass import __version__
 from crimeclass.explore._catalog import CATALOG, COMPLETE_RULE, Statistic
 from crimeclass.explore._compute import Exploration
 from crimeclass.explore._lookups import LOOKUP_SOURCES
+from crimeclass.explore._painter import Painter
 from crimeclass.explore._summary import Finding, summarize
 
 __all__ = ["render_html", "write_report", "write_tables"]
@@ -152,6 +153,7 @@ def write_tables(ex: Exploration, folder: Path) -> list[Path]:
 
 
 def write_report(ex: Exploration, out: str | Path, *, plots: bool = True,
+                 images: dict[str, bytes] | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Write ``out/report.html``, ``out/tables/*.csv|parquet``, ``out/plots/*.png`` and
     ``out/summary.json``.
@@ -165,6 +167,9 @@ def write_report(ex: Exploration, out: str | Path, *, plots: bool = True,
         each through a temporary file.
     plots : bool, default=True
         Draw the figures (matplotlib); without, the report has tables only.
+    images : dict of str to bytes, optional
+        Figures already drawn (PNG by statistic, see :class:`Painter`); when not
+        given and ``plots``, they are drawn here.
     on_progress : callable, optional
         ``on_progress(name, done, total)`` while drawing.
 
@@ -176,20 +181,17 @@ def write_report(ex: Exploration, out: str | Path, *, plots: bool = True,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = write_tables(ex, out / "tables")
-    images: dict[str, bytes] = {}
-    if plots and not ex.empty:
-        from crimeclass.explore._plots import PLOTS, figure_png
-
-        todo = [n for n in PLOTS if n in ex.tables]
+    if not plots or ex.empty:
+        images = {}
+    elif images is None:
+        painter = Painter()
+        for name, table in ex.tables.items():
+            painter.submit(name, table)
+        images = painter.results(on_progress)
+    if images:
         (out / "plots").mkdir(exist_ok=True)
-        for i, name in enumerate(todo):
-            if on_progress:
-                on_progress(name, i, len(todo))
-            fig = PLOTS[name](ex.tables[name])
-            if fig is None:
-                continue
-            images[name] = png = figure_png(fig, dpi=110)
-            _replace(out / "plots" / f"{name}.png", functools.partial(_write_bytes, png))
+    for name, png in images.items():
+        _replace(out / "plots" / f"{name}.png", functools.partial(_write_bytes, png))
     findings = summarize(ex)
     html = render_html(ex, images, findings)
     report = out / "report.html"

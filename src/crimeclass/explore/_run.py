@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from crimeclass.explore._compute import compute
+from crimeclass.explore._compute import Exploration, compute
 from crimeclass.explore._duckdb import DuckDBEngine, store_sources
 from crimeclass.explore._errors import ExploreError
 from crimeclass.explore._filters import Filters
+from crimeclass.explore._painter import Painter
 from crimeclass.explore._report import write_report
 
 __all__ = ["explore"]
@@ -52,12 +53,29 @@ def explore(store: str | Path | None, out: str | Path, filters: Filters | None =
             return None
         return lambda name, done, total: on_progress(stage, name, done, total)
 
+    painter = Painter() if plots else None
+    on_table = painter.submit if painter else None
+    try:
+        ex = _compute(store, filters, engine, spark_master, parquet, on_table, on_progress,
+                      step("compute"))
+        images = painter.results(step("plot")) if painter else {}
+    finally:
+        if painter:
+            painter.close()
+    return write_report(ex, out, plots=plots, images=images)
+
+
+def _compute(store: str | Path | None, filters: Filters | None, engine: EngineName,
+             spark_master: str, parquet: str | Path | None,
+             on_table: Callable[[str, Any], None] | None,
+             on_progress: Callable[[str, str, int, int], None] | None,
+             progress: Callable[[str, int, int], None] | None) -> Exploration:
     if engine == "duckdb":
         if store is None:
             raise ExploreError("the DuckDB engine reads a store: pass --store")
         with DuckDBEngine(store) as eng:
-            ex = compute(eng, filters, on_progress=step("compute"))
-    elif engine == "spark":
+            return compute(eng, filters, on_progress=progress, on_table=on_table)
+    if engine == "spark":
         from crimeclass.explore._spark import SparkEngine, export_for_spark
 
         with tempfile.TemporaryDirectory(prefix="crimeclass-spark-") as tmp:
@@ -69,9 +87,8 @@ def explore(store: str | Path | None, out: str | Path, filters: Filters | None =
                     on_progress("export", "Parquet export for Spark", 0, 1)
                 parquet, quarantine = export_for_spark(store, tmp)
             with SparkEngine(parquet, quarantine, master=spark_master) as spark:
-                ex = compute(spark, filters, on_progress=step("compute"))
+                ex = compute(spark, filters, on_progress=progress, on_table=on_table)
         if store is not None and Path(store).exists():
             ex.sources = store_sources(store)
-    else:
-        raise ExploreError(f"unknown engine {engine!r}; engines are: duckdb, spark")
-    return write_report(ex, out, plots=plots, on_progress=step("plot"))
+        return ex
+    raise ExploreError(f"unknown engine {engine!r}; engines are: duckdb, spark")
