@@ -77,11 +77,13 @@ def _legend(ax: Any, handles: list[Any] | None = None) -> None:
                      frameon=False, fontsize=8)
 
 
-def _partial_legend(ax: Any, complete_label: str, color: str) -> None:
+def _partial_legend(ax: Any, complete_label: str, color: str, partial: bool) -> None:
     from matplotlib.patches import Patch
 
-    _legend(ax, [Patch(facecolor=color, label=complete_label),
-                 Patch(**_PARTIAL, label="partial year: a gap in the data, not a drop")])
+    handles = [Patch(facecolor=color, label=complete_label)]
+    if partial:
+        handles.append(Patch(**_PARTIAL, label="partial year: a gap in the data, not a drop"))
+    _legend(ax, handles)
 
 
 def plot_incidents_by_year(t: pa.Table) -> Figure | None:
@@ -102,7 +104,7 @@ def plot_incidents_by_year(t: pa.Table) -> Figure | None:
     ax.set_ylabel("incidents")
     _thousands(ax)
     ax.set_xticks(range(min(years), max(years) + 1, max(1, math.ceil(len(present) / 14))))
-    _partial_legend(ax, "complete year", OKABE_ITO["blue"])
+    _partial_legend(ax, "complete year", OKABE_ITO["blue"], not all(complete))
     return fig
 
 

@@ -2,8 +2,8 @@
 
 The catalog's SQL is written once, in DuckDB's dialect; :func:`to_spark_sql`
 compiles it with sqlglot. Where sqlglot's Spark output means something else
-than the DuckDB text, the fix lives here, in :class:`_CrimeclassSpark`, and the
-parity test (``tests/explore/test_parity.py``) checks every statistic on both.
+than the DuckDB text, the fix lives here, in :func:`_dialect`, and the
+parity test (``tests/explore/test_explore_parity.py``) checks every statistic on both.
 
 Spark is started with the session time zone UTC: the export's timestamps are
 local Chicago time without a zone (``TIMESTAMP_NTZ``), and UTC keeps Spark from
@@ -21,11 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
-from sqlglot.dialects.spark import Spark
 
-from crimeclass.data import EmptyStoreError, Store
+from crimeclass.data import Store
 from crimeclass.explore._engine import conform
 from crimeclass.explore._errors import ExploreError
 from crimeclass.explore._lookups import community_areas, police_districts
@@ -42,24 +39,33 @@ _QUARANTINE_SCHEMA = pa.schema([
 ])
 
 
-class _CrimeclassSpark(Spark):
-    """Spark as sqlglot writes it, with the fixes the catalog needs."""
+@lru_cache(maxsize=1)
+def _dialect() -> type:
+    """Spark as sqlglot writes it, with the fixes the catalog needs (built on first use:
+    the DuckDB engine never imports sqlglot)."""
+    from sqlglot import exp
+    from sqlglot.dialects.spark import Spark
 
-    class Generator(Spark.Generator):  # type: ignore[valid-type,misc]
-        TRANSFORMS = {
-            **Spark.Generator.TRANSFORMS,
-            # sqlglot 30 writes ISODOW as (DAYOFWEEK(x) % 7) + 1, which counts from
-            # Sunday = 2; Spark's WEEKDAY counts from Monday = 0.
-            exp.DayOfWeekIso: lambda self, e: f"(WEEKDAY({self.sql(e, 'this')}) + 1)",
-            # DuckDB's dayofweek counts from Sunday = 0, Spark's from Sunday = 1.
-            exp.DayOfWeek: lambda self, e: f"(DAYOFWEEK({self.sql(e, 'this')}) - 1)",
-        }
+    class CrimeclassSpark(Spark):
+        class Generator(Spark.Generator):  # type: ignore[valid-type,misc]
+            TRANSFORMS = {
+                **Spark.Generator.TRANSFORMS,
+                # sqlglot 30 writes ISODOW as (DAYOFWEEK(x) % 7) + 1, which counts from
+                # Sunday = 2; Spark's WEEKDAY counts from Monday = 0.
+                exp.DayOfWeekIso: lambda self, e: f"(WEEKDAY({self.sql(e, 'this')}) + 1)",
+                # DuckDB's dayofweek counts from Sunday = 0, Spark's from Sunday = 1.
+                exp.DayOfWeek: lambda self, e: f"(DAYOFWEEK({self.sql(e, 'this')}) - 1)",
+            }
+
+    return CrimeclassSpark
 
 
 @lru_cache(maxsize=256)
 def to_spark_sql(sql: str) -> str:
     """Compile one statement from DuckDB's dialect to Spark SQL."""
-    return sqlglot.transpile(sql, read="duckdb", write=_CrimeclassSpark)[0]
+    import sqlglot
+
+    return sqlglot.transpile(sql, read="duckdb", write=_dialect())[0]
 
 
 def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass-explore",
@@ -144,10 +150,11 @@ class SparkEngine:
     def __init__(self, incidents: str | Path, quarantine: str | Path | None = None, *,
                  master: str = "local[*]", session: SparkSession | None = None) -> None:
         path = str(incidents)
-        if "://" not in path and not any(Path(path).rglob("*.parquet")):
-            raise EmptyStoreError(path) if Path(path).is_dir() else ExploreError(
-                f"no Parquet export at {path}; write one with "
-                f"'crimeclass export --out {path}'")
+        if "://" not in path and not (Path(path).is_dir()
+                                      and any(Path(path).rglob("*.parquet"))):
+            raise ExploreError(f"no Parquet export at {path}; write one with "
+                               f"'crimeclass export --out {path}' (or run on the store "
+                               "with --engine duckdb)")
         if session is None:
             # a session already running in this process is reused, and left running
             active = _active_session()
