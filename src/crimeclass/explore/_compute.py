@@ -87,7 +87,7 @@ def compute(engine: Engine, filters: Filters | None = None, *,
     -------
     Exploration
     """
-    filters = (filters or Filters())
+    filters = filters or Filters()
     # the values the filters may take, over the whole store: spelled as stored, normalised
     # here with the same table of old spellings that the SQL uses
     types = engine.table(f"SELECT DISTINCT primary_type FROM {engine.source} "
@@ -100,7 +100,8 @@ def compute(engine: Engine, filters: Filters | None = None, *,
         engine.define(rel.name, rel.sql, materialize=rel.materialize)
     head = engine.table("SELECT count(*) AS n, min(date) AS first, max(date) AS last "
                         "FROM incidents").to_pylist()[0]
-    rows_window = engine.table("SELECT count(*) AS n FROM incidents_window").column(0)[0].as_py()
+    rows_window = engine.table("SELECT CAST(coalesce(sum(count), 0) AS BIGINT) AS n "
+                               "FROM year_coverage").column(0)[0].as_py()
     tables: dict[str, pa.Table] = {}
     seconds: dict[str, float] = {}
     for i, stat in enumerate(statistics):

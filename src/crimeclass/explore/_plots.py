@@ -46,6 +46,14 @@ def _figure(height: float = 3.6, width: float = _WIDTH) -> tuple[Figure, Any]:
     return fig, ax
 
 
+def _barh_figure(n: int, per_row: float = 0.28) -> tuple[Figure, Any, np.ndarray]:
+    """A figure for ``n`` horizontal bars (gridlines along x), and their positions."""
+    fig, ax = _figure(height=per_row * n + 1.2)
+    ax.grid(axis="y", visible=False)
+    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    return fig, ax, np.arange(n)
+
+
 def _cols(table: pa.Table, *names: str) -> list[list[Any]]:
     return [table.column(n).to_pylist() for n in names]
 
@@ -164,10 +172,8 @@ def _stacked_types(t: pa.Table, top: int = 15) -> Figure | None:
     t = t.slice(0, top)
     types, counts, index = _cols(t, "primary_type", "count", "index_count")
     other = [n - i for n, i in zip(counts, index, strict=True)]
-    y = np.arange(len(types))[::-1]
-    fig, ax = _figure(height=0.28 * len(types) + 1.2)
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    fig, ax, y = _barh_figure(len(types))
+    y = y[::-1]
     ax.barh(y, index, color=OKABE_ITO["vermillion"], label="index offense (FBI Part I)")
     ax.barh(y, other, left=index, color=OKABE_ITO["sky"], label="not index (or unlabeled)")
     ax.set_yticks(y, [_short(s) for s in types], fontsize=8)
@@ -233,10 +239,7 @@ def _rates_barh(t: pa.Table, key: str, title: str, top: int = 15) -> Figure | No
     if not rows:
         return None
     rows.sort(key=lambda r: r["arrest_rate"])
-    y = np.arange(len(rows))
-    fig, ax = _figure(height=0.3 * len(rows) + 1.2)
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    fig, ax, y = _barh_figure(len(rows), 0.3)
     h = 0.4
     ax.barh(y + h / 2, [r["arrest_rate"] for r in rows], height=h, color=OKABE_ITO["blue"],
             label="arrest rate")
@@ -280,10 +283,7 @@ def plot_top_location_descriptions(t: pa.Table, top: int = 15) -> Figure | None:
     if not t.num_rows:
         return None
     rows = t.slice(0, top).to_pylist()[::-1]
-    y = np.arange(len(rows))
-    fig, ax = _figure(height=0.28 * len(rows) + 1.2)
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    fig, ax, y = _barh_figure(len(rows))
     ax.barh(y, [r["count"] for r in rows], color=OKABE_ITO["green"])
     ax.set_yticks(y, [_short(r["location_description"], 40) for r in rows], fontsize=8)
     ax.set_xlabel("incidents")
@@ -316,10 +316,7 @@ def plot_incidents_by_community_area(t: pa.Table, top: int = 20) -> Figure | Non
     if not rows:
         return None
     rows = rows[::-1]
-    y = np.arange(len(rows))
-    fig, ax = _figure(height=0.26 * len(rows) + 1.2)
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    fig, ax, y = _barh_figure(len(rows), 0.26)
     ax.barh(y, [r["count"] for r in rows], color=OKABE_ITO["blue"])
     ax.set_yticks(y, [f"{r['name'] or '?'} ({r['community_area']})" for r in rows],
                   fontsize=8)
@@ -364,10 +361,7 @@ def plot_missing_by_column(t: pa.Table) -> Figure | None:
     if not rows:
         return None
     rows.sort(key=lambda r: r["share"])
-    y = np.arange(len(rows))
-    fig, ax = _figure(height=0.26 * len(rows) + 1.2)
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#E5E5E5", linewidth=0.8)
+    fig, ax, y = _barh_figure(len(rows), 0.26)
     ax.barh(y, [r["share"] for r in rows], color=OKABE_ITO["purple"])
     ax.set_yticks(y, [r["column_name"] for r in rows], fontsize=8)
     ax.set_xlim(0, 1)
