@@ -168,20 +168,30 @@ def _add(counter: dict[str, int], rows: list[tuple[Any, ...]]) -> None:
         counter[str(key)] = counter.get(str(key), 0) + int(n)
 
 
+def run_on(con: duckdb.DuckDBPyConnection, table: pa.Table, sql: str,
+           params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run ``sql`` with the relation ``_batch`` bound to the Arrow ``table``.
+
+    DuckDB finds ``_batch`` among this frame's local variables (a replacement scan).
+    ``con.register`` would create a catalog view instead, which a transaction keeps,
+    with the Arrow data it points to, until it ends: inside one long ingest every
+    batch would stay in memory. This way each batch is freed after its statement.
+    """
+    _batch = table  # noqa: F841 - read by DuckDB's replacement scan
+    return con.execute(sql, params or []).fetchall()
+
+
 def detect_date_format(con: duckdb.DuckDBPyConnection, batch: pa.Table,
                        formats: list[str]) -> str | None:
     """The first format that parses every one of the first 1,000 non-empty dates."""
-    con.register("_probe", batch.select(["date"]).slice(0, 5000))
-    try:
-        sample = "(SELECT date FROM _probe WHERE nullif(trim(date), '') IS NOT NULL LIMIT 1000)"
-        n = _one(con, f"SELECT count(*) FROM {sample}")
-        for fmt in formats if n else []:
-            ok = _one(con, f"SELECT count(try_strptime(trim(date), '{fmt}')) FROM {sample}")
-            if ok == n:
-                return fmt
-        return None
-    finally:
-        con.unregister("_probe")
+    probe = batch.select(["date"]).slice(0, 5000)
+    sample = "(SELECT date FROM _batch WHERE nullif(trim(date), '') IS NOT NULL LIMIT 1000)"
+    n = int(run_on(con, probe, f"SELECT count(*) FROM {sample}")[0][0])
+    for fmt in formats if n else []:
+        ok = run_on(con, probe, f"SELECT count(try_strptime(trim(date), '{fmt}')) FROM {sample}")
+        if ok[0][0] == n:
+            return fmt
+    return None
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
@@ -191,10 +201,9 @@ def ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
     now = f"TIMESTAMP '{options.now}'" if options.now else "now()::TIMESTAMP"
     con.execute("DELETE FROM quarantine WHERE source = ?", [source.name])
     con.execute("CREATE OR REPLACE TEMP TABLE _seen (base_key BIGINT PRIMARY KEY, n BIGINT)")
-    con.register("_iucr_codes", iucr_table())
-    for name, sql in lookup_sql("_iucr_codes").items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    con.unregister("_iucr_codes")
+    codes = iucr_table()
+    for name, sql in lookup_sql("_batch").items():
+        run_on(con, codes, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     try:
         _append(con, source, ingest_id, options, now, account, on_progress)
     finally:
@@ -228,19 +237,18 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
                 formats.remove(account.date_format)
                 formats.insert(0, account.date_format)
             sql = stage_sql(formats, options.bounds, now)
-        account.read += table.num_rows
-        con.register("_batch", table)
+        account.read += (rows := table.num_rows)
         if table.column("id").null_count == 0:
-            done = _one(con, insert_with_id.format(relation=f"({sql})"))
-            if done < table.num_rows:  # the rest once more, through _b
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _b AS SELECT * FROM ({sql}) "
-                            "WHERE _problems <> '' OR id IS NULL")
+            done = int(run_on(con, table, insert_with_id.format(relation=f"({sql})"))[0][0])
+            if done < rows:  # the rest once more, through _b
+                run_on(con, table, f"CREATE OR REPLACE TEMP TABLE _b AS SELECT * FROM ({sql}) "
+                                   "WHERE _problems <> '' OR id IS NULL")
         else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _b AS {sql}")
+            run_on(con, table, f"CREATE OR REPLACE TEMP TABLE _b AS {sql}")
             con.execute(insert_with_id.format(relation="_b"))
             done = _one(con, "SELECT count(*) FROM _b WHERE _problems = '' AND id IS NOT NULL")
-        con.unregister("_batch")
-        if done < table.num_rows:
+        del table
+        if done < rows:
             _append_staged(con, source.name, ingest_id, columns, canonical, valid)
         if on_progress:
             on_progress(source.position(), total)
