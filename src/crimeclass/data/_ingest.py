@@ -314,12 +314,19 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         WHERE incidents.ingest_id = {cur} AND incidents.key = _dup.key
           AND incidents.source_line = _dup.source_line AND _dup.source_line <> _dup.winner""")
 
-    # An ID already stored: the newer row stays.
+    # An ID already stored: the newer row stays. Which IDs are stored already is
+    # found on the key column alone; whole rows are compared only for those.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _known AS
+        SELECT key FROM {new} WHERE NOT key_derived
+        INTERSECT SELECT key FROM {old} WHERE NOT key_derived""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _act AS
         SELECT n.key, {_newer('n', 'o')} AS action
         FROM {new} AS n JOIN {old} AS o USING (key)
-        WHERE NOT n.key_derived""")
+        WHERE n.key IN (SELECT key FROM _known) AND o.key IN (SELECT key FROM _known)
+          AND NOT n.key_derived""" if _one(con, "SELECT count(*) FROM _known") else
+                "CREATE OR REPLACE TEMP TABLE _act (key BIGINT, action VARCHAR)")
     _add(counts, _rows(con, "SELECT action, count(*) FROM _act GROUP BY ALL"))
     con.execute(f"DELETE FROM incidents WHERE ingest_id <> {cur} AND key IN "
                 "(SELECT key FROM _act WHERE action = 'update')")
@@ -368,7 +375,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         FROM _pair AS p WHERE incidents.ingest_id = {cur} AND incidents.key = p.new_key
           AND p.action = 'update'""")
     _rekey_collisions(con, cur)
-    for t in ("_dup", "_act", "_up", "_pair"):
+    for t in ("_dup", "_known", "_act", "_up", "_pair"):
         con.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
     problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
