@@ -31,9 +31,12 @@ demo: $(STAMP) ## run the main job end to end on the bundled real sample
 	$(BIN)/crimeclass quarantine --store $(DEMO)/crimeclass.duckdb --limit 5
 	$(BIN)/crimeclass export --store $(DEMO)/crimeclass.duckdb --out $(DEMO)/parquet
 	$(BIN)/crimeclass explore --store $(DEMO)/crimeclass.duckdb --out $(DEMO)/report
+	$(BIN)/crimeclass train --store $(DEMO)/crimeclass.duckdb --since 2012-01-01 --trials 5 \
+		--runs-dir $(DEMO)/runs
 	@echo
-	@echo "Demo output is in $(DEMO)/: the store crimeclass.duckdb, the Parquet export parquet/"
-	@echo "and the exploration report report/report.html."
+	@echo "Demo output is in $(DEMO)/: the store crimeclass.duckdb, the Parquet export parquet/,"
+	@echo "the exploration report report/report.html and the training run runs/<run-id>/"
+	@echo "(report.html, metrics.json, models/)."
 
 test: $(STAMP) ## run the whole test suite (the slow tests too)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -49,6 +52,7 @@ bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/ingest.py --data $(DATA)
 	$(BIN)/python bench/sources.py --data $(DATA)
 	$(BIN)/python bench/explore.py --data $(DATA)
+	$(BIN)/python bench/train.py --data $(DATA)
 
 lock: ## re-pin constraints.txt from a fresh environment
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -11,10 +11,12 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -621,6 +623,131 @@ def explore(
         console.print(f"- {finding}", highlight=False)
     console.print(f"report: {result['report']}  tables: {Path(out) / 'tables'}")
 
+
+# ----------------------------------------------------------------- train
+
+
+class CVChoice(StrEnum):
+    """Cross-validation inside the training period."""
+
+    time = "time"
+    stratified = "stratified"
+
+
+@app.command()
+@handles_errors
+def train(
+    models: Annotated[str, typer.Option(
+        help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
+             "majority and location_rate are always added).")] = "lr,rf,svm,xgb,nn",
+    cv: Annotated[CVChoice, typer.Option(
+        help="time: train on earlier periods, validate on the next; stratified: shuffled "
+             "k-fold.")] = CVChoice.time,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
+    trials: Annotated[int, typer.Option(help="Optuna trials per model.")] = 20,
+    since: Annotated[str | None, typer.Option(
+        help="First day of the data window (YYYY-MM-DD); the store's first by default.")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Day after the data window (YYYY-MM-DD, excluded).")] = None,
+    holdout: Annotated[str, typer.Option(
+        help="Held-out period, never used for tuning: auto (latest complete year), 2017, "
+             "2017-06 or START:END.")] = "auto",
+    sample: Annotated[int | None, typer.Option(
+        help="Train on this many training rows, drawn at random (seeded).")] = None,
+    search_sample: Annotated[int, typer.Option(
+        help="Rows the hyperparameter search sees (0: all training rows); the best "
+             "parameters are refitted on all training rows.")] = 50_000,
+    runs_dir: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path(
+        "runs"),
+    seed: Annotated[int, typer.Option(help="The same seed gives the same numbers.")] = 0,
+    allow_arrest: Annotated[bool, typer.Option(
+        "--allow-arrest", help="Use Arrest as a feature. It is recorded AFTER the report: "
+                               "every output of the run says so.")] = False,
+    baselines: Annotated[bool, typer.Option(
+        help="Add the majority-class and location-rate baselines.")] = True,
+    n_jobs: Annotated[int | None, typer.Option(
+        help="Threads for random forest and XGBoost (all cores by default).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Seconds after which a model's search starts no new trial.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train, tune and compare the index-offense classifiers; write runs/<run-id>/.
+
+    Features are those known when an incident is reported; the latest complete
+    year is held out and never used for tuning. The run folder holds the config,
+    a fingerprint of the data, metrics.json, a comparison table (comparison.md,
+    report.html) and every fitted model in a safe format.
+    """
+    from crimeclass.models import TrainConfig, parse_model_names
+    from crimeclass.models import train as run_training
+
+    config = TrainConfig(
+        models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
+        folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
+        search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
+        n_jobs=n_jobs, timeout=timeout)
+    if allow_arrest and not as_json:
+        err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
+                          "the report; these models will not predict at report time.")
+    with _progress(as_json) as progress:
+        tasks: dict[str, Any] = {}
+        best: dict[str, float] = {}
+
+        def on_event(kind: str, info: dict[str, Any]) -> None:
+            if kind == "stage" and not as_json:
+                err_console.print(f"[dim]{info['text']}[/]")
+            elif kind == "model":
+                tasks[info["name"]] = progress.add_task(info["name"], total=info["trials"])
+            elif kind == "trial":
+                name = info["name"]
+                if info["value"] is not None and info["state"] == "complete":
+                    best[name] = max(best.get(name, float("-inf")), info["value"])
+                label = f"{name} (best CV {best[name]:.4f})" if name in best else name
+                progress.update(tasks[name], completed=info["done"], description=label)
+
+        result = run_training(_store_path(store), config, runs_dir=runs_dir, on_event=on_event)
+    metrics = result.metrics
+    if as_json:
+        print(json.dumps({
+            "run_dir": str(result.run_dir), "best_model": metrics["best_model"],
+            "primary_metric": metrics["primary_metric"], "allow_arrest": metrics["allow_arrest"],
+            "holdout": metrics["holdout"], "train": metrics["train"],
+            "models": [{"name": m["name"], "baseline": m["baseline"], "cv_mean": m["cv"]["mean"],
+                        **{k: m["metrics"][k] for k in ("roc_auc", "average_precision",
+                                                        "log_loss", "brier", "f1")}}
+                       for m in metrics["models"]]}, default=str))
+        return
+    _print_comparison(metrics)
+    console.print(f"run: {result.run_dir}  (report.html, metrics.json, models/)")
+
+
+def _print_comparison(metrics: dict[str, Any]) -> None:
+    hold = metrics["holdout"]
+    baselines = [m["name"] for m in metrics["models"] if m["baseline"]]
+    t = Table(title=f"held out {hold['since'][:10]} to {hold['until'][:10]}: "
+                    f"{hold['rows']:,} incidents, {hold['index_share']:.1%} index",
+              caption=(f"baselines: {', '.join(baselines)}; " if baselines else "")
+              + "AUC: ROC AUC, AP: average precision; F1 at the threshold chosen on "
+                "validation folds; CV: mean±sd of the folds; s: seconds to search and fit",
+              box=box.SIMPLE_HEAD)
+    for col in ("model", "AUC", "AP", "log loss", "Brier", "F1", "CV", "s"):
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for m in metrics["models"]:
+        h = m["metrics"]
+        t.add_row(m["name"] + (" *" if m.get("best") else ""), f(h["roc_auc"]),
+                  f(h["average_precision"]), f(h["log_loss"]), f(h["brier"]), f(h["f1"]),
+                  f"{m['cv']['mean']:.3f}±{m['cv']['std']:.3f}",
+                  f"{m['seconds']['search'] + m['seconds']['refit']:.0f}",
+                  style="bold green" if m.get("best") else ("dim" if m["baseline"] else None))
+    console.print(t)
+    console.print(f"* best by held-out {metrics['primary_metric']}: {metrics['best_model']}")
+    if metrics.get("allow_arrest"):
+        console.print(f"[bold yellow]warning:[/] {metrics['arrest_warning']}")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,385 @@
+"""Training benchmark: each model family against its plain library default, as rows grow.
+
+Three parts, each run on demand (``--parts families,search,scale``):
+
+``families``
+    Each family (lr, rf, svm, xgb, nn) fitted with crimeclass's defaults (its
+    pipeline, untuned) and, on the same feature frame and the same encoders,
+    with the plain library default a user would pick instead (scikit-learn's
+    ``LogisticRegression()``, ``RandomForestClassifier()``, ``SVC()``,
+    ``xgboost.XGBClassifier()``, a plain Keras network with Keras' defaults),
+    on 100,000 rows, 1,000,000 rows and all the real rows of the complete
+    years in ../shared/data before the held-out year 2017 (2001-2016). Each
+    fit runs in a process of its own (peak memory = that process's max RSS);
+    a fit that passes ``--limit`` seconds is stopped and the larger sizes of
+    that variant are skipped. ROC AUC on 50,000 incidents of 2017 says the
+    fits are real.
+``search``
+    ``crimeclass train`` of all five models with a 20-trial search each on
+    1,000,000 training rows (2012-2016, 2017 held out): wall time and peak
+    memory against the target of 30 minutes on 2 cores.
+``scale``
+    XGBoost (crimeclass's pipeline, and ``XGBClassifier()``) on the 8M-row
+    scale set (``crimeclass scaleset``: real 2001-2017 records resampled),
+    target 10 minutes and 8 GB; the feature computation is timed apart.
+
+Run: ``python bench/train.py --data ../shared/data [--parts ...] [--limit 900]``.
+Results: bench/results/train.json (and a table on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "data"
+RESULTS = HERE / "results"
+FAMILIES = ("lr", "rf", "svm", "xgb", "nn")
+SIZES = (100_000, 1_000_000, None)  # None: every real training row
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KB on Linux
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _run_child(args: list[str], limit: float) -> dict[str, Any]:
+    """Run ``bench/train.py _child ...`` in a fresh process; its last stdout line is JSON."""
+    t0 = time.perf_counter()
+    try:
+        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                             timeout=limit, env=_env(), check=False)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "limit_s": limit}
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"status": "error", "error": out.stderr[-2000:], "wall_s": wall}
+    return {"status": "ok", "wall_s": round(wall, 1), **json.loads(lines[-1])}
+
+
+# ------------------------------------------------------------------ data
+
+
+def _store(data_dir: Path, years: range, path: Path) -> Path:
+    from crimeclass.data import Store
+
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp.duckdb")
+    tmp.unlink(missing_ok=True)
+    with Store(tmp) as store:
+        for y in years:
+            f = next(data_dir.glob(f"chicago_crimes_datastore_{y}.*"))
+            print(f"  ingesting {f.name}", flush=True)
+            store.ingest_path(f).check()
+    tmp.rename(path)
+    return path
+
+
+def _frames(store: Path, out: Path) -> dict[str, Path]:
+    """Feature frames: training rows before 2017, and 50,000 incidents of 2017 to score."""
+    import duckdb
+    import numpy as np
+
+    from crimeclass.features import read_features
+
+    train, test = out / "train.parquet", out / "test.parquet"
+    if not train.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(store), read_only=True)
+        t0 = time.perf_counter()
+        df = read_features(con, until="2018-01-01")
+        print(f"  features of {len(df):,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
+        con.close()
+        hold = df[df["date"] >= "2017-01-01"]
+        rng = np.random.default_rng(0)
+        hold.iloc[np.sort(rng.choice(len(hold), 50_000, replace=False))].to_parquet(test)
+        df[df["date"] < "2017-01-01"].to_parquet(train)
+    return {"train": train, "test": test}
+
+
+# -------------------------------------------------------------- children
+
+
+def _library_default(family: str, feats: list) -> Any:
+    """The estimator a user picks without crimeclass, behind the same encoders."""
+    from sklearn.pipeline import Pipeline
+
+    from crimeclass.features import make_preprocessor
+
+    if family == "lr":
+        from sklearn.linear_model import LogisticRegression
+
+        return Pipeline([("prep", make_preprocessor(feats, "linear")),
+                         ("model", LogisticRegression())])
+    if family == "rf":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return Pipeline([("prep", make_preprocessor(feats, "tree")),
+                         ("model", RandomForestClassifier())])
+    if family == "svm":
+        from sklearn.svm import SVC
+
+        return Pipeline([("prep", make_preprocessor(feats, "linear")), ("model", SVC())])
+    if family == "xgb":
+        import xgboost
+
+        return Pipeline([("prep", make_preprocessor(feats, "tree")),
+                         ("model", xgboost.XGBClassifier())])
+    if family == "nn":
+        from crimeclass.models._keras import import_keras
+
+        keras = import_keras()
+
+        def model(X: Any, y: Any) -> Any:
+            m = keras.Sequential([keras.Input((X.shape[1],)),
+                                  keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+            m.compile(optimizer="adam", loss="binary_crossentropy")
+            return m
+
+        # Keras' defaults: batch_size 32; 10 epochs, no early stopping
+        return Pipeline([("prep", make_preprocessor(feats, "linear")),
+                         ("model", keras.wrappers.SKLearnClassifier(
+                             model, fit_kwargs={"epochs": 10, "verbose": 0}))])
+    raise ValueError(family)
+
+
+def _child_fit(a: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from crimeclass.features import feature_catalog
+    from crimeclass.models import make_model
+
+    feats = feature_catalog()
+    cols = ["date", *[f.name for f in feats]]
+    train = pd.read_parquet(a.train)
+    if a.rows and a.rows < len(train):
+        rng = np.random.default_rng(0)
+        train = train.iloc[np.sort(rng.choice(len(train), a.rows, replace=False))]
+    test = pd.read_parquet(a.test)
+    X, y = train[cols], train["is_index"].to_numpy().astype(int)
+    if a.variant == "crimeclass":
+        model = make_model(a.family, feats, n_jobs=os.cpu_count())
+    else:
+        model = _library_default(a.family, feats)
+        X = X.drop(columns="date")
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    Xt = test[cols] if a.variant == "crimeclass" else test[cols[1:]]
+    t0 = time.perf_counter()
+    score = (model.predict_proba(Xt)[:, 1] if hasattr(model, "predict_proba")
+             else model.decision_function(Xt))
+    predict_s = time.perf_counter() - t0
+    print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1),
+                      "predict_s": round(predict_s, 2),
+                      "roc_auc": round(float(roc_auc_score(test["is_index"].astype(int), score)),
+                                       4),
+                      "rss_before_mb": round(before), "peak_mb": round(_peak_mb())}))
+
+
+def _child_search(a: argparse.Namespace) -> None:
+    from crimeclass.models import TrainConfig, train
+
+    cfg = TrainConfig(models=FAMILIES, trials=a.trials, since="2012-01-01", until="2018-01-01",
+                      holdout="2017", sample=a.rows, n_jobs=os.cpu_count())
+    t0 = time.perf_counter()
+    run = train(a.store, cfg, runs_dir=WORK / "runs")
+    wall = time.perf_counter() - t0
+    m = run.metrics
+    print(json.dumps({"run_dir": str(run.run_dir), "wall_s": round(wall, 1),
+                      "peak_mb": round(_peak_mb()), "train_rows": m["train"]["rows"],
+                      "best_model": m["best_model"],
+                      "models": {x["name"]: {"search_s": x["seconds"]["search"],
+                                             "refit_s": x["seconds"]["refit"],
+                                             "roc_auc": x["metrics"]["roc_auc"],
+                                             "trials": x["trials"]}
+                                 for x in m["models"]}}))
+
+
+def _child_features(a: argparse.Namespace) -> None:
+    import duckdb
+
+    from crimeclass.features import read_features
+
+    con = duckdb.connect(a.store, read_only=True)
+    t0 = time.perf_counter()
+    df = read_features(con)
+    wall = time.perf_counter() - t0
+    df.to_parquet(a.train)
+    print(json.dumps({"rows": len(df), "features_s": round(wall, 1),
+                      "peak_mb": round(_peak_mb())}))
+
+
+def _child_scale_xgb(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from crimeclass.features import feature_catalog
+    from crimeclass.models import make_model
+
+    feats = feature_catalog()
+    cols = ["date", *[f.name for f in feats]]
+    df = pd.read_parquet(a.train, columns=[*cols, "is_index"])
+    X, y = df[cols], df["is_index"].to_numpy().astype(int)
+    del df
+    if a.variant == "crimeclass":
+        model = make_model("xgb", feats, n_jobs=os.cpu_count())
+    else:
+        model = _library_default("xgb", feats)
+        X = X.drop(columns="date")
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1), "rss_before_mb": round(before),
+                      "peak_mb": round(_peak_mb()),
+                      "trees": int(getattr(model[-1], "best_iteration_", 99)) + 1}))
+
+
+# ----------------------------------------------------------------- parts
+
+
+def part_families(data_dir: Path, limit: float, sizes: tuple[int | None, ...],
+                  families: tuple[str, ...]) -> list[dict[str, Any]]:
+    store = _store(data_dir, range(2001, 2018), WORK / "real_2001_2017.duckdb")
+    frames = _frames(store, WORK / "frames_2001_2017")
+    out: list[dict[str, Any]] = []
+    for family in families:
+        for variant in ("crimeclass", "library"):
+            stopped = None
+            for rows in sizes:
+                label = f"{rows:,}" if rows else "all"
+                if stopped:
+                    out.append({"family": family, "variant": variant, "rows": label,
+                                "status": "skipped", "why": stopped})
+                    continue
+                print(f"{family} {variant} {label} ...", flush=True)
+                r = _run_child(["_child", "fit", "--family", family, "--variant", variant,
+                                "--train", str(frames["train"]), "--test", str(frames["test"]),
+                                *(["--rows", str(rows)] if rows else [])], limit)
+                r.update(family=family, variant=variant, size=label)
+                print("   ", json.dumps(r)[:300], flush=True)
+                out.append(r)
+                if r["status"] != "ok":
+                    stopped = f"{r['status']} at {label} rows"
+    return out
+
+
+def part_search(data_dir: Path, limit: float, rows: int, trials: int) -> dict[str, Any]:
+    store = _store(data_dir, range(2012, 2018), WORK / "real_2012_2017.duckdb")
+    print(f"search: all five, {trials} trials each, {rows:,} rows ...", flush=True)
+    r = _run_child(["_child", "search", "--store", str(store), "--rows", str(rows),
+                    "--trials", str(trials)], limit)
+    print("   ", json.dumps(r)[:600], flush=True)
+    return r
+
+
+def part_scale(data_dir: Path, limit: float) -> dict[str, Any]:
+    from crimeclass.data import Store
+
+    parquet = WORK / "scale_8m.parquet"
+    if not parquet.exists():
+        print("scale: writing the 8M-row scale set ...", flush=True)
+        subprocess.run([sys.executable, "-m", "crimeclass.cli", "scaleset", "8000000",
+                        str(parquet), "--data-dir", str(data_dir)], check=True, env=_env())
+    store = WORK / "scale_8m.duckdb"
+    if not store.exists():
+        t0 = time.perf_counter()
+        tmp = store.with_suffix(".tmp.duckdb")
+        tmp.unlink(missing_ok=True)
+        with Store(tmp) as s:
+            s.ingest_path(parquet).check()
+        tmp.rename(store)
+        print(f"  ingested in {time.perf_counter() - t0:.0f} s", flush=True)
+    frame = WORK / "scale_8m_features.parquet"
+    result: dict[str, Any] = {}
+    print("scale: features ...", flush=True)
+    result["features"] = _run_child(["_child", "features", "--store", str(store),
+                                     "--train", str(frame)], limit)
+    print("   ", result["features"], flush=True)
+    for variant in ("crimeclass", "library"):
+        print(f"scale: xgb {variant} ...", flush=True)
+        result[variant] = _run_child(["_child", "scale_xgb", "--variant", variant,
+                                      "--train", str(frame)], limit)
+        print("   ", result[variant], flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--parts", default="families,search,scale")
+    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--sizes", default="100000,1000000,all")
+    p.add_argument("--limit", type=float, default=900.0,
+                   help="seconds a single fit may take before it is stopped")
+    p.add_argument("--search-rows", type=int, default=1_000_000)
+    p.add_argument("--trials", type=int, default=20)
+    a = p.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "train.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform(),
+                          "load_average_at_start": os.getloadavg()}
+    parts = a.parts.split(",")
+    sizes = tuple(None if s == "all" else int(s) for s in a.sizes.split(","))
+    if "families" in parts:
+        results["families"] = part_families(a.data, a.limit, sizes,
+                                            tuple(a.families.split(",")))
+    if "search" in parts:
+        results["search"] = part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials)
+    if "scale" in parts:
+        results["scale"] = part_scale(a.data, max(a.limit, 1800))
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def child() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what")
+    p.add_argument("--family")
+    p.add_argument("--variant")
+    p.add_argument("--train")
+    p.add_argument("--test")
+    p.add_argument("--store")
+    p.add_argument("--rows", type=int)
+    p.add_argument("--trials", type=int, default=20)
+    a = p.parse_args(sys.argv[2:])
+    {"fit": _child_fit, "search": _child_search, "features": _child_features,
+     "scale_xgb": _child_scale_xgb}[a.what](a)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        child()
+    else:
+        main()

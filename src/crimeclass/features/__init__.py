@@ -1,0 +1,53 @@
+"""Features known when an incident is reported, and the guard that keeps the label out."""
+
+from crimeclass.features._catalog import (
+    FEATURE_GROUPS,
+    Feature,
+    FeatureKind,
+    FeatureSpec,
+    HistoryWindow,
+    feature_catalog,
+)
+from crimeclass.features._encoders import PreprocessStyle, embedding_columns, make_preprocessor
+from crimeclass.features._leakage import (
+    AFTER_THE_FACT,
+    DEFINE_LABEL,
+    NOT_FEATURES,
+    LeakageError,
+    LeakageGuard,
+    check_features,
+    forbidden_reason,
+)
+from crimeclass.features._sql import (
+    META_COLUMNS,
+    feature_sql,
+    holiday_rows,
+    read_features,
+    store_feature_sql,
+    to_spark_sql,
+)
+
+__all__ = [
+    "AFTER_THE_FACT",
+    "DEFINE_LABEL",
+    "FEATURE_GROUPS",
+    "META_COLUMNS",
+    "NOT_FEATURES",
+    "Feature",
+    "FeatureKind",
+    "FeatureSpec",
+    "HistoryWindow",
+    "LeakageError",
+    "LeakageGuard",
+    "PreprocessStyle",
+    "check_features",
+    "embedding_columns",
+    "feature_catalog",
+    "feature_sql",
+    "forbidden_reason",
+    "holiday_rows",
+    "make_preprocessor",
+    "read_features",
+    "store_feature_sql",
+    "to_spark_sql",
+]

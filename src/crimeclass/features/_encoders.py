@@ -1,0 +1,142 @@
+"""Learned encodings: scikit-learn transformers that fit inside each training fold.
+
+:func:`make_preprocessor` builds the ColumnTransformer that turns a feature
+frame into the matrix a model family wants. Everything that learns from data
+(the median of a column, which categories are rare, the index rate of each
+beat) is fitted by ``Pipeline.fit`` on the training rows only, so a
+cross-validation fold never sees its validation rows' labels.
+``TargetEncoder`` goes further and cross-fits on the training rows themselves
+(its ``fit_transform`` encodes each row with a model that did not see it).
+
+Styles
+------
+``linear`` (logistic regression, SVM)
+    counts: log1p; counts, numbers and shares: median-imputed and standardized,
+    plus a 0/1 indicator for each column that had missing values in training;
+    binary: most frequent; categories: one-hot with rare ones (fewer than
+    ``min_frequency`` rows) grouped into one column, unseen ones too;
+    high-cardinality categories: target encoding.
+``tree`` (random forest, XGBoost)
+    numbers as they are (missing values are handled by the trees); categories:
+    ordinal codes with rare and unseen ones grouped; high-cardinality: target
+    encoding.
+``embedding`` (neural network)
+    every category, rare and unseen grouped, as an integer code (``-1`` for
+    missing, rare or unseen) in the first columns, for embedding layers; numbers
+    as in ``linear``. :func:`embedding_columns` tells the network which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+    TargetEncoder,
+)
+
+from crimeclass.features._catalog import Feature
+
+__all__ = ["PreprocessStyle", "embedding_columns", "make_preprocessor"]
+
+PreprocessStyle = Literal["linear", "tree", "embedding"]
+
+
+def _names(features: Sequence[Feature], *kinds: str) -> list[str]:
+    return [f.name for f in features if f.kind in kinds]
+
+
+def _scaled(log: bool) -> object:
+    steps: list[object] = []
+    if log:
+        steps.append(FunctionTransformer(np.log1p, feature_names_out="one-to-one"))
+    steps += [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
+    return make_pipeline(*steps)
+
+
+def make_preprocessor(
+    features: Sequence[Feature],
+    style: PreprocessStyle,
+    *,
+    min_frequency: int = 50,
+    random_state: int = 0,
+) -> ColumnTransformer:
+    """The ColumnTransformer of a model family.
+
+    Parameters
+    ----------
+    features : sequence of Feature
+        The catalog features the frame holds (other columns, such as ``date``,
+        are dropped).
+    style : {"linear", "tree", "embedding"}
+        See the module docstring.
+    min_frequency : int, default=50
+        Categories seen in fewer training rows are grouped as rare.
+    random_state : int, default=0
+        Seeds the shuffled folds of the target encoder's cross-fitting.
+
+    Returns
+    -------
+    sklearn.compose.ColumnTransformer
+    """
+    if style not in ("linear", "tree", "embedding"):
+        raise ValueError(f"unknown preprocessing style {style!r}; "
+                         "styles are 'linear', 'tree', 'embedding'")
+    cats = _names(features, "category")
+    high = _names(features, "high_cardinality")
+    counts = _names(features, "count")
+    numbers = _names(features, "numeric", "share")
+    binary = _names(features, "binary")
+    parts: list[tuple[str, object, list[str]]] = []
+    ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                             encoded_missing_value=-1, min_frequency=min_frequency,
+                             dtype=np.float32)
+    if style == "embedding":
+        if cats + high:
+            parts.append(("codes", ordinal, cats + high))
+    if style == "linear" and cats:
+        parts.append(("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                              min_frequency=min_frequency,
+                                              sparse_output=False), cats))
+    if style == "tree" and cats:
+        parts.append(("codes", ordinal, cats))
+    if style in ("linear", "tree") and high:
+        folds = KFold(5, shuffle=True, random_state=random_state)
+        target = TargetEncoder(target_type="binary", cv=folds)
+        if style == "tree":  # float32 like the rest, so the matrix is half the size
+            target = make_pipeline(target, FunctionTransformer(
+                np.float32, feature_names_out="one-to-one"))
+        parts.append(("target", target, high))
+    if style == "tree":
+        if counts + numbers + binary:
+            parts.append(("numbers", "passthrough", counts + numbers + binary))
+    else:
+        if counts:
+            parts.append(("counts", _scaled(log=True), counts))
+        if numbers:
+            parts.append(("numbers", _scaled(log=False), numbers))
+        if counts + numbers:
+            # 0/1 columns, not standardized: a rare missing value would become a huge number
+            parts.append(("missing", MissingIndicator(features="missing-only",
+                                                      error_on_new=False), counts + numbers))
+        if binary:
+            parts.append(("binary", SimpleImputer(strategy="most_frequent",
+                                                  keep_empty_features=True), binary))
+    if not parts:
+        raise ValueError("no features to encode")
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0,
+                             verbose_feature_names_out=True)
+
+
+def embedding_columns(features: Sequence[Feature]) -> list[int]:
+    """Indices of the integer-coded columns that an ``embedding`` preprocessor puts first."""
+    return list(range(len(_names(features, "category", "high_cardinality"))))

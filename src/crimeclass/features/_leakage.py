@@ -1,0 +1,161 @@
+"""The leakage guard: the columns that define the label never become features.
+
+The label (``is_index``) is a function of the IUCR code, so Primary Type,
+Description, IUCR and FBI Code (and the label itself, and how it was found)
+give the answer away. Arrest is recorded after the report. Identifiers and
+lineage columns say nothing about the incident.
+
+:func:`check_features` raises :class:`LeakageError` when a feature list holds
+one of them or anything named after one (``primary_type_THEFT``,
+``onehot__iucr``); for :class:`~crimeclass.features.Feature` objects it also
+reads what each feature is computed from. The only exception: history
+features read the labels of *earlier* incidents (never the row's own).
+:class:`LeakageGuard` runs the same check as the first step of every model
+pipeline, so a frame with a forbidden column cannot be fitted.
+
+>>> check_features(["hour", "location_description"])
+>>> check_features(["hour", "iucr"])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+crimeclass.features._leakage.LeakageError: 'iucr' cannot be a feature: it defines the label ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from crimeclass.data import CrimeclassError
+from crimeclass.features._catalog import Feature
+
+__all__ = ["AFTER_THE_FACT", "DEFINE_LABEL", "NOT_FEATURES", "LeakageError", "LeakageGuard",
+           "check_features", "forbidden_reason"]
+
+#: Columns that define the label, and the label itself.
+DEFINE_LABEL = frozenset({"primary_type", "description", "iucr", "fbi_code", "is_index",
+                          "label_source"})
+#: Recorded after the report: allowed only with ``allow_arrest``.
+AFTER_THE_FACT = frozenset({"arrest"})
+#: Identifiers, lineage and later edits: never features.
+NOT_FEATURES = frozenset({"id", "case_number", "key", "base_key", "ordinal", "key_derived",
+                          "flags", "ingest_id", "source_line", "updated_on"})
+#: Names that contain a forbidden name but are not derived from it.
+_ALLOWED = frozenset({"location_description"})
+
+
+class LeakageError(CrimeclassError, ValueError):
+    """A feature list holds a column that leaks the label or is not known at report time."""
+
+    def __init__(self, feature: str, reason: str) -> None:
+        self.feature = feature
+        self.reason = reason
+        super().__init__(f"{feature!r} cannot be a feature: {reason}")
+
+
+def _base(name: str) -> str:
+    # scikit-learn output names carry the transformer as a prefix: "onehot__primary_type_X"
+    return name.rsplit("__", 1)[-1].lower()
+
+
+def forbidden_reason(name: str, *, allow_arrest: bool = False) -> str | None:
+    """Why the column ``name`` may not be a feature, or None if it may.
+
+    >>> forbidden_reason("fbi_code_08B")
+    'it defines the label (index offense or not)'
+    >>> forbidden_reason("arrest", allow_arrest=True) is None
+    True
+    """
+    base = _base(name)
+    if base in _ALLOWED:
+        return None
+
+    def hits(cols: frozenset[str]) -> bool:
+        return any(base == c or base.startswith(c + "_") for c in cols)
+
+    if hits(DEFINE_LABEL):
+        return "it defines the label (index offense or not)"
+    if hits(NOT_FEATURES):
+        return "it is an identifier, lineage or a later edit, not known about the incident"
+    if hits(AFTER_THE_FACT) and not allow_arrest:
+        return ("arrest is recorded after the report; pass allow_arrest=True (--allow-arrest) "
+                "to use it, and every output will say so")
+    return None
+
+
+def check_features(features: Iterable[str | Feature], *, allow_arrest: bool = False) -> None:
+    """Raise :class:`LeakageError` if any feature leaks the label.
+
+    Parameters
+    ----------
+    features : iterable of str or Feature
+        Feature names, or catalog features (whose ``uses`` are checked too).
+    allow_arrest : bool, default=False
+        Let ``arrest`` through (it is known only after the report).
+    """
+    for f in features:
+        name = f.name if isinstance(f, Feature) else str(f)
+        reason = forbidden_reason(name, allow_arrest=allow_arrest)
+        if reason:
+            raise LeakageError(name, reason)
+        if isinstance(f, Feature):
+            for col in f.uses:
+                if f.history and col == "is_index":
+                    continue  # labels of strictly earlier incidents only (see _sql.py)
+                reason = forbidden_reason(col, allow_arrest=allow_arrest)
+                if reason:
+                    raise LeakageError(name, f"it is computed from {col!r}, and {reason}")
+
+
+class LeakageGuard(TransformerMixin, BaseEstimator):
+    """Pass the data through unchanged after checking that no column leaks the label.
+
+    The first step of every crimeclass model pipeline. It needs column names
+    (a DataFrame); without them it cannot check and refuses.
+
+    Parameters
+    ----------
+    allow_arrest : bool, default=False
+        Let the ``arrest`` column through.
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        The columns seen in ``fit``.
+    n_features_in_ : int
+    """
+
+    def __init__(self, allow_arrest: bool = False) -> None:
+        self.allow_arrest = allow_arrest
+
+    def fit(self, X: Any, y: Any = None) -> LeakageGuard:
+        self._check(X)
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def _check(self, X: Any) -> None:
+        if not hasattr(X, "columns"):
+            raise TypeError("LeakageGuard needs a DataFrame with column names to check them; "
+                            f"got {type(X).__name__}")
+        check_features([str(c) for c in X.columns], allow_arrest=self.allow_arrest)
+
+    def transform(self, X: Any) -> Any:
+        check_is_fitted(self)
+        self._check(X)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return X
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.feature_names_in_.copy()
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = True
+        return tags

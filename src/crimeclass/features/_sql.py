@@ -1,0 +1,242 @@
+"""The feature query: one SQL statement, DuckDB's dialect, compiled to Spark by sqlglot.
+
+The statement reads the store's ``incidents`` table and returns one row per
+labeled incident of the window: ``key``, ``date``, ``is_index`` and the
+features of a :class:`~crimeclass.features.FeatureSpec`.
+
+History features use window frames that end *before* the incident's own
+timestamp (``RANGE BETWEEN INTERVAL n DAYS PRECEDING AND INTERVAL 1
+MICROSECOND PRECEDING``): the incident itself, and every other incident
+recorded at the very same minute, are never counted, so neither the row's label
+nor that of a twin record of the same event can reach its features. (The
+bounds are written in seconds, ``INTERVAL 604800 SECONDS`` for 7 days, because
+Spark wants both bounds of a frame to have the same interval type.) They read
+incidents from ``lookback`` days before the window, so the first rows of a
+window have the same history as they would in a longer one (up to what the
+store holds; ``history_days`` says how much that is).
+
+>>> sql = feature_sql(FeatureSpec(groups=("time",)), since="2017-01-01", until="2018-01-01")
+>>> "hour(date)" in sql
+True
+>>> "HOUR(date)" in to_spark_sql(sql)
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
+
+__all__ = ["META_COLUMNS", "feature_sql", "holiday_rows", "read_features", "store_feature_sql",
+           "to_spark_sql"]
+
+#: Columns of the feature frame that are not features: the incident's key, when, and the label.
+META_COLUMNS = ("key", "date", "is_index")
+
+_PARTITION_SQL = {
+    "beat": "beat",
+    "community_area": "community_area",
+    "grid_cell": "grid_cell",
+    "block": "block",
+    "block_location": "block || ' | ' || location_description",
+    "beat_location": "CAST(beat AS VARCHAR) || ' | ' || location_description",
+    "street_location": "street || ' | ' || location_description",
+    "block_location_domestic": ("block || ' | ' || location_description || ' | ' || "
+                                "CAST(domestic AS VARCHAR)"),
+}
+assert set(_PARTITION_SQL) == set(HISTORY_PLACES)
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ts(value: str | dt.date | dt.datetime) -> str:
+    """A timestamp literal from an ISO date or datetime."""
+    if isinstance(value, str):
+        value = pd.Timestamp(value).to_pydatetime()
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+
+
+def holiday_rows(years: Iterable[int]) -> list[tuple[dt.date, str]]:
+    """US public holidays (federal, with observed days) of ``years``, from `holidays`.
+
+    >>> holiday_rows([2017])[0]
+    (datetime.date(2017, 1, 1), "New Year's Day")
+    """
+    import holidays
+
+    days = holidays.country_holidays("US", years=list(years))
+    return sorted(days.items())
+
+
+def _window(partition: str, days: int) -> str:
+    # both bounds in seconds: Spark wants frame bounds of one interval type
+    return (f"(PARTITION BY {partition} ORDER BY date RANGE BETWEEN INTERVAL {days * 86400} "
+            "SECONDS PRECEDING AND INTERVAL 1 MICROSECONDS PRECEDING)")
+
+
+def feature_sql(
+    spec: FeatureSpec | None = None,
+    *,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    years: Iterable[int] | None = None,
+    labeled_only: bool = True,
+    table: str = "incidents",
+) -> str:
+    """The SQL statement that computes the features of ``spec``.
+
+    Parameters
+    ----------
+    spec : FeatureSpec, optional
+        Which features; the defaults when omitted.
+    since, until : str or date, optional
+        The window ``[since, until)`` of incidents to return (ISO dates).
+    years : iterable of int, optional
+        Years whose holidays to list; by default those of ``since`` to
+        ``until``, or 2001 to next year.
+    labeled_only : bool, default=True
+        Return only incidents whose label is known (training); history
+        features count every earlier incident either way.
+    table : str, default="incidents"
+        The table (or view) of incidents, with the store's column names.
+
+    Returns
+    -------
+    str
+        A DuckDB SELECT returning ``key, date, is_index`` and the features,
+        ordered by date and key.
+    """
+    spec = spec or FeatureSpec()
+    feats = feature_catalog(spec)
+    if years is None:
+        lo = pd.Timestamp(since).year if since is not None else 2001
+        hi = (pd.Timestamp(until).year if until is not None
+              else dt.date.today().year + 1)
+        years = range(lo, hi + 1)
+    hol = holiday_rows(years)
+    hol_values = ", ".join(f"(DATE '{d.isoformat()}', {_lit(name)})" for d, name in hol)
+    lookback = spec.lookback_days
+    where = []
+    if since is not None:
+        start = pd.Timestamp(since) - pd.Timedelta(days=lookback)
+        where.append(f"date >= {_ts(start.to_pydatetime())}")
+    if until is not None:
+        where.append(f"date < {_ts(until)}")
+    cols = ["key", "date", "is_index", "block", "location_description", "domestic", "beat",
+            "district", "ward", "community_area", "x_coordinate", "y_coordinate"]
+    if spec.allow_arrest:
+        cols.append("arrest")
+    g = spec.grid_feet
+    rows = (
+        f"SELECT {', '.join(cols)},\n"
+        f"    CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
+        f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR) AS grid_cell,\n"
+        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street\n"
+        f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
+    )
+    hist: list[str] = []
+    if "history" in spec.groups:
+        for w in spec.history:
+            part = _PARTITION_SQL[w.place]
+            win = _window(part, w.days)
+            hist += [
+                f"CASE WHEN {part} IS NOT NULL THEN count(*) OVER {win} END AS _n_{w.stem}",
+                f"CASE WHEN {part} IS NOT NULL THEN count(CASE WHEN is_index THEN 1 END) "
+                f"OVER {win} END AS _k_{w.stem}",
+            ]
+        hist += [
+            f"CAST(date_diff('second', max(date) OVER {_window('block', max(lookback, 1))}, "
+            "date) AS DOUBLE) / 3600 AS _hours_since_block",
+            "date_diff('day', min(date) OVER (), date) AS _history_days",
+        ]
+    history = "SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows"
+    final_where = []
+    if since is not None:
+        final_where.append(f"date >= {_ts(since)}")
+    if labeled_only:
+        final_where.append("is_index IS NOT NULL")
+    # every number as FLOAT (4 bytes: 8 million rows of 60 numbers fit in 2 GB), computed
+    # in DOUBLE; the cast also keeps Spark from reading a literal such as 1.0 as DECIMAL
+    select = ",\n  ".join(
+        (f"{f.sql} AS {f.name}" if f.kind in ("category", "high_cardinality")
+         else f"CAST(CAST({f.sql} AS DOUBLE) AS FLOAT) AS {f.name}") for f in feats)
+    return (
+        f"WITH holidays (holiday_day, holiday_name) AS (VALUES {hol_values}),\n"
+        f"rows AS (\n  {rows}\n),\n"
+        f"history AS (\n  {history}\n)\n"
+        f"SELECT key, date, is_index,\n  {select}\n"
+        "FROM history LEFT JOIN holidays ON CAST(history.date AS DATE) = holidays.holiday_day"
+        + (f"\nWHERE {' AND '.join(final_where)}" if final_where else "")
+        + "\nORDER BY date, key"
+    )
+
+
+def to_spark_sql(sql: str, *, pretty: bool = False) -> str:
+    """Compile a feature statement from DuckDB's dialect to Spark SQL (sqlglot)."""
+    import sqlglot
+
+    return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=pretty)[0]
+
+
+def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
+    """Categories as pandas ``category`` (compact), numbers as float32 with NaN."""
+    for f in feats:
+        if f.kind in ("category", "high_cardinality"):
+            df[f.name] = df[f.name].astype("category")
+        else:
+            df[f.name] = df[f.name].astype("float32")
+    return df
+
+
+def store_feature_sql(
+    con: Any,
+    spec: FeatureSpec | None = None,
+    *,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    labeled_only: bool = True,
+) -> str:
+    """:func:`feature_sql` with the holidays of every year the store holds."""
+    lo, hi = con.execute("SELECT min(year), max(year) FROM incidents").fetchall()[0]
+    years = range(int(lo or 2001), int(hi or 2001) + 2)
+    return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only)
+
+
+def read_features(
+    con: Any,
+    spec: FeatureSpec | None = None,
+    *,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    labeled_only: bool = True,
+) -> pd.DataFrame:
+    """Compute the features of the incidents in ``[since, until)`` with DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection to a store (``Store.con``).
+    spec : FeatureSpec, optional
+    since, until : str or date, optional
+    labeled_only : bool, default=True
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``key``, ``date``, ``is_index`` (bool, or missing when unknown) and one
+        column per feature: categories as ``category``, the rest as float32.
+    """
+    spec = spec or FeatureSpec()
+    sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
+    table = con.sql(sql).to_arrow_table()
+    df = table.to_pandas()
+    return _frame_types(df, feature_catalog(spec))

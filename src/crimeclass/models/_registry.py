@@ -1,0 +1,256 @@
+"""The models, chosen by short name: each a scikit-learn Pipeline and a search space.
+
+Every pipeline starts with :class:`~crimeclass.features.LeakageGuard` (a frame
+holding a column that defines the label cannot be fitted), then the learned
+encoders of its family (:func:`~crimeclass.features.make_preprocessor`), then
+the classifier. The search space of each family covers its regularization.
+
+>>> sorted(MODELS)
+['location_rate', 'lr', 'majority', 'nn', 'rf', 'svm', 'xgb']
+>>> MODELS["lr"].title
+'Logistic regression'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.kernel_approximation import Nystroem
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import Pipeline
+
+from crimeclass.features import (
+    Feature,
+    LeakageGuard,
+    PreprocessStyle,
+    embedding_columns,
+    make_preprocessor,
+)
+from crimeclass.models._baselines import GroupRateClassifier
+from crimeclass.models._keras import KerasTabularClassifier
+from crimeclass.models._xgb import EarlyStoppingXGBClassifier
+
+__all__ = ["BASELINES", "MODELS", "ModelFamily", "make_model", "parse_model_names"]
+
+#: A search space: draws one set of pipeline parameters from an Optuna trial.
+SearchSpace = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family: how to build its pipeline and what to search.
+
+    Parameters
+    ----------
+    name : str
+        Short name (``--models``).
+    title : str
+        Name for people.
+    style : {"linear", "tree", "embedding"} or None
+        Preprocessing style (None: the model reads the frame itself).
+    estimator : callable
+        ``estimator(features, random_state, n_jobs)`` -> the final step.
+    space : callable or None
+        ``space(trial)`` -> parameters of the pipeline (``model__C`` ...);
+        None for baselines, which have nothing to tune.
+    baseline : bool
+    saved_as : {"skops", "xgboost-ubj", "keras"}
+        How the final step is saved (the rest of the pipeline always by skops).
+    """
+
+    name: str
+    title: str
+    style: PreprocessStyle | None
+    estimator: Callable[[Sequence[Feature], int, int | None], Any]
+    space: SearchSpace | None
+    baseline: bool = False
+    saved_as: str = "skops"
+
+
+# ----------------------------------------------------------------- spaces
+# Module-level functions (not lambdas): search estimators are cloned and pickled.
+
+
+def _lr_space(trial: Any) -> dict[str, Any]:
+    penalty = trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"])
+    params: dict[str, Any] = {"model__C": trial.suggest_float("C", 1e-4, 1e2, log=True)}
+    # the fastest solver of each penalty (measured on 300,000 rows: lbfgs 12 s,
+    # liblinear 35 s, saga 27 s at tol=1e-2 where it needs 100+ epochs at 1e-3)
+    if penalty == "l2":
+        params.update(model__l1_ratio=0.0, model__solver="lbfgs", model__tol=1e-3)
+    elif penalty == "l1":
+        params.update(model__l1_ratio=1.0, model__solver="liblinear", model__tol=1e-3)
+    else:
+        params.update(model__l1_ratio=trial.suggest_float("l1_ratio", 0.1, 0.9),
+                      model__solver="saga", model__tol=1e-2)
+    return params
+
+
+def _rf_space(trial: Any) -> dict[str, Any]:
+    return {
+        "model__max_depth": trial.suggest_int("max_depth", 6, 30, log=True),
+        "model__min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 200, log=True),
+        "model__max_features": trial.suggest_float("max_features", 0.1, 0.7),
+        # at most 30 % of the rows per tree: past a million rows, a forest of 100 trees on
+        # more than that costs more than every other model together
+        "model__max_samples": trial.suggest_float("max_samples", 0.05, 0.3),
+    }
+
+
+def _svm_space(trial: Any) -> dict[str, Any]:
+    kernel = trial.suggest_categorical("kernel", ["linear", "rbf"])
+    params: dict[str, Any] = {
+        "model__estimator__svc__alpha": trial.suggest_float("alpha", 1e-6, 1e-2, log=True)}
+    if kernel == "rbf":
+        params["model__estimator__kernel"] = Nystroem(
+            kernel="rbf", gamma=trial.suggest_float("gamma", 1e-3, 1e-1, log=True),
+            n_components=300, random_state=0)
+    else:
+        params["model__estimator__kernel"] = "passthrough"
+    return params
+
+
+def _xgb_space(trial: Any) -> dict[str, Any]:
+    return {
+        "model__max_depth": trial.suggest_int("max_depth", 3, 10),
+        "model__learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "model__min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "model__reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
+        "model__reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+        "model__gamma": trial.suggest_float("gamma", 0.0, 5.0),
+        "model__subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "model__colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+    }
+
+
+def _nn_space(trial: Any) -> dict[str, Any]:
+    units = trial.suggest_categorical("units", [32, 64, 128])
+    layers = trial.suggest_int("layers", 1, 3)
+    return {
+        "model__hidden_units": tuple(max(8, units // (2 ** i)) for i in range(layers)),
+        "model__dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "model__l2": trial.suggest_float("l2", 1e-7, 1e-2, log=True),
+        "model__embedding_dim": trial.suggest_categorical("embedding_dim", [4, 8, 16]),
+        "model__learning_rate": trial.suggest_float("learning_rate", 3e-4, 1e-2, log=True),
+    }
+
+
+# ------------------------------------------------------------- estimators
+
+
+def _majority(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return DummyClassifier(strategy="prior")
+
+
+def _location_rate(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return GroupRateClassifier(column="location_description", smoothing=10.0)
+
+
+def _lr(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return LogisticRegression(C=1.0, l1_ratio=0.0, solver="lbfgs", max_iter=300, tol=1e-3,
+                              random_state=random_state)
+
+
+def _rf(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return RandomForestClassifier(n_estimators=100, max_depth=20, min_samples_leaf=10,
+                                  max_features=0.3, max_samples=0.2, n_jobs=n_jobs,
+                                  random_state=random_state)
+
+
+def _svm(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    # hinge loss + L2 penalty fitted by averaged SGD: the same linear SVM as LinearSVC
+    # (alpha = 1 / (C * n_samples)), but seconds instead of minutes past 100,000 rows
+    svm = Pipeline([("kernel", "passthrough"),
+                    ("svc", SGDClassifier(loss="hinge", penalty="l2", alpha=1e-4,
+                                          average=True, max_iter=50, tol=1e-3,
+                                          random_state=random_state))])
+    # Platt scaling on 3 folds: an SVM gives scores, the comparison needs probabilities
+    return CalibratedClassifierCV(svm, method="sigmoid", cv=3)
+
+
+def _xgb(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return EarlyStoppingXGBClassifier(n_estimators=1000, learning_rate=0.1, max_depth=8,
+                                      min_child_weight=5.0, subsample=0.8, colsample_bytree=0.8,
+                                      n_jobs=n_jobs, random_state=random_state)
+
+
+def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return KerasTabularClassifier(categorical_features=embedding_columns(features),
+                                  random_state=random_state)
+
+
+BASELINES = ("majority", "location_rate")
+
+MODELS: dict[str, ModelFamily] = {m.name: m for m in (
+    ModelFamily("majority", "Majority class (prior)", None, _majority, None, baseline=True),
+    ModelFamily("location_rate", "Index rate of the location description", None,
+                _location_rate, None, baseline=True),
+    ModelFamily("lr", "Logistic regression", "linear", _lr, _lr_space),
+    ModelFamily("rf", "Random forest", "tree", _rf, _rf_space),
+    ModelFamily("svm", "SVM (hinge loss; linear or Nystroem RBF; Platt-calibrated)", "linear",
+                _svm,
+                _svm_space),
+    ModelFamily("xgb", "XGBoost (hist, early stopping)", "tree", _xgb, _xgb_space,
+                saved_as="xgboost-ubj"),
+    ModelFamily("nn", "Neural network (Keras, embeddings)", "embedding", _nn, _nn_space,
+                saved_as="keras"),
+)}
+
+
+def parse_model_names(names: str | Sequence[str]) -> list[str]:
+    """``"lr,rf"`` -> ``["lr", "rf"]``; raise a clear error for an unknown name.
+
+    >>> parse_model_names("lr, xgb")
+    ['lr', 'xgb']
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    out = []
+    for n in names:
+        if not n:
+            continue
+        if n not in MODELS:
+            raise ValueError(f"unknown model {n!r}; models are: {', '.join(MODELS)}")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise ValueError(f"no model named; models are: {', '.join(MODELS)}")
+    return out
+
+
+def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
+               n_jobs: int | None = None, allow_arrest: bool = False,
+               min_frequency: int = 50) -> Pipeline:
+    """The pipeline of model ``name`` for the catalog ``features``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`.
+    features : sequence of Feature
+    random_state : int, default=0
+    n_jobs : int, optional
+        Threads for the families that use them (random forest, XGBoost).
+    allow_arrest : bool, default=False
+        Let the leakage guard pass the ``arrest`` column.
+    min_frequency : int, default=50
+        Categories with fewer training rows are grouped as rare.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        ``guard`` -> ``prep`` (unless a baseline) -> ``model``.
+    """
+    family = MODELS[parse_model_names([name])[0]]
+    steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest))]
+    if family.style is not None:
+        steps.append(("prep", make_preprocessor(features, family.style,
+                                                min_frequency=min_frequency,
+                                                random_state=random_state)))
+    steps.append(("model", family.estimator(features, random_state, n_jobs)))
+    return Pipeline(steps)

@@ -1,0 +1,34 @@
+"""The target of a binary classifier, checked the way scikit-learn's checks expect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import assert_all_finite, column_or_1d
+
+__all__ = ["binary_target"]
+
+
+def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``classes_`` and the 0/1 target of ``y``; a clear ValueError unless it has two classes.
+
+    >>> binary_target(["no", "yes", "no"])
+    (array(['no', 'yes'], dtype='<U3'), array([0, 1, 0]))
+    """
+    if y is None:
+        raise ValueError("this classifier requires y to be passed, but the target y is None")
+    y = column_or_1d(y, warn=True)
+    if y.dtype.kind == "f":
+        assert_all_finite(y, input_name="y")
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(f"y holds one class only ({classes[0]!r}); a classifier needs two "
+                         "classes")
+    if y_type != "binary":
+        raise ValueError("Only binary classification is supported. The type of the target "
+                         f"is {y_type}.")
+    return classes, (y == classes[1]).astype(int)

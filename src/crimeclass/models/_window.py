@@ -1,0 +1,137 @@
+"""Which period is held out: the most recent complete year by default.
+
+The held-out period is never used for training or tuning; the training rows
+are every labeled incident of the window before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Window", "complete_years", "resolve_window"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The training period ``[train_since, holdout_since)`` and the held-out one."""
+
+    train_since: dt.datetime
+    holdout_since: dt.datetime
+    holdout_until: dt.datetime
+    holdout_label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"train": {"since": self.train_since.isoformat(),
+                          "until": self.holdout_since.isoformat()},
+                "holdout": {"since": self.holdout_since.isoformat(),
+                            "until": self.holdout_until.isoformat(),
+                            "label": self.holdout_label}}
+
+
+def _ts(value: str | dt.date | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).to_pydatetime()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from e
+
+
+def complete_years(con: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[int]:
+    """Calendar years of the window the store covers completely.
+
+    A year counts as complete when the window spans all of it, each of its 12
+    months holds at least a third of the year's average month, and it holds at
+    least a tenth of the rows of the median year of the store. The last two
+    rules leave out years that only side files reach (a list of homicides, a
+    few weeks of an export), where a model would be judged on a selection.
+    """
+    where = ["is_index IS NOT NULL"]
+    params: list[Any] = []
+    if since is not None:
+        where.append("date >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("date < ?")
+        params.append(until)
+    rows = con.execute(
+        "SELECT year(date) AS y, month(date) AS m, count(*) FROM incidents WHERE "
+        + " AND ".join(where) + " GROUP BY ALL ORDER BY 1, 2", params).fetchall()
+    if not rows:
+        return []
+    months = pd.DataFrame(rows, columns=["year", "month", "n"])
+    per_year = months.groupby("year")["n"].sum()
+    median = float(per_year.median())
+    out = []
+    for year, grp in months.groupby("year"):
+        if since is not None and since > dt.datetime(int(year), 1, 1):
+            continue
+        if until is not None and until < dt.datetime(int(year) + 1, 1, 1):
+            continue
+        mean = grp["n"].sum() / 12
+        if len(grp) == 12 and (grp["n"] >= mean / 3).all() and grp["n"].sum() >= median / 10:
+            out.append(int(year))
+    return out
+
+
+def resolve_window(con: Any, *, since: str | None = None, until: str | None = None,
+                   holdout: str = "auto") -> Window:
+    """The training and held-out periods of a store.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    since, until : str, optional
+        The data window ``[since, until)`` (ISO dates); the store's whole span
+        by default.
+    holdout : str, default="auto"
+        ``auto`` (the latest complete year of the window), a year ``2017``, a
+        month ``2017-06``, or ``START:END`` (ISO dates, END excluded).
+    """
+    lo, hi = _ts(since), _ts(until)
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValueError(f"--since {since} is not before --until {until}")
+    holdout = holdout.strip()
+    if holdout == "auto":
+        years = complete_years(con, lo, hi)
+        if not years:
+            raise ValueError("the window holds no complete calendar year to hold out; pass "
+                             "--holdout START:END (or a year) explicitly")
+        start, end = dt.datetime(years[-1], 1, 1), dt.datetime(years[-1] + 1, 1, 1)
+        label = str(years[-1])
+    elif re.fullmatch(r"\d{4}", holdout):
+        y = int(holdout)
+        start, end, label = dt.datetime(y, 1, 1), dt.datetime(y + 1, 1, 1), holdout
+    elif re.fullmatch(r"\d{4}-\d{2}", holdout):
+        start = _ts(holdout + "-01")
+        assert start is not None
+        end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_pydatetime()
+        label = holdout
+    elif ":" in holdout:
+        a, b = holdout.split(":", 1)
+        start, end = _ts(a), _ts(b)
+        if start is None or end is None or start >= end:
+            raise ValueError(f"--holdout {holdout}: START must be before END")
+        label = holdout
+    else:
+        raise ValueError(f"--holdout {holdout!r}: use auto, a year (2017), a month (2017-06) "
+                         "or START:END")
+    if lo is not None and start < lo:
+        raise ValueError(f"the held-out period starts {start:%Y-%m-%d}, before --since {since}")
+    if hi is not None and end > hi:
+        raise ValueError(f"the held-out period ends {end:%Y-%m-%d}, after --until {until}")
+    first = con.execute("SELECT min(date) FROM incidents WHERE is_index IS NOT NULL"
+                        + (" AND date >= ?" if lo else ""), [lo] if lo else []).fetchall()[0][0]
+    if first is None:
+        raise ValueError("the store holds no labeled incidents in the window")
+    train_since = lo or first
+    if train_since >= start:
+        raise ValueError(f"no training period: the held-out period starts {start:%Y-%m-%d}, "
+                         f"and the window's first labeled incident is {first:%Y-%m-%d}")
+    return Window(train_since=train_since, holdout_since=start, holdout_until=end,
+                  holdout_label=label)

@@ -1,0 +1,93 @@
+"""scikit-learn's common checks on crimeclass's own estimators, and their specific behaviour.
+
+LeakageGuard is left out of the common checks on purpose: it refuses input without
+column names (it cannot check names it does not have), and the checks feed arrays;
+tests/features/test_leakage.py tests it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from crimeclass.models import (
+    EarlyStoppingXGBClassifier,
+    GroupRateClassifier,
+    KerasTabularClassifier,
+)
+
+_GROUP_RATE_FAILS = {
+    "check_classifiers_train": "a baseline that groups by one categorical column: on the "
+    "checks' continuous blobs every value is its own group, so it cannot reach the accuracy "
+    "the check asks for (by design: it is the per-location-description baseline)",
+}
+
+
+def _expected_failures(estimator):
+    if isinstance(estimator, GroupRateClassifier):
+        return _GROUP_RATE_FAILS
+    return {}
+
+
+@parametrize_with_checks(
+    [GroupRateClassifier(), EarlyStoppingXGBClassifier(n_estimators=20, n_jobs=1)],
+    expected_failed_checks=_expected_failures,
+)
+def test_sklearn_common_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([KerasTabularClassifier(epochs=2, hidden_units=(8,), batch_size=64)])
+def test_sklearn_common_checks_keras(estimator, check):
+    check(estimator)
+
+
+def test_group_rate_is_the_smoothed_share_per_group():
+    X = pd.DataFrame({"loc": ["STORE"] * 4 + ["STREET"] * 4 + [None] * 2})
+    y = [1, 1, 1, 0, 0, 0, 0, 1, 1, 1]
+    clf = GroupRateClassifier(column="loc", smoothing=2).fit(X, y)
+    prior = 0.6
+    assert clf.prior_ == prior
+    p = clf.predict_proba(pd.DataFrame({"loc": ["STORE", "STREET", None, "PARK"]}))[:, 1]
+    np.testing.assert_allclose(p, [(3 + 2 * prior) / 6, (1 + 2 * prior) / 6,
+                                   (2 + 2 * prior) / 4, prior])
+
+
+def test_group_rate_needs_its_column():
+    with pytest.raises(ValueError, match="column 'location_description' is not in X"):
+        GroupRateClassifier(column="location_description").fit(pd.DataFrame({"a": [1, 2]}),
+                                                               [0, 1])
+
+
+def test_xgboost_stops_early_on_the_last_rows(xy, features):
+    from crimeclass.models import make_model
+
+    X, y = xy
+    pipe = make_model("xgb", features, n_jobs=1)
+    pipe.set_params(model__n_estimators=400, model__learning_rate=0.3)
+    pipe.fit(X, y)
+    model = pipe[-1]
+    assert model.best_iteration_ < 399  # stopped before the last tree
+    assert 0 < pipe.predict_proba(X.iloc[:5])[:, 1].min()
+
+
+def test_xgboost_without_validation_grows_every_tree(xy, features):
+    from crimeclass.models import make_model
+
+    X, y = xy
+    pipe = make_model("xgb", features, n_jobs=1)
+    pipe.set_params(model__n_estimators=15, model__validation_fraction=0)
+    pipe.fit(X, y)
+    assert pipe[-1].best_iteration_ == 14
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    pytest.param(EarlyStoppingXGBClassifier, {"n_estimators": 5}, id="xgb"),
+    pytest.param(GroupRateClassifier, {}, id="group-rate"),
+])
+def test_one_class_is_refused_clearly(cls, kwargs):
+    with pytest.raises(ValueError, match="one class only"):
+        cls(**kwargs).fit(np.zeros((10, 2)), np.ones(10))

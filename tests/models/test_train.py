@@ -1,0 +1,163 @@
+"""A whole training run on the bundled sample: the run folder is the contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crimeclass.cli import app
+from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
+from crimeclass.models import TrainConfig, load_model, train
+
+SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
+
+CONFIG = TrainConfig(models=("lr", "xgb"), trials=2, folds=2, since="2014-01-01",
+                     until="2017-01-01",
+                     search_sample=None, features=SPEC, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def run(sample_store, tmp_path_factory):
+    return train(sample_store, CONFIG, runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+def test_the_run_folder_holds_everything(run):
+    d = run.run_dir
+    for name in ("config.json", "data.json", "features.json", "features.sql",
+                 "features.spark.sql", "metrics.json", "comparison.md", "report.html",
+                 "predictions.parquet", "plots/roc_pr.png", "plots/calibration.png",
+                 "plots/confusion.png"):
+        assert (d / name).is_file(), name
+    assert sorted(p.name for p in (d / "models").iterdir()) == [
+        "location_rate", "lr", "majority", "xgb"]
+    assert not list(d.parent.glob(".*.tmp"))  # the temporary folder was renamed
+    assert not list(d.rglob("*.pkl"))
+
+
+def test_metrics_json_is_what_scripts_read(run):
+    m = json.loads((run.run_dir / "metrics.json").read_text())
+    assert m == run.metrics
+    assert m["primary_metric"] == "roc_auc" and m["allow_arrest"] is False
+    assert m["holdout"]["since"].startswith("2016-01-01")  # latest complete year of 2014-2016
+    assert [x["name"] for x in m["models"]] == ["majority", "location_rate", "lr", "xgb"]
+    best = [x for x in m["models"] if x["best"]]
+    assert len(best) == 1 and best[0]["name"] == m["best_model"]
+    assert best[0]["metrics"]["roc_auc"] == max(x["metrics"]["roc_auc"] for x in m["models"])
+    for x in m["models"]:
+        assert x["features"] == [f.name for f in feature_catalog(SPEC)]
+        assert x["holdout"] == {"since": m["holdout"]["since"], "until": m["holdout"]["until"]}
+        assert 0 < x["threshold"] < 1
+        assert len(x["cv"]["fold_scores"]) == 2
+        for k in ("roc_auc", "average_precision", "log_loss", "brier", "f1", "confusion"):
+            assert k in x["metrics"]
+    lr = next(x for x in m["models"] if x["name"] == "lr")
+    assert "penalty" in lr["params"] and "C" in lr["params"]
+    assert m["models"][0]["metrics"]["roc_auc"] == 0.5  # the majority class ranks nothing
+
+
+def test_the_data_fingerprint_names_window_rows_and_hashes(run, sample_store):
+    data = json.loads((run.run_dir / "data.json").read_text())
+    assert data["rows"]["train"] == run.metrics["train"]["rows"]
+    assert data["rows"]["holdout"] == run.metrics["holdout"]["rows"]
+    assert data["train"]["since"].startswith("2014-01-01")
+    assert len(data["sha256"]["rows"]) == 64 and len(data["sha256"]["features"]) == 64
+    assert data["ingests"] and data["store"] == str(sample_store)
+
+
+def test_every_model_file_matches_its_manifest_and_predicts_what_was_reported(run, sample_store):
+    import duckdb
+
+    preds = pd.read_parquet(run.run_dir / "predictions.parquet")
+    con = duckdb.connect(str(sample_store), read_only=True)
+    frame = read_features(con, SPEC, since="2016-01-01", until="2017-01-01")
+    con.close()
+    assert list(frame["key"]) == list(preds["key"])
+    for name in ("majority", "location_rate", "lr", "xgb"):
+        folder = run.run_dir / "models" / name
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for file, entry in manifest["files"].items():
+            assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == entry["sha256"]
+        assert manifest["holdout"]["since"].startswith("2016-01-01")
+        assert manifest["allow_arrest"] is False
+        model, _ = load_model(folder)
+        p = model.predict_proba(frame[["date", *manifest["features"]]])[:, 1]
+        np.testing.assert_allclose(p, preds[f"p_{name}"], rtol=1e-6)
+
+
+def test_the_comparison_table_marks_the_best(run):
+    md = (run.run_dir / "comparison.md").read_text()
+    assert f"**{run.best_model}** ★" in md
+    assert "location_rate (baseline)" in md
+    html = (run.run_dir / "report.html").read_text()
+    assert 'class="best"' in html and "plots/roc_pr.png" in html
+
+
+def test_the_same_seed_gives_the_same_numbers(run, sample_store, tmp_path):
+    again = train(sample_store, CONFIG, runs_dir=tmp_path)
+    assert again.run_dir != run.run_dir
+    for a, b in zip(run.metrics["models"], again.metrics["models"], strict=True):
+        assert a["metrics"] == b["metrics"] and a["cv"] == b["cv"] and a["params"] == b["params"]
+
+
+def test_allowing_arrest_is_written_into_every_output(sample_store, tmp_path):
+    cfg = TrainConfig(models=("lr",), trials=1, folds=2, since="2015-01-01", features=SPEC,
+                      allow_arrest=True, baselines=False)
+    run = train(sample_store, cfg, runs_dir=tmp_path)
+    m = run.metrics
+    assert m["allow_arrest"] is True and "after the report" in m["arrest_warning"]
+    assert all(x["allow_arrest"] and "arrest" in x["features"] for x in m["models"])
+    manifest = json.loads((run.run_dir / "models" / "lr" / "manifest.json").read_text())
+    assert manifest["allow_arrest"] is True and "arrest_warning" in manifest
+    assert "WARNING" in (run.run_dir / "comparison.md").read_text()
+    assert "recorded after the report" in (run.run_dir / "report.html").read_text()
+    assert json.loads((run.run_dir / "config.json").read_text())["features"]["allow_arrest"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    pytest.param({"since": "2018-01-01", "until": "2021-01-01", "holdout": "2020"},
+                 "holds only index offenses", id="one-class-training"),
+    pytest.param({"since": "2016-01-01", "until": "2020-01-01", "holdout": "2019"},
+                 "held-out period .* holds only index offenses", id="one-class-holdout"),
+    pytest.param({"since": "2015-01-01", "sample": 30}, "rows; at least 20", id="too-few-rows"),
+    pytest.param({"since": "2015-01-01", "until": "2015-06-01"}, "no complete calendar year",
+                 id="no-holdout"),
+])
+def test_bad_training_windows_raise_before_anything_is_written(sample_store, tmp_path, kwargs,
+                                                               match):
+    cfg = TrainConfig(models=("lr",), trials=1, folds=2, features=SPEC, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        train(sample_store, cfg, runs_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_model_name_is_refused():
+    with pytest.raises(ValueError, match="unknown model 'gbm'; models are: majority"):
+        TrainConfig(models=("lr", "gbm"))
+
+
+def test_cli_train_writes_a_run_and_prints_json(sample_store, tmp_path):
+    result = CliRunner().invoke(app, [
+        "train", "--store", str(sample_store), "--models", "lr", "--trials", "1",
+        "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert Path(out["run_dir"]).is_dir()
+    assert [m["name"] for m in out["models"]] == ["majority", "location_rate", "lr"]
+    assert out["holdout"]["label"] == "2017"
+
+
+def test_cli_train_table_and_errors(sample_store, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, [
+        "train", "--store", str(sample_store), "--models", "lr", "--trials", "1",
+        "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "best by held-out roc_auc" in result.output and "location_rate" in result.output
+    bad = runner.invoke(app, ["train", "--store", str(sample_store), "--models", "gbm"])
+    assert bad.exit_code == 1 and "unknown model 'gbm'" in bad.output
