@@ -58,11 +58,8 @@ def _lit(s: str) -> str:
 
 def _ts(value: str | dt.date | dt.datetime) -> str:
     """A timestamp literal from an ISO date or datetime."""
-    if isinstance(value, str):
-        value = pd.Timestamp(value).to_pydatetime()
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    ts = pd.Timestamp(value).to_pydatetime()
+    return f"TIMESTAMP '{ts.isoformat(sep=' ')}'"
 
 
 def holiday_rows(years: Iterable[int]) -> list[tuple[dt.date, str]]:

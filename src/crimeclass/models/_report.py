@@ -147,13 +147,14 @@ def write_report(folder: Path, metrics: dict[str, Any], y: np.ndarray,
     (folder / "comparison.md").write_text(comparison_markdown(metrics))
     thresholds = {m["name"]: m["threshold"] for m in metrics["models"]}
     plots = _plots(np.asarray(y).astype(int), preds, thresholds, folder / "plots")
-    rows = comparison_rows(metrics)
+    rows: list[dict[str, Any]] = list(comparison_rows(metrics))
     for r, m in zip(rows, metrics["models"], strict=True):
         r["best"] = bool(m.get("best"))
         r["model"] = html.escape(r["model"].replace("**", "").replace(" ★", "")) + (
             " ★" if m.get("best") else "")
     view = {**metrics, "models": [
-        {**m, "params_text": ", ".join(f"{k}={_fmt(v, 4)}" for k, v in m["params"].items())
+        {**m, "params_text": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in m["params"].items())
          or "(none)"} for m in metrics["models"]]}
     template = resources.files("crimeclass.models").joinpath("report.html.j2").read_text()
     env = jinja2.Environment(autoescape=True)

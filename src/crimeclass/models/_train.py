@@ -21,6 +21,7 @@ written. Its layout is the contract later stages read (see ``docs/models.md``):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -266,7 +267,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
 
     config = config or TrainConfig()
     names = config.model_names()
-    emit = on_event or (lambda kind, info: None)
+    emit: EventHandler = on_event or _no_event
     feats = feature_catalog(config.features)
     check_features(feats, allow_arrest=config.allow_arrest)
     feature_names = [f.name for f in feats]
@@ -329,9 +330,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
             search = OptunaSearchCV(
                 pipeline, family.space, n_trials=n_trials, cv=cv, scoring=config.scoring,
                 timeout=config.timeout, refit=False, random_state=config.seed,
-                on_trial=lambda done, total, state, value, name=name: emit(
-                    "trial", {"name": name, "done": done, "total": total, "state": state,
-                              "value": value}))
+                on_trial=functools.partial(_trial_event, emit, name))
             t0 = time.perf_counter()
             search.fit(Xs, ys)
             t_search = time.perf_counter() - t0
@@ -424,6 +423,16 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TrainResult(run_dir=final, metrics=metrics_doc)
+
+
+def _no_event(kind: str, info: dict[str, Any]) -> None:
+    pass
+
+
+def _trial_event(emit: EventHandler, name: str, done: int, total: int, state: str,
+                 value: float | None) -> None:
+    emit("trial", {"name": name, "done": done, "total": total, "state": state,
+                   "value": value})
 
 
 def _check_period(df: pd.DataFrame, what: str, since: dt.datetime, until: dt.datetime) -> None:

@@ -108,16 +108,14 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
         y = int(holdout)
         start, end, label = dt.datetime(y, 1, 1), dt.datetime(y + 1, 1, 1), holdout
     elif re.fullmatch(r"\d{4}-\d{2}", holdout):
-        start = _ts(holdout + "-01")
-        assert start is not None
+        start = pd.Timestamp(holdout + "-01").to_pydatetime()
         end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_pydatetime()
         label = holdout
     elif ":" in holdout:
-        a, b = holdout.split(":", 1)
-        start, end = _ts(a), _ts(b)
-        if start is None or end is None or start >= end:
+        a, b = (_ts(x) for x in holdout.split(":", 1))
+        if a is None or b is None or a >= b:
             raise ValueError(f"--holdout {holdout}: START must be before END")
-        label = holdout
+        start, end, label = a, b, holdout
     else:
         raise ValueError(f"--holdout {holdout!r}: use auto, a year (2017), a month (2017-06) "
                          "or START:END")
