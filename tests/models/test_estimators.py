@@ -39,8 +39,18 @@ def test_sklearn_common_checks(estimator, check):
     check(estimator)
 
 
+_KERAS_FAILS = {
+    "check_methods_sample_order_invariance": "float32 network: a row's probability can differ "
+    "in the 8th digit with the rows batched beside it (oneDNN's matrix products), above the "
+    "check's rtol of 1e-7",
+}
+
+
 @pytest.mark.slow
-@parametrize_with_checks([KerasTabularClassifier(epochs=2, hidden_units=(8,), batch_size=64)])
+@parametrize_with_checks(
+    [KerasTabularClassifier(epochs=30, hidden_units=(16,), batch_size=32)],
+    expected_failed_checks=lambda estimator: _KERAS_FAILS,
+)
 def test_sklearn_common_checks_keras(estimator, check):
     check(estimator)
 

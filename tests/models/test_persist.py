@@ -75,6 +75,7 @@ def test_missing_manifest_or_file(features, xy, tmp_path):
         load_model(tmp_path / "m")
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # types, not fits
 def test_trusted_types_are_exactly_those_our_pipelines_hold(features, xy, tmp_path):
     """The allow-list is not a blanket: every entry is needed by some pipeline."""
     from crimeclass.models import TRUSTED_TYPES
