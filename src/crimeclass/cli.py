@@ -749,5 +749,136 @@ def _print_comparison(metrics: dict[str, Any]) -> None:
     if metrics.get("allow_arrest"):
         console.print(f"[bold yellow]warning:[/] {metrics['arrest_warning']}")
 
+# -------------------------------------------------------------- evaluate
+
+
+class ThresholdRule(StrEnum):
+    """Where each model's decision threshold comes from."""
+
+    run = "run"
+    f1 = "f1"
+    precision = "precision"
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(
+        metavar="RUN", help="A run folder written by crimeclass train (runs/<run-id>).")],
+    data: Annotated[Path | None, typer.Option(
+        help="Score other data: a store, or CSV / Parquet files or a folder that ingest "
+             "reads (validated and quarantined as by ingest, into a temporary store). "
+             "Default: the run's own held-out period.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="First day of the window (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Day after the window (YYYY-MM-DD, excluded).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the evaluation (default: RUN/evaluation, or "
+             "RUN/evaluations/<time> with --data).")] = None,
+    threshold_rule: Annotated[ThresholdRule, typer.Option(
+        help="run: each model's threshold from training (best F1 on validation folds); f1 "
+             "or precision: chosen again on validation data, never on the evaluated rows."
+    )] = ThresholdRule.run,
+    target_precision: Annotated[float | None, typer.Option(
+        help="With --threshold-rule precision: the precision to reach.")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    explain_rows: Annotated[int, typer.Option(
+        help="Rows for permutation importance (seeded subsample; 0: no explanations)."
+    )] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seeds the bootstrap and the subsamples.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a training run: metrics with intervals, calibration, slices, explanations.
+
+    Writes evaluation.json, evaluation.md, evaluation.html (with the plots) and a model
+    card per model into one folder, atomically; evaluating the run's own held-out period
+    also writes models/<name>/model_card.md into the run.
+    """
+    import datetime as dt
+
+    from crimeclass.evaluation import (
+        EvaluateConfig,
+        check_roc_sanity,
+        evaluate_run,
+        write_evaluation,
+    )
+
+    if out is not None and out.exists() and not (out / "evaluation.json").is_file():
+        raise FileExistsError(f"{out} exists and is not an evaluation folder; choose another "
+                              "--out")
+    config = EvaluateConfig(threshold_rule=threshold_rule.value,
+                            target_precision=target_precision, n_boot=n_boot,
+                            explain_rows=explain_rows, seed=seed)
+    with _progress(as_json) as progress:
+        task = progress.add_task("evaluating", total=None)
+
+        def on_event(kind: str, info: dict[str, Any]) -> None:
+            if kind == "stage":
+                progress.update(task, description=info["text"], total=None, completed=0)
+            elif kind == "step":
+                progress.update(task, description=info["text"], total=info["total"],
+                                completed=info["done"])
+
+        doc = evaluate_run(run_dir, data=data, since=since, until=until, config=config,
+                           on_event=on_event)
+        progress.update(task, description="writing the evaluation", total=None)
+        if out is None:
+            out = run_dir / "evaluation" if data is None else (
+                run_dir / "evaluations" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        folder = write_evaluation(doc, out, cards_into_run=data is None)
+    if as_json:
+        print(json.dumps({
+            "run_id": doc["run_id"], "out": str(folder), "source": doc["source"],
+            "window": doc["window"], "best_model": doc["best_model"],
+            "threshold_rule": doc["threshold_rule"],
+            "calibration_source": doc["calibration_source"],
+            "models": [{"name": r["name"], "baseline": r["baseline"],
+                        "threshold": r["threshold"], "metrics": r["metrics"],
+                        "calibration": {k: r["calibration"][k] for k in
+                                        ("method", "brier_before", "brier_after", "helps")},
+                        "flagged": r["flagged"]} for r in doc["models"]],
+            "paired": doc["paired"], "notes": doc["notes"]}, default=str))
+        return
+    _print_evaluation(doc)
+    for warning in check_roc_sanity(doc):
+        err_console.print(f"[bold yellow]warning:[/] {warning}")
+    console.print(f"evaluation: {folder}  (evaluation.html, evaluation.md, evaluation.json, "
+                  "model_cards/)")
+
+
+def _print_evaluation(doc: dict[str, Any]) -> None:
+    w = doc["window"]
+    t = Table(title=f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, "
+                    f"{w['reported_rows']:,} incidents, {w['index_share']:.1%} index",
+              caption="95% bootstrap intervals; F1 at each model's validation threshold; "
+                      "Brier cal.: after calibration fit on validation data",
+              box=box.SIMPLE_HEAD)
+    for col in ("model", "ROC AUC", "PR AUC", "log loss", "Brier", "F1", "Brier cal.",
+                "flagged"):
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+
+    def iv(d: dict[str, float]) -> str:
+        return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+    for r in doc["models"]:
+        m, c = r["metrics"], r["calibration"]
+        t.add_row(r["name"] + (" *" if r["name"] == doc["best_model"] else ""),
+                  iv(m["roc_auc"]), iv(m["pr_auc"]), f"{m['log_loss']['value']:.3f}",
+                  f"{m['brier']['value']:.4f}", f"{m['f1']['value']:.3f}",
+                  f"{c['brier_after']:.4f} ({c['method']})", str(len(r["flagged"])),
+                  style="bold green" if r["name"] == doc["best_model"] else (
+                      "dim" if r["baseline"] else None))
+    console.print(t)
+    if doc["paired"]:
+        test = doc["paired"]["tests"][0]
+        d = test["difference"]
+        console.print(f"{doc['paired']['a']} - {doc['paired']['b']} ROC AUC: {d['value']:+.4f} "
+                      f"[{d['low']:+.4f}, {d['high']:+.4f}], p = {test['p_value']:.3g} "
+                      "(paired bootstrap)")
+    for note in doc["notes"]:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -26,6 +26,8 @@ def reliability(y: np.ndarray, p: np.ndarray, *, bins: int = 10,
     p = np.asarray(p, dtype=float)
     if strategy == "quantile":
         edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
+        if len(edges) < 2:  # every prediction the same: one bin
+            edges = np.array([edges[0], edges[0] + 1e-12])
     else:
         edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)

@@ -54,7 +54,7 @@ def drift_summary(train: pd.DataFrame, new: pd.DataFrame, *, top: int = 30
             e = np.histogram(x, edges)[0]
             n = np.histogram(z, edges)[0]
             row.update(kind="numeric", psi=psi(e, n),
-                       ks=float(ks_2samp(x, z).statistic))
+                       ks=float(ks_2samp(x, z, method="asymp").statistic))
         else:
             sa, sb = a.astype("string").fillna("<missing>"), b.astype("string").fillna("<missing>")
             keep = sa.value_counts().index[:top]

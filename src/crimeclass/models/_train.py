@@ -15,6 +15,8 @@ written. Its layout is the contract later stages read (see ``docs/models.md``):
 ``metrics.json``       per model: name, features, held-out window, metrics, CV, params
 ``comparison.md``      the comparison table; ``report.html`` and ``plots/`` with plots
 ``predictions.parquet`` held-out incidents with each model's probability
+``validation.parquet`` out-of-fold probabilities of each model's best trial (validation
+                       folds inside the training period): for thresholds and calibration
 ``models/<name>/``     the saved model and its ``manifest.json``
 """
 
@@ -320,6 +322,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                        "until": window.holdout_until.isoformat()}
         cv = make_cv(config.cv, config.folds, config.seed)
         results, preds = [], {}
+        validation: list[pd.DataFrame] = []
         for name in names:
             family = MODELS[name]
             n_trials = config.trials if family.space is not None else 1
@@ -345,6 +348,9 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                 p = model.predict_proba(Xh)[:, 1]
             metrics = binary_metrics(yh, p, threshold)
             preds[name] = p
+            validation.append(pd.DataFrame({"model": name,
+                                            "is_index": search.oof_y_.astype(np.int8),
+                                            "p": search.oof_proba_.astype(float)}))
             states = search.cv_results_["state"]
             fold_scores = search.best_fold_scores_
             entry = {
@@ -413,6 +419,8 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
         pd.DataFrame({"key": hold["key"].to_numpy(), "date": hold["date"].to_numpy(),
                       "is_index": yh, **{f"p_{k}": v for k, v in preds.items()}}
                      ).to_parquet(tmp / "predictions.parquet", index=False)
+        pd.concat(validation, ignore_index=True).to_parquet(tmp / "validation.parquet",
+                                                            index=False)
         emit("stage", {"text": "writing the report"})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # matplotlib layout notes
