@@ -8,9 +8,11 @@ STAMP  := $(VENV)/.installed
 DEMO   ?= demo-output
 DATA   ?= ../shared/data
 PYTEST_ARGS ?=
+RESULTS ?= results-output
+YEARS  := 2012 2013 2014 2015 2016 2017
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint bench lock clean
+.PHONY: help install demo results test test-fast lint bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +39,15 @@ demo: $(STAMP) ## run the main job end to end on the bundled real sample
 	@echo "Demo output is in $(DEMO)/: the store crimeclass.duckdb, the Parquet export parquet/,"
 	@echo "the exploration report report/report.html and the training run runs/<run-id>/"
 	@echo "(report.html, metrics.json, models/)."
+
+results: $(STAMP) ## docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (hours)
+	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	$(BIN)/crimeclass ingest $(foreach y,$(YEARS),$(DATA)/chicago_crimes_datastore_$(y).csv.gz) \
+		--store $(RESULTS)/real_2012_2017.duckdb
+	$(BIN)/crimeclass train --store $(RESULTS)/real_2012_2017.duckdb --since 2012-01-01 \
+		--until 2018-01-01 --holdout 2017 --trials 20 --runs-dir $(RESULTS)/runs
+	$(BIN)/crimeclass evaluate $$(ls -d $(RESULTS)/runs/*/ | head -1) --explain-rows 10000
+	@echo "Results: $(RESULTS)/runs/<run-id>/evaluation/evaluation.html (and model_card.md per model)"
 
 test: $(STAMP) ## run the whole test suite (the slow tests too)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -93,7 +93,7 @@ class EvaluateConfig:
     explain_rows: int = 20_000
     importance_repeats: int = 2
     shap_rows: int = 2_000
-    forest_shap_rows: int = 200
+    forest_shap_rows: int = 100
     drift_rows: int = 100_000
     seed: int = 0
 
