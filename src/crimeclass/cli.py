@@ -783,7 +783,8 @@ def predict(
     model: Annotated[str | None, typer.Option(
         help="A model of the run (lr, xgb, ...); the run's best by default.")] = None,
     store: Annotated[Path | None, typer.Option(
-        "--store", help="History store: the history features count its incidents before "
+        "--store", envvar="CRIMECLASS_STORE",
+        help="History store ($CRIMECLASS_STORE): the history features count its incidents before "
                         "each input row. Without it, only the input's own earlier rows "
                         "(marked history_complete=false in the output).")] = None,
     since: Annotated[str | None, typer.Option(

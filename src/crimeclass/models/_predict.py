@@ -363,7 +363,7 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
         raise RunError(f"no history store at {hist}")
     if not store_input and (options.since or options.until):
         raise RunError("--since/--until select incidents of a store; a file is scored whole")
-    sources = [] if store_input else _check_sources(expand_paths(paths), spec)
+    sources = [] if store_input else _check_sources(expand_paths(list[str | Path](paths)), spec)
     if store_input and hist is not None and hist.resolve() == paths[0].resolve():
         hist = None  # the input store is its own history
     history = ("store" if hist is not None or store_input else "input")
