@@ -634,12 +634,24 @@ class CVChoice(StrEnum):
     stratified = "stratified"
 
 
+class TargetChoice(StrEnum):
+    """What the classifiers predict."""
+
+    index = "index"
+    arrest = "arrest"
+
+
 @app.command()
 @handles_errors
 def train(
     models: Annotated[str, typer.Option(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
-             "majority and location_rate are always added).")] = "lr,rf,svm,xgb,nn",
+             "majority and location_rate, and type_rate for the arrest target, are "
+             "added).")] = "lr,rf,svm,xgb,nn",
+    target: Annotated[TargetChoice, typer.Option(
+        help="index: an index offense (the offense type is never a feature); arrest: an "
+             "arrest was made (the offense type is a feature, arrest never).")] = (
+        TargetChoice.index),
     cv: Annotated[CVChoice, typer.Option(
         help="time: train on earlier periods, validate on the next; stratified: shuffled "
              "k-fold.")] = CVChoice.time,
@@ -672,9 +684,10 @@ def train(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train, tune and compare the index-offense classifiers; write runs/<run-id>/.
+    """Train, tune and compare the classifiers of a target; write runs/<run-id>/.
 
-    Features are those known when an incident is reported; the latest complete
+    The target is an index offense (default) or an arrest. Features are those
+    known when an incident is reported; the latest complete
     year is held out and never used for tuning. The run folder holds the config,
     a fingerprint of the data, metrics.json, a comparison table (comparison.md,
     report.html) and every fitted model in a safe format.
@@ -686,7 +699,7 @@ def train(
         models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
         folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
         search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
-        n_jobs=n_jobs, timeout=timeout)
+        target=target.value, n_jobs=n_jobs, timeout=timeout)
     if allow_arrest and not as_json:
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
                           "the report; these models will not predict at report time.")
@@ -711,7 +724,8 @@ def train(
     if as_json:
         print(json.dumps({
             "run_dir": str(result.run_dir), "best_model": metrics["best_model"],
-            "primary_metric": metrics["primary_metric"], "allow_arrest": metrics["allow_arrest"],
+            "primary_metric": metrics["primary_metric"], "target": metrics["target"],
+            "allow_arrest": metrics["allow_arrest"],
             "holdout": metrics["holdout"], "train": metrics["train"],
             "models": [{"name": m["name"], "baseline": m["baseline"], "cv_mean": m["cv"]["mean"],
                         **{k: m["metrics"][k] for k in ("roc_auc", "average_precision",
@@ -725,8 +739,11 @@ def train(
 def _print_comparison(metrics: dict[str, Any]) -> None:
     hold = metrics["holdout"]
     baselines = [m["name"] for m in metrics["models"] if m["baseline"]]
-    t = Table(title=f"held out {hold['since'][:10]} to {hold['until'][:10]}: "
-                    f"{hold['rows']:,} incidents, {hold['index_share']:.1%} index",
+    target = metrics.get("target", "index")
+    share = hold.get("positive_share", hold.get("index_share"))
+    t = Table(title=f"target {target}; held out {hold['since'][:10]} to {hold['until'][:10]}: "
+                    f"{hold['rows']:,} incidents, {share:.1%} "
+                    + ("arrests" if target == "arrest" else "index"),
               caption=(f"baselines: {', '.join(baselines)}; " if baselines else "")
               + "AUC: ROC AUC, AP: average precision; F1 at the threshold chosen on "
                 "validation folds; CV: mean±sd of the folds; s: seconds to search and fit",
@@ -749,7 +766,92 @@ def _print_comparison(metrics: dict[str, Any]) -> None:
     if metrics.get("allow_arrest"):
         console.print(f"[bold yellow]warning:[/] {metrics['arrest_warning']}")
 
-# -------------------------------------------------------------- evaluate
+# ----------------------------------------------------------------- predict
+
+
+@app.command()
+@handles_errors
+def predict(
+    run: Annotated[Path, typer.Option(help="The run folder (runs/<run-id>).",
+                                      show_default=False)],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet; bad input rows go "
+                                           "to OUT.quarantine.csv.", show_default=False)],
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        metavar="[INPUT]...", help="CSV, CSV.gz or Parquet files or folders (any export "
+                                   "ingest reads), or a store (.duckdb). Omitted: the "
+                                   "incidents of --store.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(
+        help="A model of the run (lr, xgb, ...); the run's best by default.")] = None,
+    store: Annotated[Path | None, typer.Option(
+        "--store", envvar="CRIMECLASS_STORE",
+        help="History store ($CRIMECLASS_STORE): the history features count its incidents before "
+                        "each input row. Without it, only the input's own earlier rows "
+                        "(marked history_complete=false in the output).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Store input only: first day to score (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Store input only: day after the last to score (excluded).")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 100_000,
+    memory_limit: Annotated[str, typer.Option(
+        help="DuckDB memory limit (features, reading); it spills to disk beyond.")] = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Score incidents with a saved model of a run; write ID, probability, label, model id.
+
+    Input rows are validated exactly as by ingest; bad rows are quarantined
+    beside the output. The output is written under a temporary name and
+    renamed when complete.
+    """
+    from crimeclass.models import PredictOptions
+    from crimeclass.models import predict as run_predict
+
+    if not inputs:
+        if store is None:
+            raise ValueError("nothing to score: give INPUT files or a store, or --store")
+        inputs = [store]
+    options = PredictOptions(chunk_rows=chunk_rows, memory_limit=memory_limit, since=since,
+                             until=until)
+    with _progress(as_json) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_event(kind: str, info: dict[str, Any]) -> None:
+            if kind == "stage" and not as_json:
+                err_console.print(f"[dim]{info['text']}[/]", highlight=False)
+            elif kind == "ingest":
+                name = "read " + Path(info["file"]).name
+                if name not in tasks:
+                    tasks[name] = progress.add_task(name, total=info["total"])
+                progress.update(tasks[name], completed=info["done"])
+            elif kind == "score":
+                if "score" not in tasks:
+                    tasks["score"] = progress.add_task("score", total=info["total"])
+                progress.update(tasks["score"], completed=info["done"])
+
+        result = run_predict(run, inputs, out, model_name=model, history_store=store,
+                             options=options, on_event=on_event)
+    if as_json:
+        print(json.dumps(result.to_dict(), default=str))
+        return
+    console.print(f"{result.scored:,} incidents scored by {result.model_id} "
+                  f"(target {result.target}, threshold {result.threshold:.3f}): "
+                  f"{result.positives:,} labeled positive; {result.seconds:.1f} s  ->  "
+                  f"{result.out}", highlight=False)
+    if result.quarantined:
+        console.print(f"[yellow]{result.quarantined:,} rows quarantined[/] "
+                      f"({', '.join(f'{k} {v:,}' for k, v in result.quarantine_reasons.items())})"
+                      f" -> {result.quarantine_file}", highlight=False)
+    if result.history == "input":
+        err_console.print(
+            "[bold yellow]warning:[/] no history store (--store): history features count the "
+            f"input's own earlier rows only; {result.history_incomplete:,} rows have less "
+            "history than the model was trained with (history_complete=false).")
+    elif result.history_incomplete:
+        console.print(f"[dim]{result.history_incomplete:,} rows lie within the lookback of "
+                      "the earliest data (history_complete=false)[/]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
 
 
 class ThresholdRule(StrEnum):

@@ -95,3 +95,53 @@ def test_guard_passes_a_clean_frame_through_unchanged():
 def test_guard_needs_column_names():
     with pytest.raises(TypeError, match="needs a DataFrame"):
         LeakageGuard().fit([[1.0, 2.0]])
+
+
+# ------------------------------------------------------------ the guard follows the target
+
+
+@pytest.mark.parametrize("name", ["primary_type", "description", "iucr", "fbi_code", "is_index",
+                                  "onehot__primary_type_NARCOTICS", "fbi_code_18"])
+def test_for_the_arrest_target_the_offense_type_may_be_a_feature(name):
+    check_features(["hour", name], target="arrest")
+    with pytest.raises(LeakageError, match="defines the label"):
+        check_features(["hour", name], target="index")
+
+
+@pytest.mark.parametrize("name", ["arrest", "onehot__arrest_True", "arrest_1.0"])
+def test_for_the_arrest_target_arrest_is_never_a_feature(name):
+    with pytest.raises(LeakageError, match="it is the label"):
+        check_features(["hour", name], target="arrest")
+    with pytest.raises(LeakageError, match="it is the label"):
+        check_features(["hour"], target="arrest", allow_arrest=True)
+
+
+@pytest.mark.parametrize("name", ["id", "case_number", "updated_on", "label_source"])
+def test_identifiers_and_lineage_stay_out_whatever_the_target(name):
+    for target in ("index", "arrest"):
+        with pytest.raises(LeakageError):
+            check_features([name], target=target)
+
+
+def test_the_arrest_catalog_holds_the_offense_and_passes_its_own_guard():
+    spec = FeatureSpec(target="arrest")
+    feats = feature_catalog(spec)
+    names = [f.name for f in feats]
+    assert {"primary_type", "description", "iucr", "fbi_code", "is_index"} <= set(names)
+    assert "arrest" not in names and spec.label_column == "arrest"
+    check_features(feats, target="arrest")
+    with pytest.raises(LeakageError, match="defines the label"):
+        check_features(feats, target="index")
+    with pytest.raises(ValueError, match="arrest is the target"):
+        FeatureSpec(target="arrest", allow_arrest=True)
+    with pytest.raises(ValueError, match="unknown target"):
+        FeatureSpec(target="robbery")  # type: ignore[arg-type]
+
+
+def test_the_guard_in_a_pipeline_follows_its_target():
+    X = pd.DataFrame({"hour": [1.0, 2.0], "primary_type": ["THEFT", "NARCOTICS"]})
+    LeakageGuard(target="arrest").fit(X)
+    with pytest.raises(LeakageError, match="defines the label"):
+        LeakageGuard().fit(X)
+    with pytest.raises(LeakageError, match="it is the label"):
+        LeakageGuard(target="arrest").fit(X.assign(arrest=[True, False]))

@@ -161,3 +161,36 @@ def test_cli_train_table_and_errors(sample_store, tmp_path):
     assert "best by held-out roc_auc" in result.output and "location_rate" in result.output
     bad = runner.invoke(app, ["train", "--store", str(sample_store), "--models", "gbm"])
     assert bad.exit_code == 1 and "unknown model 'gbm'" in bad.output
+
+
+def test_an_arrest_run_states_its_target_everywhere(sample_store, tmp_path):
+    cfg = TrainConfig(models=("lr",), trials=1, folds=2, since="2015-01-01", features=SPEC,
+                      target="arrest", n_jobs=1)
+    run = train(sample_store, cfg, runs_dir=tmp_path)
+    m, d = run.metrics, run.run_dir
+    assert m["target"] == "arrest" and m["label"] == "arrest" and "index_share" not in m["train"]
+    assert [x["name"] for x in m["models"]] == ["majority", "location_rate", "type_rate", "lr"]
+    lr = next(x for x in m["models"] if x["name"] == "lr")
+    assert lr["target"] == "arrest" and "arrest" not in lr["features"]
+    assert {"primary_type", "iucr", "fbi_code", "description", "is_index"} <= set(lr["features"])
+    manifest = json.loads((d / "models" / "lr" / "manifest.json").read_text())
+    assert manifest["target"] == "arrest" and manifest["classes"]["1"] == "arrest"
+    assert manifest["feature_spec"]["target"] == "arrest"
+    assert json.loads((d / "config.json").read_text())["target"] == "arrest"
+    assert json.loads((d / "data.json").read_text())["label"] == "arrest"
+    assert "Target: **arrest**" in (d / "comparison.md").read_text()
+    assert "Target: <b>arrest</b>" in (d / "report.html").read_text()
+    preds = pd.read_parquet(d / "predictions.parquet")
+    assert list(preds.columns[:3]) == ["key", "date", "arrest"]
+    assert 0 < preds["arrest"].mean() < 0.5  # about a fifth of incidents end in an arrest
+    model, _ = load_model(d / "models" / "lr")
+    assert model[0].target == "arrest"
+
+
+def test_targets_are_checked_when_configured():
+    with pytest.raises(ValueError, match="arrest is the target"):
+        TrainConfig(target="arrest", allow_arrest=True)
+    with pytest.raises(ValueError, match="cannot be trained for the 'index' target"):
+        TrainConfig(models=("type_rate",))
+    with pytest.raises(ValueError, match="unknown target"):
+        TrainConfig(target="robbery")  # type: ignore[arg-type]

@@ -2,10 +2,13 @@
 
 from crimeclass.features._catalog import (
     FEATURE_GROUPS,
+    LABEL_COLUMNS,
+    TARGETS,
     Feature,
     FeatureKind,
     FeatureSpec,
     HistoryWindow,
+    Target,
     feature_catalog,
 )
 from crimeclass.features._encoders import PreprocessStyle, embedding_columns, make_preprocessor
@@ -20,8 +23,10 @@ from crimeclass.features._leakage import (
 )
 from crimeclass.features._sql import (
     META_COLUMNS,
+    feature_frame,
     feature_sql,
     holiday_rows,
+    meta_columns,
     read_features,
     store_feature_sql,
     to_spark_sql,
@@ -37,16 +42,21 @@ __all__ = [
     "FeatureKind",
     "FeatureSpec",
     "HistoryWindow",
+    "LABEL_COLUMNS",
     "LeakageError",
     "LeakageGuard",
+    "TARGETS",
+    "Target",
     "PreprocessStyle",
     "check_features",
     "embedding_columns",
     "feature_catalog",
+    "feature_frame",
     "feature_sql",
     "forbidden_reason",
     "holiday_rows",
     "make_preprocessor",
+    "meta_columns",
     "read_features",
     "store_feature_sql",
     "to_spark_sql",

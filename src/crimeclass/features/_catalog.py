@@ -25,10 +25,13 @@ from typing import Any, Literal
 
 __all__ = [
     "FEATURE_GROUPS",
+    "TARGETS",
     "Feature",
     "FeatureKind",
     "FeatureSpec",
     "HistoryWindow",
+    "LABEL_COLUMNS",
+    "Target",
     "feature_catalog",
 ]
 
@@ -40,8 +43,17 @@ __all__ = [
 #: ``high_cardinality``: hundreds to thousands of values (target encoding, embeddings).
 FeatureKind = Literal["numeric", "count", "share", "binary", "category", "high_cardinality"]
 
-#: The groups a :class:`FeatureSpec` can switch on; ``arrest`` only with ``allow_arrest``.
+#: The groups a :class:`FeatureSpec` can switch on; ``arrest`` only with ``allow_arrest``,
+#: ``offense`` (what kind of offense) only for the ``arrest`` target.
 FEATURE_GROUPS = ("time", "place", "location", "domestic", "history")
+
+#: What a model predicts: ``index`` (an index offense, FBI Part I, from the IUCR code) or
+#: ``arrest`` (an arrest was made).
+Target = Literal["index", "arrest"]
+TARGETS: tuple[str, ...] = ("index", "arrest")
+
+#: The store column that holds each target's label.
+LABEL_COLUMNS: dict[str, str] = {"index": "is_index", "arrest": "arrest"}
 
 
 @dataclass(frozen=True)
@@ -144,15 +156,26 @@ class FeatureSpec:
     allow_arrest : bool, default=False
         Add the ``arrest`` flag as a feature. Arrest is recorded *after* the
         report, so a model that uses it does not predict at report time; every
-        output of such a model says so.
+        output of such a model says so. Not with ``target="arrest"``.
+    target : {"index", "arrest"}, default="index"
+        What the label is: an index offense (``is_index``), or an arrest
+        (``arrest``). For ``arrest`` the kind of offense is known at report
+        time and the *offense* features (primary type, description, IUCR, FBI
+        code, index offense or not) are added.
     """
 
     groups: tuple[str, ...] = FEATURE_GROUPS
     grid_feet: int = 1000
     history: tuple[HistoryWindow, ...] = _DEFAULT_WINDOWS
     allow_arrest: bool = False
+    target: Target = "index"
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown target {self.target!r}; targets are {list(TARGETS)}")
+        if self.target == "arrest" and self.allow_arrest:
+            raise ValueError("arrest is the target: it cannot also be a feature "
+                             "(allow_arrest=True)")
         unknown = set(self.groups) - set(FEATURE_GROUPS)
         if unknown:
             raise ValueError(f"unknown feature group(s) {sorted(unknown)}; "
@@ -165,6 +188,11 @@ class FeatureSpec:
                                  f"{list(HISTORY_PLACES)}")
             if w.days <= 0:
                 raise ValueError(f"history window days must be positive, got {w.days}")
+
+    @property
+    def label_column(self) -> str:
+        """The store column holding the label: ``is_index`` or ``arrest``."""
+        return LABEL_COLUMNS[self.target]
 
     @property
     def lookback_days(self) -> int:
@@ -181,7 +209,8 @@ class FeatureSpec:
     def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
         return cls(groups=tuple(d["groups"]), grid_feet=int(d["grid_feet"]),
                    history=tuple(HistoryWindow(**w) for w in d["history"]),
-                   allow_arrest=bool(d["allow_arrest"]))
+                   allow_arrest=bool(d["allow_arrest"]),
+                   target=d.get("target", "index"))
 
 
 def _cyclic(name: str, value: str, period: float, doc: str) -> list[Feature]:
@@ -284,6 +313,23 @@ def _history(spec: FeatureSpec) -> list[Feature]:
     return feats
 
 
+def _offense() -> list[Feature]:
+    """What kind of offense: known at report time, so a feature when the target is arrest."""
+    return [
+        Feature("primary_type", "primary_type", "category", "offense", ("primary_type",),
+                "primary type of the offense (THEFT, BATTERY, NARCOTICS, ...)"),
+        Feature("fbi_code", "fbi_code", "category", "offense", ("fbi_code",),
+                "FBI (NIBRS) offense code"),
+        Feature("iucr", "iucr", "high_cardinality", "offense", ("iucr",),
+                "Illinois Uniform Crime Reporting code: the offense in detail"),
+        Feature("description", "description", "high_cardinality", "offense",
+                ("description",), "secondary description of the offense"),
+        Feature("is_index", "CASE WHEN is_index THEN 1.0 WHEN NOT is_index THEN 0.0 END",
+                "binary", "offense", ("is_index",),
+                "an index offense (FBI Part I), from the IUCR code (null when unknown)"),
+    ]
+
+
 def feature_catalog(spec: FeatureSpec | None = None) -> list[Feature]:
     """The features of ``spec``, in a fixed order.
 
@@ -313,6 +359,8 @@ def feature_catalog(spec: FeatureSpec | None = None) -> list[Feature]:
             "domestic", ("domestic",), "domestic-related (Illinois Domestic Violence Act)"))
     if "history" in spec.groups and spec.history:
         feats += _history(spec)
+    if spec.target == "arrest":
+        feats += _offense()
     if spec.allow_arrest:
         feats.append(Feature(
             "arrest", "CASE WHEN arrest THEN 1.0 WHEN NOT arrest THEN 0.0 END", "binary",

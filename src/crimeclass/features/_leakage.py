@@ -1,9 +1,12 @@
 """The leakage guard: the columns that define the label never become features.
 
-The label (``is_index``) is a function of the IUCR code, so Primary Type,
-Description, IUCR and FBI Code (and the label itself, and how it was found)
-give the answer away. Arrest is recorded after the report. Identifiers and
-lineage columns say nothing about the incident.
+The guard follows the target. For ``index`` (the default) the label
+(``is_index``) is a function of the IUCR code, so Primary Type, Description,
+IUCR and FBI Code (and the label itself, and how it was found) give the answer
+away, and Arrest is recorded after the report. For ``arrest`` the kind of
+offense is known when it is reported and may be a feature; Arrest itself, the
+label, never. Identifiers and lineage columns say nothing about the incident,
+whatever the target.
 
 :func:`check_features` raises :class:`LeakageError` when a feature list holds
 one of them or anything named after one (``primary_type_THEFT``,
@@ -30,7 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crimeclass.data import CrimeclassError
-from crimeclass.features._catalog import Feature
+from crimeclass.features._catalog import TARGETS, Feature
 
 __all__ = ["AFTER_THE_FACT", "DEFINE_LABEL", "NOT_FEATURES", "LeakageError", "LeakageGuard",
            "check_features", "forbidden_reason"]
@@ -43,6 +46,8 @@ AFTER_THE_FACT = frozenset({"arrest"})
 #: Identifiers, lineage and later edits: never features.
 NOT_FEATURES = frozenset({"id", "case_number", "key", "base_key", "ordinal", "key_derived",
                           "flags", "ingest_id", "source_line", "updated_on"})
+#: Lineage of the index label: never a feature, whatever the target.
+_LINEAGE = frozenset({"label_source"})
 #: Names that contain a forbidden name but are not derived from it.
 _ALLOWED = frozenset({"location_description"})
 
@@ -61,14 +66,25 @@ def _base(name: str) -> str:
     return name.rsplit("__", 1)[-1].lower()
 
 
-def forbidden_reason(name: str, *, allow_arrest: bool = False) -> str | None:
-    """Why the column ``name`` may not be a feature, or None if it may.
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; targets are {list(TARGETS)}")
+
+
+def forbidden_reason(name: str, *, allow_arrest: bool = False,
+                     target: str = "index") -> str | None:
+    """Why the column ``name`` may not be a feature for ``target``, or None if it may.
 
     >>> forbidden_reason("fbi_code_08B")
     'it defines the label (index offense or not)'
     >>> forbidden_reason("arrest", allow_arrest=True) is None
     True
+    >>> forbidden_reason("fbi_code_08B", target="arrest") is None
+    True
+    >>> forbidden_reason("arrest", target="arrest")
+    'it is the label (arrest or not)'
     """
+    _check_target(target)
     base = _base(name)
     if base in _ALLOWED:
         return None
@@ -76,7 +92,12 @@ def forbidden_reason(name: str, *, allow_arrest: bool = False) -> str | None:
     def hits(cols: frozenset[str]) -> bool:
         return any(base == c or base.startswith(c + "_") for c in cols)
 
-    if hits(DEFINE_LABEL):
+    if target == "arrest":
+        if hits(AFTER_THE_FACT):
+            return "it is the label (arrest or not)"
+        if hits(_LINEAGE):
+            return "it is lineage of the index label, not known about the incident"
+    elif hits(DEFINE_LABEL):
         return "it defines the label (index offense or not)"
     if hits(NOT_FEATURES):
         return "it is an identifier, lineage or a later edit, not known about the incident"
@@ -86,26 +107,34 @@ def forbidden_reason(name: str, *, allow_arrest: bool = False) -> str | None:
     return None
 
 
-def check_features(features: Iterable[str | Feature], *, allow_arrest: bool = False) -> None:
-    """Raise :class:`LeakageError` if any feature leaks the label.
+def check_features(features: Iterable[str | Feature], *, allow_arrest: bool = False,
+                   target: str = "index") -> None:
+    """Raise :class:`LeakageError` if any feature leaks the label of ``target``.
 
     Parameters
     ----------
     features : iterable of str or Feature
         Feature names, or catalog features (whose ``uses`` are checked too).
     allow_arrest : bool, default=False
-        Let ``arrest`` through (it is known only after the report).
+        Let ``arrest`` through (it is known only after the report); never
+        with ``target="arrest"``.
+    target : {"index", "arrest"}, default="index"
+        What the label is; the forbidden columns follow it.
     """
+    if allow_arrest and target == "arrest":
+        raise LeakageError("arrest", "it is the label (arrest or not); allow_arrest cannot "
+                                     "apply to the arrest target")
+    label = "is_index" if target == "index" else "arrest"
     for f in features:
         name = f.name if isinstance(f, Feature) else str(f)
-        reason = forbidden_reason(name, allow_arrest=allow_arrest)
+        reason = forbidden_reason(name, allow_arrest=allow_arrest, target=target)
         if reason:
             raise LeakageError(name, reason)
         if isinstance(f, Feature):
             for col in f.uses:
-                if f.history and col == "is_index":
+                if f.history and col == label:
                     continue  # labels of strictly earlier incidents only (see _sql.py)
-                reason = forbidden_reason(col, allow_arrest=allow_arrest)
+                reason = forbidden_reason(col, allow_arrest=allow_arrest, target=target)
                 if reason:
                     raise LeakageError(name, f"it is computed from {col!r}, and {reason}")
 
@@ -119,7 +148,9 @@ class LeakageGuard(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     allow_arrest : bool, default=False
-        Let the ``arrest`` column through.
+        Let the ``arrest`` column through (index target only).
+    target : {"index", "arrest"}, default="index"
+        What the label is; the forbidden columns follow it.
 
     Attributes
     ----------
@@ -128,8 +159,9 @@ class LeakageGuard(TransformerMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, allow_arrest: bool = False) -> None:
+    def __init__(self, allow_arrest: bool = False, target: str = "index") -> None:
         self.allow_arrest = allow_arrest
+        self.target = target
 
     def fit(self, X: Any, y: Any = None) -> LeakageGuard:
         self._check(X)
@@ -141,7 +173,8 @@ class LeakageGuard(TransformerMixin, BaseEstimator):
         if not hasattr(X, "columns"):
             raise TypeError("LeakageGuard needs a DataFrame with column names to check them; "
                             f"got {type(X).__name__}")
-        check_features([str(c) for c in X.columns], allow_arrest=self.allow_arrest)
+        check_features([str(c) for c in X.columns], allow_arrest=self.allow_arrest,
+                       target=getattr(self, "target", "index"))  # saved before targets
 
     def transform(self, X: Any) -> Any:
         check_is_fitted(self)

@@ -1,8 +1,9 @@
 """The feature query: one SQL statement, DuckDB's dialect, compiled to Spark by sqlglot.
 
 The statement reads the store's ``incidents`` table and returns one row per
-labeled incident of the window: ``key``, ``date``, ``is_index`` and the
-features of a :class:`~crimeclass.features.FeatureSpec`.
+labeled incident of the window: ``key``, ``date``, the label (``is_index``, or
+``arrest`` for the arrest target; :func:`meta_columns`) and the features of a
+:class:`~crimeclass.features.FeatureSpec`.
 
 History features use window frames that end *before* the incident's own
 timestamp (``RANGE BETWEEN INTERVAL n DAYS PRECEDING AND INTERVAL 1
@@ -32,11 +33,21 @@ import pandas as pd
 
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
-__all__ = ["META_COLUMNS", "feature_sql", "holiday_rows", "read_features", "store_feature_sql",
-           "to_spark_sql"]
+__all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "holiday_rows", "meta_columns",
+           "read_features", "store_feature_sql", "to_spark_sql"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
+
+
+def meta_columns(spec: FeatureSpec | None = None) -> tuple[str, str, str]:
+    """``key``, ``date`` and the label column of ``spec``'s target.
+
+    >>> meta_columns(FeatureSpec(target="arrest"))
+    ('key', 'date', 'arrest')
+    """
+    spec = spec or FeatureSpec()
+    return ("key", "date", spec.label_column)
 
 _PARTITION_SQL = {
     "beat": "beat",
@@ -101,16 +112,16 @@ def feature_sql(
         Years whose holidays to list; by default those of ``since`` to
         ``until``, or 2001 to next year.
     labeled_only : bool, default=True
-        Return only incidents whose label is known (training); history
-        features count every earlier incident either way.
+        Return only incidents whose label (that of ``spec.target``) is known;
+        history features count every earlier incident either way.
     table : str, default="incidents"
         The table (or view) of incidents, with the store's column names.
 
     Returns
     -------
     str
-        A DuckDB SELECT returning ``key, date, is_index`` and the features,
-        ordered by date and key.
+        A DuckDB SELECT returning ``key, date``, the label (``is_index`` or
+        ``arrest``) and the features, ordered by date and key.
     """
     spec = spec or FeatureSpec()
     feats = feature_catalog(spec)
@@ -130,8 +141,11 @@ def feature_sql(
         where.append(f"date < {_ts(until)}")
     cols = ["key", "date", "is_index", "block", "location_description", "domestic", "beat",
             "district", "ward", "community_area", "x_coordinate", "y_coordinate"]
-    if spec.allow_arrest:
+    if spec.allow_arrest or spec.target == "arrest":
         cols.append("arrest")
+    if spec.target == "arrest":
+        cols += ["primary_type", "description", "iucr", "fbi_code"]
+    label = spec.label_column
     g = spec.grid_feet
     rows = (
         f"SELECT {', '.join(cols)},\n"
@@ -160,7 +174,7 @@ def feature_sql(
     if since is not None:
         final_where.append(f"date >= {_ts(since)}")
     if labeled_only:
-        final_where.append("is_index IS NOT NULL")
+        final_where.append(f"{label} IS NOT NULL")
     # every number as FLOAT (4 bytes: 8 million rows of 60 numbers fit in 2 GB), computed
     # in DOUBLE; the cast also keeps Spark from reading a literal such as 1.0 as DECIMAL
     select = ",\n  ".join(
@@ -170,7 +184,7 @@ def feature_sql(
         f"WITH holidays (holiday_day, holiday_name) AS (VALUES {hol_values}),\n"
         f"rows AS (\n  {rows}\n),\n"
         f"history AS (\n  {history}\n)\n"
-        f"SELECT key, date, is_index,\n  {select}\n"
+        f"SELECT key, date, {label},\n  {select}\n"
         "FROM history LEFT JOIN holidays ON CAST(history.date AS DATE) = holidays.holiday_day"
         + (f"\nWHERE {' AND '.join(final_where)}" if final_where else "")
         + "\nORDER BY date, key"
@@ -192,6 +206,17 @@ def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
         else:
             df[f.name] = df[f.name].astype("float32")
     return df
+
+
+def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
+    """A feature frame from the Arrow result of :func:`feature_sql` (or its DataFrame).
+
+    Categories become pandas ``category`` and numbers float32, as in
+    :func:`read_features`, so that a model sees the same types in training
+    and in batch prediction.
+    """
+    df = data.to_pandas() if hasattr(data, "to_pandas") else data.copy()
+    return _frame_types(df, feature_catalog(spec or FeatureSpec()))
 
 
 def store_feature_sql(
@@ -229,11 +254,10 @@ def read_features(
     Returns
     -------
     pandas.DataFrame
-        ``key``, ``date``, ``is_index`` (bool, or missing when unknown) and one
-        column per feature: categories as ``category``, the rest as float32.
+        ``key``, ``date``, the label (``is_index`` or ``arrest``: bool, or
+        missing when unknown) and one column per feature: categories as
+        ``category``, the rest as float32.
     """
     spec = spec or FeatureSpec()
     sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
-    table = con.sql(sql).to_arrow_table()
-    df = table.to_pandas()
-    return _frame_types(df, feature_catalog(spec))
+    return feature_frame(con.sql(sql).to_arrow_table(), spec)

@@ -6,7 +6,7 @@ encoders of its family (:func:`~crimeclass.features.make_preprocessor`), then
 the classifier. The search space of each family covers its regularization.
 
 >>> sorted(MODELS)
-['location_rate', 'lr', 'majority', 'nn', 'rf', 'svm', 'xgb']
+['location_rate', 'lr', 'majority', 'nn', 'rf', 'svm', 'type_rate', 'xgb']
 >>> MODELS["lr"].title
 'Logistic regression'
 """
@@ -35,7 +35,8 @@ from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._keras import KerasTabularClassifier
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
-__all__ = ["BASELINES", "MODELS", "ModelFamily", "make_model", "parse_model_names"]
+__all__ = ["BASELINES", "MODELS", "ModelFamily", "baselines_for", "make_model",
+           "parse_model_names"]
 
 #: A search space: draws one set of pipeline parameters from an Optuna trial.
 SearchSpace = Callable[[Any], dict[str, Any]]
@@ -61,6 +62,9 @@ class ModelFamily:
     baseline : bool
     saved_as : {"skops", "xgboost-ubj", "keras"}
         How the final step is saved (the rest of the pipeline always by skops).
+    targets : tuple of str
+        The targets it can be trained for (``type_rate`` reads the offense
+        type, a feature only for the arrest target).
     """
 
     name: str
@@ -70,6 +74,7 @@ class ModelFamily:
     space: SearchSpace | None
     baseline: bool = False
     saved_as: str = "skops"
+    targets: tuple[str, ...] = ("index", "arrest")
 
 
 # ----------------------------------------------------------------- spaces
@@ -152,6 +157,10 @@ def _location_rate(features: Sequence[Feature], random_state: int, n_jobs: int |
     return GroupRateClassifier(column="location_description", smoothing=10.0)
 
 
+def _type_rate(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    return GroupRateClassifier(column="primary_type", smoothing=10.0)
+
+
 def _lr(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
     return LogisticRegression(C=1.0, l1_ratio=0.0, solver="lbfgs", max_iter=300, tol=1e-3,
                               random_state=random_state)
@@ -186,11 +195,25 @@ def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> A
 
 
 BASELINES = ("majority", "location_rate")
+#: Baselines per target: for arrest, the arrest rate of the offense's primary type too.
+_TARGET_BASELINES = {"index": BASELINES, "arrest": (*BASELINES, "type_rate")}
+
+
+def baselines_for(target: str = "index") -> tuple[str, ...]:
+    """The baselines a run for ``target`` adds.
+
+    >>> baselines_for("arrest")
+    ('majority', 'location_rate', 'type_rate')
+    """
+    return _TARGET_BASELINES[target]
+
 
 MODELS: dict[str, ModelFamily] = {m.name: m for m in (
     ModelFamily("majority", "Majority class (prior)", None, _majority, None, baseline=True),
-    ModelFamily("location_rate", "Index rate of the location description", None,
+    ModelFamily("location_rate", "Rate of the location description (index or arrest)", None,
                 _location_rate, None, baseline=True),
+    ModelFamily("type_rate", "Arrest rate of the offense's primary type", None, _type_rate,
+                None, baseline=True, targets=("arrest",)),
     ModelFamily("lr", "Logistic regression", "linear", _lr, _lr_space),
     ModelFamily("rf", "Random forest", "tree", _rf, _rf_space),
     ModelFamily("svm", "SVM (hinge loss; linear or Nystroem RBF; Platt-calibrated)", "linear",
@@ -226,7 +249,7 @@ def parse_model_names(names: str | Sequence[str]) -> list[str]:
 
 def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
                n_jobs: int | None = None, allow_arrest: bool = False,
-               min_frequency: int = 50) -> Pipeline:
+               min_frequency: int = 50, target: str = "index") -> Pipeline:
     """The pipeline of model ``name`` for the catalog ``features``.
 
     Parameters
@@ -241,6 +264,8 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
         Let the leakage guard pass the ``arrest`` column.
     min_frequency : int, default=50
         Categories with fewer training rows are grouped as rare.
+    target : {"index", "arrest"}, default="index"
+        What the label is; the leakage guard follows it.
 
     Returns
     -------
@@ -248,7 +273,11 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
         ``guard`` -> ``prep`` (unless a baseline) -> ``model``.
     """
     family = MODELS[parse_model_names([name])[0]]
-    steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest))]
+    if target not in family.targets:
+        raise ValueError(f"model {name!r} cannot be trained for the {target!r} target "
+                         f"(only {', '.join(family.targets)})")
+    steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest,
+                                                           target=target))]
     if family.style is not None:
         steps.append(("prep", make_preprocessor(features, family.style,
                                                 min_frequency=min_frequency,

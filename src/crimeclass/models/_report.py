@@ -53,11 +53,19 @@ def comparison_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
 def comparison_markdown(metrics: dict[str, Any]) -> str:
     """The comparison table in Markdown, with the window and the primary metric."""
     hold = metrics["holdout"]
+    target = metrics.get("target", "index")
+    share = hold.get("positive_share", hold.get("index_share"))
+    word = "arrests" if target == "arrest" else "index offenses"
     lines = [
         f"# Run {metrics['run_id']}",
         "",
+        f"Target: **{target}** ("
+        + ("an arrest was made; the kind of offense is a feature, arrest never"
+           if target == "arrest" else
+           "an index offense, FBI Part I; the offense type is never a feature") + ").",
+        "",
         f"Held out: {hold['since'][:10]} to {hold['until'][:10]} (excluded), "
-        f"{hold['rows']:,} incidents, {hold['index_share']:.1%} index offenses. "
+        f"{hold['rows']:,} incidents, {share:.1%} {word}. "
         f"Trained and tuned on {metrics['train']['since'][:10]} to "
         f"{metrics['train']['until'][:10]} ({metrics['train']['rows']:,} incidents).",
         f"Metrics on the held-out period; F1 at the threshold chosen on validation folds. "
@@ -76,7 +84,7 @@ def comparison_markdown(metrics: dict[str, Any]) -> str:
 
 
 def _plots(y: np.ndarray, preds: dict[str, np.ndarray], thresholds: dict[str, float],
-           out: Path) -> dict[str, str]:
+           out: Path, target: str = "index") -> dict[str, str]:
     from matplotlib.figure import Figure
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -108,7 +116,8 @@ def _plots(y: np.ndarray, preds: dict[str, np.ndarray], thresholds: dict[str, fl
         frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
         ax.plot(mean, frac, marker="o", ms=3, lw=1.2, label=name)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="mean predicted probability", ylabel="observed index share",
+    ax.set(xlabel="mean predicted probability",
+           ylabel="observed arrest share" if target == "arrest" else "observed index share",
            title="Calibration (deciles of prediction)")
     ax.legend(fontsize=8)
     fig.savefig(out / "calibration.png", dpi=110)
@@ -126,8 +135,9 @@ def _plots(y: np.ndarray, preds: dict[str, np.ndarray], thresholds: dict[str, fl
         ax.imshow(cm / cm.sum(), cmap="Blues", vmin=0, vmax=1)
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, f"{v:,}\n{v / cm.sum():.0%}", ha="center", va="center", fontsize=8)
-        ax.set_xticks([0, 1], ["not index", "index"], fontsize=8)
-        ax.set_yticks([0, 1], ["not index", "index"], fontsize=8)
+        ticks = ["no arrest", "arrest"] if target == "arrest" else ["not index", "index"]
+        ax.set_xticks([0, 1], ticks, fontsize=8)
+        ax.set_yticks([0, 1], ticks, fontsize=8)
         ax.set_title(f"{name} (t={thresholds[name]:.2f})", fontsize=9)
         ax.set_xlabel("predicted", fontsize=8)
     for ax in axes[n:]:
@@ -146,7 +156,8 @@ def write_report(folder: Path, metrics: dict[str, Any], y: np.ndarray,
 
     (folder / "comparison.md").write_text(comparison_markdown(metrics))
     thresholds = {m["name"]: m["threshold"] for m in metrics["models"]}
-    plots = _plots(np.asarray(y).astype(int), preds, thresholds, folder / "plots")
+    plots = _plots(np.asarray(y).astype(int), preds, thresholds, folder / "plots",
+                   metrics.get("target", "index"))
     rows: list[dict[str, Any]] = list(comparison_rows(metrics))
     for r, m in zip(rows, metrics["models"], strict=True):
         r["best"] = bool(m.get("best"))

@@ -41,7 +41,9 @@ import pandas as pd
 from sklearn.base import clone
 
 from crimeclass.features import (
+    TARGETS,
     FeatureSpec,
+    Target,
     check_features,
     feature_catalog,
     read_features,
@@ -51,16 +53,23 @@ from crimeclass.features import (
 from crimeclass.models._cv import CVKind, make_cv
 from crimeclass.models._metrics import METRICS, binary_metrics, choose_threshold
 from crimeclass.models._persist import save_model, versions
-from crimeclass.models._registry import BASELINES, MODELS, make_model, parse_model_names
+from crimeclass.models._registry import MODELS, baselines_for, make_model, parse_model_names
 from crimeclass.models._report import write_report
 from crimeclass.models._search import OptunaSearchCV, Scoring, _recorded
 from crimeclass.models._window import Window, resolve_window
 
-__all__ = ["RUN_FORMAT_VERSION", "TrainConfig", "TrainResult", "train"]
+__all__ = ["RUN_FORMAT_VERSION", "TARGET_CLASSES", "TrainConfig", "TrainResult", "train"]
 
 RUN_FORMAT_VERSION = 1
 ARREST_WARNING = ("these models use Arrest, which is recorded after the report: they do not "
                   "predict at report time")
+#: What each target's classes mean, for people.
+TARGET_CLASSES: dict[str, dict[str, str]] = {
+    "index": {"0": "not an index offense", "1": "index offense"},
+    "arrest": {"0": "no arrest", "1": "arrest"},
+}
+#: What each target's positive class is called, in titles.
+TARGET_WORDS: dict[str, str] = {"index": "index offense", "arrest": "arrest"}
 
 #: ``on_event(kind, info)``: progress for a user interface.
 EventHandler = Callable[[str, dict[str, Any]], None]
@@ -102,7 +111,12 @@ class TrainConfig:
     primary_metric : str, default="roc_auc"
         Held-out metric that picks the best model.
     allow_arrest : bool, default=False
-        Use Arrest as a feature (recorded after the report; every output says so).
+        Use Arrest as a feature (recorded after the report; every output says
+        so). Index target only.
+    target : {"index", "arrest"}, default="index"
+        What to predict: an index offense (from the IUCR code, which is then
+        never a feature), or an arrest (the kind of offense is then a feature,
+        arrest never). Every output states it.
     timeout : float, optional
         Seconds after which a model's search starts no new trial.
     n_jobs : int, optional
@@ -126,13 +140,22 @@ class TrainConfig:
     scoring: Scoring = "roc_auc"
     primary_metric: str = "roc_auc"
     allow_arrest: bool = False
+    target: Target = "index"
     timeout: float | None = None
     n_jobs: int | None = None
     min_frequency: int = 50
     features: FeatureSpec = field(default_factory=FeatureSpec)
 
     def __post_init__(self) -> None:
-        parse_model_names(list(self.models))
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown target {self.target!r}; targets are {list(TARGETS)}")
+        if self.target == "arrest" and self.allow_arrest:
+            raise ValueError("arrest is the target: it cannot also be a feature "
+                             "(allow_arrest / --allow-arrest)")
+        for name in parse_model_names(list(self.models)):
+            if self.target not in MODELS[name].targets:
+                raise ValueError(f"model {name!r} cannot be trained for the {self.target!r} "
+                                 f"target (only {', '.join(MODELS[name].targets)})")
         if self.primary_metric not in METRICS:
             raise ValueError(f"unknown primary metric {self.primary_metric!r}; use one of "
                              f"{list(METRICS)}")
@@ -144,15 +167,17 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"{name} must be positive, got {v}")
-        if self.allow_arrest != self.features.allow_arrest:
+        if (self.allow_arrest, self.target) != (self.features.allow_arrest,
+                                                self.features.target):
             object.__setattr__(self, "features",
                                FeatureSpec(**{**self.features.__dict__,
-                                              "allow_arrest": self.allow_arrest}))
+                                              "allow_arrest": self.allow_arrest,
+                                              "target": self.target}))
 
     def model_names(self) -> list[str]:
         names = parse_model_names(list(self.models))
         if self.baselines:
-            names = [b for b in BASELINES if b not in names] + names
+            names = [b for b in baselines_for(self.target) if b not in names] + names
         return names
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,11 +207,12 @@ def _sha256(*arrays: np.ndarray) -> str:
 
 
 def _fingerprint(store: Any, frame: pd.DataFrame, train: pd.DataFrame, hold: pd.DataFrame,
-                 window: Window, sql: str, feature_names: list[str]) -> dict[str, Any]:
+                 window: Window, sql: str, feature_names: list[str],
+                 label: str = "is_index") -> dict[str, Any]:
     order = np.argsort(frame["key"].to_numpy(), kind="stable")
     keys = frame["key"].to_numpy()[order].astype(np.int64)
     dates = frame["date"].to_numpy()[order].astype("datetime64[us]").astype(np.int64)
-    labels = frame["is_index"].to_numpy()[order].astype(np.int8)
+    labels = frame[label].to_numpy()[order].astype(np.int8)
     feats = pd.util.hash_pandas_object(frame[feature_names], index=False).to_numpy()[order]
     ingests = store.con.execute(
         "SELECT ingest_id, source, started_at, read, inserted, updated FROM ingests "
@@ -200,8 +226,10 @@ def _fingerprint(store: Any, frame: pd.DataFrame, train: pd.DataFrame, hold: pd.
         **window.to_dict(),
         "rows": {"read": int(len(frame)), "train": int(len(train)),
                  "holdout": int(len(hold))},
-        "index_share": {"train": float(train["is_index"].mean()),
-                        "holdout": float(hold["is_index"].mean())},
+        "target": "index" if label == "is_index" else "arrest",
+        "label": label,
+        "positive_share": {"train": float(train[label].mean()),
+                           "holdout": float(hold[label].mean())},
         "sha256": {
             "rows": _sha256(keys, dates, labels),
             "features": _sha256(feats),
@@ -271,7 +299,8 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
     names = config.model_names()
     emit: EventHandler = on_event or _no_event
     feats = feature_catalog(config.features)
-    check_features(feats, allow_arrest=config.allow_arrest)
+    target, label = config.target, config.features.label_column
+    check_features(feats, allow_arrest=config.allow_arrest, target=target)
     feature_names = [f.name for f in feats]
     n_jobs = config.n_jobs or os.cpu_count() or 1
     t_start = time.perf_counter()
@@ -288,17 +317,18 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                                 until=window.holdout_until)
         is_hold = (frame["date"] >= window.holdout_since).to_numpy()
         train_all, hold = frame[~is_hold], frame[is_hold]
-        _check_period(train_all, "training", window.train_since, window.holdout_since)
-        _check_period(hold, "held-out", window.holdout_since, window.holdout_until)
-        fingerprint = _fingerprint(store, frame, train_all, hold, window, sql, feature_names)
+        _check_period(train_all, "training", window.train_since, window.holdout_since, label)
+        _check_period(hold, "held-out", window.holdout_since, window.holdout_until, label)
+        fingerprint = _fingerprint(store, frame, train_all, hold, window, sql, feature_names,
+                                   label)
 
     train_df = _subsample(train_all, config.sample, config.seed)
     search_df = _subsample(train_df, config.search_sample, config.seed + 1)
-    _check_period(train_df, "sampled training", window.train_since, window.holdout_since)
+    _check_period(train_df, "sampled training", window.train_since, window.holdout_since, label)
     cols = ["date", *feature_names]
-    X, y = train_df[cols], train_df["is_index"].to_numpy().astype(int)
-    Xs, ys = search_df[cols], search_df["is_index"].to_numpy().astype(int)
-    Xh, yh = hold[cols], hold["is_index"].to_numpy().astype(int)
+    X, y = train_df[cols], train_df[label].to_numpy().astype(int)
+    Xs, ys = search_df[cols], search_df[label].to_numpy().astype(int)
+    Xh, yh = hold[cols], hold[label].to_numpy().astype(int)
 
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -329,7 +359,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
             emit("model", {"name": name, "title": family.title, "trials": n_trials})
             pipeline = make_model(name, feats, random_state=config.seed, n_jobs=n_jobs,
                                   allow_arrest=config.allow_arrest,
-                                  min_frequency=config.min_frequency)
+                                  min_frequency=config.min_frequency, target=target)
             search = OptunaSearchCV(
                 pipeline, family.space, n_trials=n_trials, cv=cv, scoring=config.scoring,
                 timeout=config.timeout, refit=False, random_state=config.seed,
@@ -357,6 +387,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                 "name": name,
                 "title": family.title,
                 "baseline": family.baseline,
+                "target": target,
                 "features": feature_names,
                 "allow_arrest": config.allow_arrest,
                 "holdout": hold_window,
@@ -379,13 +410,14 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                 entry["arrest_warning"] = ARREST_WARNING
             save_model(model, tmp / "models" / name, saved_as=family.saved_as, manifest={
                 "run_id": run_id, "name": name, "title": family.title,
+                "target": target, "label": label,
                 "features": feature_names, "feature_spec": config.features.to_dict(),
                 "allow_arrest": config.allow_arrest,
                 **({"arrest_warning": ARREST_WARNING} if config.allow_arrest else {}),
                 "holdout": hold_window, "threshold": threshold,
-                "classes": {"0": "not an index offense", "1": "index offense"},
+                "classes": TARGET_CLASSES[target],
                 "input": "a feature frame (features.sql) with the columns 'date' and "
-                         "the features; predict_proba[:, 1] is P(index offense)",
+                         f"the features; predict_proba[:, 1] is P({TARGET_WORDS[target]})",
                 "params": search.best_trial_params_,
                 "holdout_metrics": {k: metrics[k] for k in METRICS},
             })
@@ -402,14 +434,18 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
             "run_id": run_id,
             "primary_metric": config.primary_metric,
             "best_model": best,
+            "target": target,
+            "label": label,
             "allow_arrest": config.allow_arrest,
             **({"arrest_warning": ARREST_WARNING} if config.allow_arrest else {}),
             "holdout": {**hold_window, "label": window.holdout_label, "rows": int(len(hold)),
-                        "index_share": float(yh.mean())},
+                        "positive_share": float(yh.mean()),
+                        **({"index_share": float(yh.mean())} if target == "index" else {})},
             "train": {"since": window.train_since.isoformat(),
                       "until": window.holdout_since.isoformat(), "rows": int(len(X)),
                       "rows_in_window": int(len(train_all)), "search_rows": int(len(Xs)),
-                      "index_share": float(y.mean())},
+                      "positive_share": float(y.mean()),
+                      **({"index_share": float(y.mean())} if target == "index" else {})},
             "cv": {"kind": config.cv, "folds": config.folds, "scoring": config.scoring,
                    "trials": config.trials},
             "seconds": round(time.perf_counter() - t_start, 1),
@@ -417,7 +453,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
         }
         _write_json(tmp / "metrics.json", metrics_doc)
         pd.DataFrame({"key": hold["key"].to_numpy(), "date": hold["date"].to_numpy(),
-                      "is_index": yh, **{f"p_{k}": v for k, v in preds.items()}}
+                      label: yh, **{f"p_{k}": v for k, v in preds.items()}}
                      ).to_parquet(tmp / "predictions.parquet", index=False)
         pd.concat(validation, ignore_index=True).to_parquet(tmp / "validation.parquet",
                                                             index=False)
@@ -443,13 +479,17 @@ def _trial_event(emit: EventHandler, name: str, done: int, total: int, state: st
                    "value": value})
 
 
-def _check_period(df: pd.DataFrame, what: str, since: dt.datetime, until: dt.datetime) -> None:
+def _check_period(df: pd.DataFrame, what: str, since: dt.datetime, until: dt.datetime,
+                  label: str = "is_index") -> None:
     span = f"{since:%Y-%m-%d} to {until:%Y-%m-%d}"
     if len(df) == 0:
         raise ValueError(f"the {what} period ({span}) holds no labeled incidents")
-    classes = df["is_index"].astype(bool).unique()
+    classes = df[label].astype(bool).unique()
     if len(classes) < 2:
-        kind = "index offenses" if classes[0] else "non-index incidents"
+        if label == "is_index":
+            kind = "index offenses" if classes[0] else "non-index incidents"
+        else:
+            kind = "incidents with an arrest" if classes[0] else "incidents without an arrest"
         raise ValueError(f"the {what} period ({span}) holds only {kind} ({len(df):,} rows); "
                          "a classifier needs both classes")
 
