@@ -328,7 +328,7 @@ def evaluate_run(
         cal_source = (f"FALLBACK, the run has no validation.parquet: fit on the first half of "
                       f"the evaluation window (before {cut:%Y-%m-%d %H:%M}, {int(first.sum()):,} "
                       f"rows) and reported on the second half ({int((~first).sum()):,} rows)")
-        notes.append("calibration " + cal_source[0].lower() + cal_source[1:])
+        notes.append("calibration: " + cal_source)
         if config.threshold_rule != "run":
             notes.append("thresholds were chosen on the first half of the window; every "
                          "metric is reported on the second half only")
