@@ -178,6 +178,8 @@ def test_cli_evaluate_json_on_a_csv(small_run, main_sample, tmp_path):
                 "balanced_accuracy"} <= set(m["metrics"])
         assert set(m["metrics"]["roc_auc"]) == {"value", "low", "high"}
     assert any("overlaps the training period" in n for n in data["notes"])
+    (account,) = data["source"]["ingested"]  # ingested with the usual checks
+    assert account["read"] > 40_000 and account["inserted"] > 0 and "quarantined" in account
 
 
 def test_cli_evaluate_writes_the_model_cards_into_the_run(run_copy):

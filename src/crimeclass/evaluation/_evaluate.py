@@ -117,8 +117,12 @@ def _ts(value: str | dt.date | None) -> pd.Timestamp | None:
 
 
 @contextmanager
-def _temporary_store(data: Path, emit: EventHandler) -> Iterator[Path]:
-    """``data`` as a store: itself if it is one, else ingested into a temporary store."""
+def _temporary_store(data: Path, emit: EventHandler,
+                     accounts: list[dict[str, Any]]) -> Iterator[Path]:
+    """``data`` as a store: itself if it is one, else ingested into a temporary store.
+
+    The ingest accounts (rows read, loaded, quarantined and why) go into ``accounts``.
+    """
     from crimeclass.data import Store, expand_paths, open_source
 
     if data.is_file() and data.suffix in (".duckdb", ".db"):
@@ -131,7 +135,11 @@ def _temporary_store(data: Path, emit: EventHandler) -> Iterator[Path]:
         with Store(path) as st:
             for i, src in enumerate(sources):
                 emit("stage", {"text": f"ingesting {src.path.name} ({i + 1}/{len(sources)})"})
-                st.ingest(src)
+                a = st.ingest(src)
+                accounts.append({"source": a.source, "read": a.read,
+                                 "inserted": a.inserted, "updated": a.updated,
+                                 "quarantined": a.quarantined,
+                                 "quarantine_reasons": a.quarantine_reasons})
         yield path
 
 
@@ -276,7 +284,8 @@ def evaluate_run(
         if not data.exists():
             raise FileNotFoundError(f"{data}: no such file or folder")
         _check_sources(data, _required_columns(run.features))
-        with _temporary_store(data, emit) as sp:
+        accounts: list[dict[str, Any]] = []
+        with _temporary_store(data, emit, accounts) as sp:
             emit("stage", {"text": "computing features"})
             frame = _read_frame(sp, run, lo, hi)
         if len(frame) == 0:
@@ -293,7 +302,11 @@ def evaluate_run(
         emit("step", {"done": len(names), "total": len(names), "text": "scored"})
         dates = frame["date"]
         store_path = run.store_path()
-        source = {"kind": "other data", "path": str(data)}
+        source = {"kind": "other data", "path": str(data), "ingested": accounts}
+        quarantined = sum(a["quarantined"] for a in accounts)
+        if quarantined:
+            notes.append(f"{quarantined:,} of {sum(a['read'] for a in accounts):,} rows read "
+                         "were quarantined by the ingest checks and not scored")
         t_since = pd.Timestamp(run.metrics["train"]["since"])
         t_until = pd.Timestamp(run.metrics["train"]["until"])
         if dates.min() < t_until and dates.max() >= t_since:
@@ -315,7 +328,7 @@ def evaluate_run(
         cal_source = (f"FALLBACK, the run has no validation.parquet: fit on the first half of "
                       f"the evaluation window (before {cut:%Y-%m-%d %H:%M}, {int(first.sum()):,} "
                       f"rows) and reported on the second half ({int((~first).sum()):,} rows)")
-        notes.append("calibration " + cal_source[0].lower() + cal_source[1:])
+        notes.append("calibration: " + cal_source)
         if config.threshold_rule != "run":
             notes.append("thresholds were chosen on the first half of the window; every "
                          "metric is reported on the second half only")

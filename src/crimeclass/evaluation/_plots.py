@@ -112,7 +112,9 @@ def _shap(name: str, values: np.ndarray, inputs: Any, path: Path, scale: str) ->
 def _slices(doc: dict[str, Any], col: str, path: Path) -> None:
     plt = _plt()
     r = next(m for m in doc["models"] if m["name"] == doc["best_model"])
-    rows = [s for s in r["slices"][col] if "roc_auc" in s]
+    rows = sorted((s for s in r["slices"][col] if "roc_auc" in s),
+                  key=lambda s: (0, int(s["slice"])) if str(s["slice"]).isdigit()
+                  else (1, str(s["slice"])))
     if not rows:
         return
     overall = r["metrics"]["roc_auc"]["value"]

@@ -82,9 +82,9 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str], plot_dir: str = 
                        f"{_iv(s['difference'], 4)} | {s['p_value']:.3g} |")
         out.append("")
     out += ["## Calibration", "",
-            f"Fit on {doc['calibration_source']}. Sigmoid and isotonic maps are compared by "
-            "cross-fitted Brier score on that data; the better one is kept if it beats none. "
-            "Both Brier scores below are on evaluated rows the map never saw.", "",
+            f"Calibration data: {doc['calibration_source']}. Sigmoid and isotonic maps are "
+            "compared by cross-fitted Brier score on that data; the better one is kept if it "
+            "beats none. Both Brier scores below are on evaluated rows the map never saw.", "",
             "| model | kept | Brier as trained | Brier calibrated | helps |",
             "|---|---|---:|---:|---|"]
     for r in doc["models"]:
@@ -200,8 +200,8 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         lines += ["Baselines on the same rows: " + "; ".join(
             f"{m['name']} ROC AUC {_iv(m['metrics']['roc_auc'])}" for m in others) + ".", ""]
     lines += ["## Calibration", "",
-              f"Fit on {doc['calibration_source']}. Kept: **{c['method']}**. Brier score as "
-              f"trained {c['brier_before']:.4f}, calibrated {c['brier_after']:.4f} "
+              f"Calibration data: {doc['calibration_source']}. Kept: **{c['method']}**. "
+              f"Brier score as trained {c['brier_before']:.4f}, calibrated {c['brier_after']:.4f} "
               f"({advice}).",
               "", "## Slices", ""]
     if r["flagged"]:
