@@ -9,12 +9,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from crimeclass.models._target import binary_target
+from crimeclass.models._target import BinaryPredictMixin, binary_target
 
 __all__ = ["GroupRateClassifier"]
 
 
-class GroupRateClassifier(ClassifierMixin, BaseEstimator):
+class GroupRateClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     """Predict each group's rate of the positive class in the training data.
 
     With ``column="location_description"`` this is the per-location baseline:
@@ -98,10 +98,6 @@ class GroupRateClassifier(ClassifierMixin, BaseEstimator):
         p = groups.map(self.rates_).astype(float)
         p = p.where(groups.notna(), self.missing_rate_).fillna(self.prior_).to_numpy()
         return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from crimeclass.models._target import binary_target
+from crimeclass.models._target import BinaryPredictMixin, binary_target
 
 __all__ = ["KerasTabularClassifier", "import_keras"]
 
@@ -35,7 +35,7 @@ def import_keras() -> Any:
     return keras
 
 
-class KerasTabularClassifier(ClassifierMixin, BaseEstimator):
+class KerasTabularClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     """A feed-forward network with embeddings for categorical columns.
 
     Each categorical column (integer codes, ``-1`` or any code unseen in
@@ -167,10 +167,6 @@ class KerasTabularClassifier(ClassifierMixin, BaseEstimator):
         p = np.asarray(self.model_.predict(self._split(X), batch_size=8192, verbose=0),
                        dtype=np.float64).reshape(-1)
         return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -24,6 +24,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from crimeclass.models._cv import check_folds
+from crimeclass.models._target import BinaryPredictMixin
 
 __all__ = ["SCORERS", "OptunaSearchCV", "Scoring"]
 
@@ -66,7 +67,7 @@ def _take(X: Any, idx: np.ndarray) -> Any:
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-class OptunaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Search an estimator's parameters with Optuna and cross-validation.
 
     Parameters
@@ -228,10 +229,6 @@ class OptunaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.predict_proba(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
 
 
 def _plain(value: Any) -> Any:

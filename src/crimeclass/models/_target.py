@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import assert_all_finite, column_or_1d
 
-__all__ = ["binary_target"]
+__all__ = ["BinaryPredictMixin", "binary_target"]
 
 
 def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -32,3 +33,18 @@ def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("Only binary classification is supported. The type of the target "
                          f"is {y_type}.")
     return classes, (y == classes[1]).astype(int)
+
+
+class BinaryPredictMixin:
+    """``predict`` of a binary classifier from its ``predict_proba``: class 1 from 0.5 on.
+
+    The decision threshold a run chooses on validation data is applied by the caller; this
+    is scikit-learn's default rule, for the estimator API.
+    """
+
+    classes_: np.ndarray
+    predict_proba: Callable[[Any], np.ndarray]
+
+    def predict(self, X: Any) -> np.ndarray:
+        p = self.predict_proba(X)[:, 1]
+        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])

@@ -55,7 +55,7 @@ from crimeclass.models._metrics import METRICS, binary_metrics, choose_threshold
 from crimeclass.models._persist import save_model, versions
 from crimeclass.models._registry import MODELS, baselines_for, make_model, parse_model_names
 from crimeclass.models._report import write_report
-from crimeclass.models._search import OptunaSearchCV, Scoring, _recorded
+from crimeclass.models._search import OptunaSearchCV, Scoring, _plain, _recorded
 from crimeclass.models._window import Window, resolve_window
 
 __all__ = ["RUN_FORMAT_VERSION", "TARGET_CLASSES", "TrainConfig", "TrainResult", "train"]
@@ -503,12 +503,3 @@ def _best(results: list[dict[str, Any]], metric: str) -> str | None:
     value, name = (max if higher else min)(scored, key=lambda t: t[0])
     return name
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return repr(value)

@@ -9,12 +9,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from crimeclass.models._target import binary_target
+from crimeclass.models._target import BinaryPredictMixin, binary_target
 
 __all__ = ["EarlyStoppingXGBClassifier"]
 
 
-class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
+class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees (``xgboost``, ``tree_method="hist"``) that stop early.
 
     ``fit`` holds out the *last* ``validation_fraction`` of the rows it is
@@ -107,10 +107,6 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, BaseEstimator):
             X, iteration_range=(0, self.best_iteration_ + 1))
         p = np.asarray(p, dtype=np.float64)
         return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
