@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,8 +87,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=0, help="first N rows only (0: all)")
     ap.add_argument("--chunk-rows", type=int, default=100_000)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="copy the predictions here")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as d:
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as d:  # scratch on this disk
         work = Path(d)
         inp = args.input
         if args.rows:
@@ -101,7 +103,9 @@ def main() -> None:
         result["stream"] = _child("stream", args, inp, work / "a")
         result["stream"]["rows_per_s"] = round(result["stream"]["rows"]
                                                / result["stream"]["wall_s"])
-        print(json.dumps(result["stream"]))
+        print(json.dumps(result["stream"]), flush=True)
+        if args.keep:
+            shutil.copy(work / "a" / "out.parquet", args.keep)
         if not args.no_baseline:
             result["in_memory"] = _child("in_memory", args, inp, work / "b")
             print(json.dumps(result["in_memory"]))
