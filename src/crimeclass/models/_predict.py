@@ -383,6 +383,7 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
             ingest_opts = IngestOptions(memory_limit=options.memory_limit,
                                         threads=options.threads)
             with Store(input_db) as s:
+                s.con.execute("SET enable_progress_bar = false")  # ours is on stderr
                 for src in sources:
                     emit("stage", {"text": f"reading {src.name}"})
 
@@ -430,7 +431,12 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
             writer = _Writer(out, fmt, _OUT_SCHEMA, metadata)
             done = positives = incomplete = 0
             emit("score", {"done": 0, "total": total})
-            reader = con.sql(sql).to_arrow_reader(options.chunk_rows)
+            try:
+                reader = con.sql(sql).to_arrow_reader(options.chunk_rows)
+            except duckdb.OutOfMemoryException as e:
+                raise RunError(f"DuckDB ran out of memory computing the features under the "
+                               f"memory limit {options.memory_limit} (--memory-limit); "
+                               f"raise it: {str(e).splitlines()[0]}") from e
             for batch in reader:
                 frame = feature_frame(batch, spec)
                 p = model.predict_proba(frame[["date", *names]])[:, 1].astype(np.float64)
