@@ -201,3 +201,17 @@ def test_targets_are_checked_when_configured():
         TrainConfig(models=("type_rate",))
     with pytest.raises(ValueError, match="unknown target"):
         TrainConfig(target="robbery")  # type: ignore[arg-type]
+
+
+def test_cli_train_target_arrest(sample_store, tmp_path):
+    result = CliRunner().invoke(app, [
+        "train", "--store", str(sample_store), "--target", "arrest", "--models", "lr",
+        "--trials", "1", "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(tmp_path),
+        "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["target"] == "arrest"
+    assert [m["name"] for m in out["models"]] == ["majority", "location_rate", "type_rate", "lr"]
+    bad = CliRunner().invoke(app, ["train", "--store", str(sample_store), "--target", "arrest",
+                                   "--allow-arrest"])
+    assert bad.exit_code == 1 and "arrest is the target" in bad.output
