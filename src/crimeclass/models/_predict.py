@@ -242,9 +242,10 @@ def _scored_sql(con: Any, spec: FeatureSpec, *, window: str, history: bool,
     else:
         rows = (f"SELECT {cols}, true AS _target, ingest_id AS _ingest, source_line AS _line "
                 f"FROM inp.incidents WHERE {window}")
-    if history:
+    if history:  # an incident in both counts once, as the input's
+        taken = span if history_is_input else window
         rows += (f"\nUNION ALL\nSELECT {cols}, false, NULL, NULL FROM hist.incidents "
-                 f"WHERE {span} AND key NOT IN (SELECT key FROM inp.incidents WHERE {window})")
+                 f"WHERE {span} AND key NOT IN (SELECT key FROM inp.incidents WHERE {taken})")
     con.execute(f"CREATE OR REPLACE TABLE _rows AS {rows}")  # on disk: DuckDB may spill
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
                            table="_rows")
