@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,8 @@ def _child(mode: str, args: argparse.Namespace, inp: Path, work: Path) -> dict:
     out, err = work / "stdout", work / "stderr"
     with out.open("w") as fo, err.open("w") as fe:
         proc = subprocess.Popen([sys.executable, "-c", code, str(args.run), str(inp),
-                                 str(work), str(args.store or ""), str(args.chunk_rows)],
+                                 str(work), str(args.store or ""), str(args.chunk_rows),
+                                 args.memory_limit],
                                 stdout=fo, stderr=fe)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
     wall = time.perf_counter() - t0
@@ -55,9 +57,9 @@ _STREAM = """
 import json, sys
 from pathlib import Path
 from crimeclass.models import PredictOptions, predict
-run, inp, work, store, chunk = sys.argv[1:]
+run, inp, work, store, chunk, limit = sys.argv[1:]
 r = predict(run, inp, Path(work) / "out.parquet", history_store=store or None,
-            options=PredictOptions(chunk_rows=int(chunk)))
+            options=PredictOptions(chunk_rows=int(chunk), memory_limit=limit))
 print(json.dumps({"rows": r.scored, "quarantined": r.quarantined, "seconds": r.seconds}))
 """
 
@@ -67,7 +69,7 @@ from pathlib import Path
 from crimeclass.data import Store
 from crimeclass.features import read_features
 from crimeclass.models import load_run_model
-run, inp, work, store, chunk = sys.argv[1:]
+run, inp, work, store, chunk, limit = sys.argv[1:]
 t0 = time.perf_counter()
 model, manifest, spec = load_run_model(run)
 with Store(Path(work) / "s.duckdb") as s:
@@ -85,9 +87,12 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=None, help="history store for predict")
     ap.add_argument("--rows", type=int, default=0, help="first N rows only (0: all)")
     ap.add_argument("--chunk-rows", type=int, default=100_000)
+    ap.add_argument("--memory-limit", default="1GB", help="DuckDB's limit in predict")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="copy the predictions here")
+    ap.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as d:
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as d:  # scratch on this disk
         work = Path(d)
         inp = args.input
         if args.rows:
@@ -96,17 +101,20 @@ def main() -> None:
         (work / "a").mkdir()
         (work / "b").mkdir()
         result = {"input": str(args.input), "rows_limit": args.rows, "run": str(args.run),
+                  "chunk_rows": args.chunk_rows, "memory_limit": args.memory_limit,
                   "history_store": str(args.store) if args.store else None,
                   "cpus": os.cpu_count()}
         result["stream"] = _child("stream", args, inp, work / "a")
         result["stream"]["rows_per_s"] = round(result["stream"]["rows"]
                                                / result["stream"]["wall_s"])
-        print(json.dumps(result["stream"]))
+        print(json.dumps(result["stream"]), flush=True)
+        if args.keep:
+            shutil.copy(work / "a" / "out.parquet", args.keep)
         if not args.no_baseline:
             result["in_memory"] = _child("in_memory", args, inp, work / "b")
             print(json.dumps(result["in_memory"]))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.json.parent.mkdir(exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -635,9 +635,9 @@ class CVChoice(StrEnum):
 
 
 class TargetChoice(StrEnum):
-    """What the classifiers predict."""
+    """What the classifiers predict (a member named ``index`` would hide ``str.index``)."""
 
-    index = "index"
+    index_offense = "index"
     arrest = "arrest"
 
 
@@ -651,7 +651,7 @@ def train(
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
-        TargetChoice.index),
+        TargetChoice.index_offense),
     cv: Annotated[CVChoice, typer.Option(
         help="time: train on earlier periods, validate on the next; stratified: shuffled "
              "k-fold.")] = CVChoice.time,

@@ -204,3 +204,23 @@ def test_reliability_has_a_point_for_a_constant_model(evaluated):
     majority = next(r for r in doc["models"] if r["name"] == "majority")
     rel = majority["calibration"]["reliability_before"]
     assert len(rel["predicted"]) == 1 and np.isclose(rel["count"][0], doc["window"]["rows"])
+
+
+def test_an_arrest_run_is_evaluated_on_its_own_label(sample_store, tmp_path):
+    from crimeclass.models import TrainConfig, train
+
+    from .conftest import SPEC
+
+    cfg = TrainConfig(models=("lr",), trials=1, folds=2, since="2015-01-01", features=SPEC,
+                      target="arrest", search_sample=None, n_jobs=1)
+    run = train(sample_store, cfg, runs_dir=tmp_path).run_dir
+    doc = evaluate_run(run, config=FAST)
+    preds = pd.read_parquet(run / "predictions.parquet")
+    y, p = preds["arrest"].to_numpy(), preds["p_lr"].to_numpy()
+    lr = next(r for r in doc["models"] if r["name"] == "lr")
+    assert lr["metrics"]["roc_auc"]["value"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert doc["target"] == "arrest" and doc["window"]["positive_share"] == pytest.approx(y.mean())
+    assert doc["calibration_source"].startswith("validation folds")
+    out = write_evaluation(doc, tmp_path / "evaluation")
+    text = (out / "evaluation.md").read_text() + (out / "model_cards" / "lr.md").read_text()
+    assert "arrests" in text and "index offenses" not in text

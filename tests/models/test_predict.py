@@ -186,3 +186,12 @@ def test_a_window_without_rows_is_refused(run, sample_store, tmp_path):
         predict(run.run_dir, sample_store, tmp_path / "p.csv",
                 options=PredictOptions(since="2030-01-01"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_input_with_another_history_store_counts_each_incident_once(
+        run, sample_store, sample_store_copy, tmp_path):
+    window = PredictOptions(since="2016-01-01", until="2017-01-01")
+    alone, both = tmp_path / "alone.parquet", tmp_path / "both.parquet"
+    predict(run.run_dir, sample_store, alone, options=window)
+    predict(run.run_dir, sample_store, both, history_store=sample_store_copy, options=window)
+    pd.testing.assert_frame_equal(pd.read_parquet(alone), pd.read_parquet(both))

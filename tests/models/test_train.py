@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from crimeclass.cli import app
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
-from crimeclass.models import TrainConfig, load_model, train
+from crimeclass.models import PredictOptions, TrainConfig, load_model, predict, train
 
 SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
 
@@ -185,6 +185,13 @@ def test_an_arrest_run_states_its_target_everywhere(sample_store, tmp_path):
     assert 0 < preds["arrest"].mean() < 0.5  # about a fifth of incidents end in an arrest
     model, _ = load_model(d / "models" / "lr")
     assert model[0].target == "arrest"
+    # batch prediction of the held-out period gives the run's arrest probabilities
+    out = tmp_path / "scores.parquet"
+    res = predict(d, sample_store, out, model_name="lr", options=PredictOptions(
+        since=m["holdout"]["since"][:10], until=m["holdout"]["until"][:10]))
+    got = preds.merge(pd.read_parquet(out), on="key", validate="one_to_one")
+    assert res.target == "arrest" and len(got) == len(preds)
+    np.testing.assert_allclose(got["probability"], got["p_lr"], rtol=1e-12, atol=0)
 
 
 def test_targets_are_checked_when_configured():
@@ -194,3 +201,17 @@ def test_targets_are_checked_when_configured():
         TrainConfig(models=("type_rate",))
     with pytest.raises(ValueError, match="unknown target"):
         TrainConfig(target="robbery")  # type: ignore[arg-type]
+
+
+def test_cli_train_target_arrest(sample_store, tmp_path):
+    result = CliRunner().invoke(app, [
+        "train", "--store", str(sample_store), "--target", "arrest", "--models", "lr",
+        "--trials", "1", "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(tmp_path),
+        "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["target"] == "arrest"
+    assert [m["name"] for m in out["models"]] == ["majority", "location_rate", "type_rate", "lr"]
+    bad = CliRunner().invoke(app, ["train", "--store", str(sample_store), "--target", "arrest",
+                                   "--allow-arrest"])
+    assert bad.exit_code == 1 and "arrest is the target" in bad.output

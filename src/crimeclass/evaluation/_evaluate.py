@@ -143,8 +143,8 @@ def _temporary_store(data: Path, emit: EventHandler,
         yield path
 
 
-def _required_columns(features: list[dict[str, Any]]) -> set[str]:
-    return {c for f in features for c in f["uses"] if c != "is_index"}
+def _required_columns(features: list[dict[str, Any]], label: str) -> set[str]:
+    return {c for f in features for c in f["uses"] if c != label}
 
 
 def _check_sources(data: Path, need: set[str]) -> None:
@@ -169,7 +169,7 @@ def _read_frame(store_path: Path, run: Run, since: pd.Timestamp | None,
     with Store(store_path, read_only=True) as st:
         st.require_rows()
         frame = read_features(st.con, spec, since=since, until=until)
-    frame = frame[frame["is_index"].notna()].reset_index(drop=True)
+    frame = frame[frame[run.label].notna()].reset_index(drop=True)
     missing = [c for c in run.feature_names if c not in frame.columns]
     if missing:
         raise RunError(f"the features of {store_path} lack {', '.join(missing)}")
@@ -275,15 +275,16 @@ def evaluate_run(
         else:
             notes.append(f"the run's store ({run.data['store']}) was not found: slices by "
                          "district and community area, explanations and drift are skipped")
-        y = preds["is_index"].to_numpy().astype(int)
+        y = preds[run.label].to_numpy().astype(int)
         probs = {n: preds[f"p_{n}"].to_numpy(dtype=float) for n in names}
         dates = preds["date"]
-        source = {"kind": "held-out period of the run", "store": str(store_path)}
+        source: dict[str, Any] = {"kind": "held-out period of the run",
+                                  "store": str(store_path)}
     else:
         data = Path(data)
         if not data.exists():
             raise FileNotFoundError(f"{data}: no such file or folder")
-        _check_sources(data, _required_columns(run.features))
+        _check_sources(data, _required_columns(run.features, run.label))
         accounts: list[dict[str, Any]] = []
         with _temporary_store(data, emit, accounts) as sp:
             emit("stage", {"text": "computing features"})
@@ -293,7 +294,7 @@ def evaluate_run(
                              f"{'the start' if lo is None else f'{lo:%Y-%m-%d}'} to "
                              f"{'the end' if hi is None else f'{hi:%Y-%m-%d}'}")
         load_models()
-        y = frame["is_index"].to_numpy().astype(int)
+        y = frame[run.label].to_numpy().astype(int)
         X = frame[["date", *run.feature_names]]
         probs = {}
         for i, name in enumerate(names):
@@ -336,7 +337,7 @@ def evaluate_run(
     def validation_of(name: str) -> tuple[np.ndarray, np.ndarray]:
         if run.validation is not None:
             v = run.validation[run.validation["model"] == name]
-            return v["is_index"].to_numpy().astype(int), v["p"].to_numpy(dtype=float)
+            return v[run.label].to_numpy().astype(int), v["p"].to_numpy(dtype=float)
         return y[first], probs[name][first]
 
     results: list[dict[str, Any]] = []
@@ -487,7 +488,10 @@ def evaluate_run(
         "window": {"since": str(dates.min()), "until_excluded": None if hi is None else str(hi),
                    "first": str(dates.min()), "last": str(dates.max()),
                    "rows": int(len(y)), "reported_rows": int(report.sum()),
-                   "index_share": float(y.mean())},
+                   "positive_share": float(y.mean()),
+                   **({"index_share": float(y.mean())} if run.target == "index" else {})},
+        "target": run.target,
+        "label": run.label,
         "train": run.metrics["train"],
         "holdout": hold,
         "allow_arrest": bool(run.metrics.get("allow_arrest", False)),

@@ -43,10 +43,31 @@ def _metrics_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+_WORDS = {
+    "index": {"plural": "index offenses",
+              "output": "P(the incident is an index offense, FBI Part I) from what is known "
+                        "when it is reported (time, place, kind of place, domestic flag, earlier "
+                        "incidents nearby)",
+              "label": "The label comes from the CPD IUCR table (INDEX CODE I/N); Primary "
+                       "Type, Description, IUCR and FBI Code are never features."},
+    "arrest": {"plural": "arrests",
+               "output": "P(an arrest is recorded for the incident) from what is known when it "
+                         "is reported, the kind of offense included (time, place, kind of "
+                         "place, offense type, domestic flag, earlier incidents nearby)",
+               "label": "The label is the record's Arrest field, recorded after the fact; it "
+                        "is never a feature."},
+}
+
+
+def _words(doc: dict[str, Any]) -> dict[str, str]:
+    """Phrases for the run's target (index offense or arrest)."""
+    return _WORDS[doc.get("target", "index")]
+
+
 def _window_text(doc: dict[str, Any]) -> str:
     w = doc["window"]
     return (f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, {w['rows']:,} "
-            f"labeled incidents ({w['index_share']:.1%} index offenses)"
+            f"labeled incidents ({w['positive_share']:.1%} {_words(doc)['plural']})"
             + (f"; metrics on {w['reported_rows']:,} of them" if w["reported_rows"] != w["rows"]
                else ""))
 
@@ -172,20 +193,19 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         f"- Decision threshold {r['threshold']:.4f}: {r['threshold_source']}.",
         "- Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."
         if versions else "- Library versions: see the run's config.json.",
-        "- Output: P(the incident is an index offense, FBI Part I) from what is known when it "
-        "is reported (time, place, kind of place, domestic flag, earlier incidents nearby).",
+        f"- Output: {_words(doc)['output']}.",
         "",
         "## Intended use", "",
         "- Crime analysts and researchers: studying which report-time circumstances go with "
-        "index offenses, data quality checks (records whose code disagrees strongly with the "
-        "circumstances), and aggregate planning **with human review**.",
+        f"{_words(doc)['plural']}, data quality checks (records whose code disagrees "
+        "strongly with the circumstances), and aggregate planning **with human review**.",
         "", "## Uses to avoid", "", _USES_TO_AVOID, "",
         "## Training data", "",
         f"- Chicago Police Department, \"Crimes - 2001 to Present\" (City of Chicago Data "
         f"Portal), incidents from {t['since'][:10]} to {t['until'][:10]} (excluded): "
-        f"{t['rows']:,} rows, {t.get('index_share', float('nan')):.1%} index offenses. The "
-        "label comes from the CPD IUCR table (INDEX CODE I/N); Primary Type, Description, "
-        "IUCR and FBI Code are never features.",
+        f"{t['rows']:,} rows, "
+        f"{t.get('positive_share', t.get('index_share', float('nan'))):.1%} "
+        f"{_words(doc)['plural']}. {_words(doc)['label']}",
         "", "## Evaluation data", "",
         f"- The {_window_text(doc)}.",
         f"- Held-out period of the run: {doc['holdout']['since'][:10]} to "
@@ -228,7 +248,8 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
                       for f in r["importance"]["features"][:8]) + ".", ""]
     lines += [
         "## Known limits", "",
-        "- Moderate discrimination: what is known at report time separates index offenses "
+        f"- Moderate discrimination: what is known at report time separates "
+        f"{_words(doc)['plural']} "
         "from the rest only partly (compare with the baselines above); it is a screening "
         "score, not a classification to act on alone.",
         "- `Date` is when the incident occurred; some are reported days later, so history "

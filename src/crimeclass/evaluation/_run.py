@@ -34,9 +34,9 @@ class Run:
     features : list of dict
         ``features.json``.
     predictions : DataFrame
-        Held-out ``key``, ``date``, ``is_index`` and ``p_<model>`` per model.
+        Held-out ``key``, ``date``, the label (:attr:`label`) and ``p_<model>`` per model.
     validation : DataFrame or None
-        ``model``, ``is_index``, ``p``: out-of-fold probabilities inside the
+        ``model``, the label, ``p``: out-of-fold probabilities inside the
         training period (None for runs written before it existed).
     """
 
@@ -55,6 +55,15 @@ class Run:
     @property
     def feature_names(self) -> list[str]:
         return [f["name"] for f in self.features]
+
+    @property
+    def label(self) -> str:
+        """The label column: ``is_index`` (target index) or ``arrest`` (target arrest)."""
+        return str(self.metrics.get("label", "is_index"))
+
+    @property
+    def target(self) -> str:
+        return str(self.metrics.get("target", "index"))
 
     def model_entry(self, name: str) -> dict[str, Any]:
         return next(m for m in self.metrics["models"] if m["name"] == name)
@@ -91,16 +100,17 @@ def open_run(path: str | Path) -> Run:
     if absent:
         raise RunError(f"{path} is an incomplete run folder: models/{{{','.join(absent)}}}/"
                        "manifest.json missing")
+    label = str(metrics.get("label", "is_index"))
     preds = pd.read_parquet(path / "predictions.parquet")
-    cols = {"key", "date", "is_index", *(f"p_{n}" for n in names)}
+    cols = {"key", "date", label, *(f"p_{n}" for n in names)}
     lacking = sorted(cols - set(preds.columns))
     if lacking:
         raise RunError(f"{path / 'predictions.parquet'} lacks the column(s) {', '.join(lacking)}")
     validation = None
     if (path / "validation.parquet").is_file():
         validation = pd.read_parquet(path / "validation.parquet")
-        if not {"model", "is_index", "p"} <= set(validation.columns):
-            raise RunError(f"{path / 'validation.parquet'} lacks model, is_index or p")
+        if not {"model", label, "p"} <= set(validation.columns):
+            raise RunError(f"{path / 'validation.parquet'} lacks model, {label} or p")
     return Run(path=path, config=_json(path / "config.json"), data=_json(path / "data.json"),
                metrics=metrics, features=_json(path / "features.json"), predictions=preds,
                validation=validation)

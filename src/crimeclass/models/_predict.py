@@ -242,9 +242,10 @@ def _scored_sql(con: Any, spec: FeatureSpec, *, window: str, history: bool,
     else:
         rows = (f"SELECT {cols}, true AS _target, ingest_id AS _ingest, source_line AS _line "
                 f"FROM inp.incidents WHERE {window}")
-    if history:
+    if history:  # an incident in both counts once, as the input's
+        taken = span if history_is_input else window
         rows += (f"\nUNION ALL\nSELECT {cols}, false, NULL, NULL FROM hist.incidents "
-                 f"WHERE {span} AND key NOT IN (SELECT key FROM inp.incidents WHERE {window})")
+                 f"WHERE {span} AND key NOT IN (SELECT key FROM inp.incidents WHERE {taken})")
     con.execute(f"CREATE OR REPLACE TABLE _rows AS {rows}")  # on disk: DuckDB may spill
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
                            table="_rows")
@@ -383,6 +384,7 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
             ingest_opts = IngestOptions(memory_limit=options.memory_limit,
                                         threads=options.threads)
             with Store(input_db) as s:
+                s.con.execute("SET enable_progress_bar = false")  # ours is on stderr
                 for src in sources:
                     emit("stage", {"text": f"reading {src.name}"})
 
@@ -430,7 +432,12 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
             writer = _Writer(out, fmt, _OUT_SCHEMA, metadata)
             done = positives = incomplete = 0
             emit("score", {"done": 0, "total": total})
-            reader = con.sql(sql).to_arrow_reader(options.chunk_rows)
+            try:
+                reader = con.sql(sql).to_arrow_reader(options.chunk_rows)
+            except duckdb.OutOfMemoryException as e:
+                raise RunError(f"DuckDB ran out of memory computing the features under the "
+                               f"memory limit {options.memory_limit} (--memory-limit); "
+                               f"raise it: {str(e).splitlines()[0]}") from e
             for batch in reader:
                 frame = feature_frame(batch, spec)
                 p = model.predict_proba(frame[["date", *names]])[:, 1].astype(np.float64)

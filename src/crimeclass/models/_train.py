@@ -379,7 +379,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
             metrics = binary_metrics(yh, p, threshold)
             preds[name] = p
             validation.append(pd.DataFrame({"model": name,
-                                            "is_index": search.oof_y_.astype(np.int8),
+                                            label: search.oof_y_.astype(np.int8),
                                             "p": search.oof_proba_.astype(float)}))
             states = search.cv_results_["state"]
             fold_scores = search.best_fold_scores_
