@@ -174,11 +174,13 @@ def _library_default(family: str, feats: list) -> Any:
         keras = import_keras()
 
         def model(X: Any, y: Any) -> Any:
+            # SKLearnClassifier one-hot encodes the target: one softmax unit per class, as
+            # in Keras' own example
             m = keras.Sequential([keras.Input((X.shape[1],)),
                                   keras.layers.Dense(64, activation="relu"),
                                   keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(1, activation="sigmoid")])
-            m.compile(optimizer="adam", loss="binary_crossentropy")
+                                  keras.layers.Dense(y.shape[1], activation="softmax")])
+            m.compile(optimizer="adam", loss="categorical_crossentropy")
             return m
 
         # Keras' defaults: batch_size 32; 10 epochs, no early stopping
@@ -215,8 +217,10 @@ def _child_fit(a: argparse.Namespace) -> None:
     fit_s = time.perf_counter() - t0
     Xt = test[cols] if a.variant == "crimeclass" else test[cols[1:]]
     t0 = time.perf_counter()
-    score = (model.predict_proba(Xt)[:, 1] if hasattr(model, "predict_proba")
-             else model.decision_function(Xt))
+    score = np.asarray(model.predict_proba(Xt) if hasattr(model, "predict_proba")
+                       else model.decision_function(Xt))
+    if score.ndim == 2:  # one column per class (Keras' wrapper: its softmax outputs)
+        score = score[:, 1]
     predict_s = time.perf_counter() - t0
     print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1),
                       "predict_s": round(predict_s, 2),
@@ -290,6 +294,11 @@ def save(part: str, value: Any) -> None:
     """Merge one part into bench/results/train.json (read now: other runs may have written)."""
     path = RESULTS / "train.json"
     merged: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if part == "families" and isinstance(merged.get(part), list):
+        # a run of some families, variants or sizes replaces only its own entries
+        key = lambda x: (x["family"], x["variant"], x["size"])  # noqa: E731
+        mine = {key(x) for x in value}
+        value = [x for x in merged[part] if key(x) not in mine] + list(value)
     merged[part] = value
     merged.setdefault("machine", {})[part] = {
         "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -301,7 +310,9 @@ def save(part: str, value: Any) -> None:
 
 
 def part_families(data_dir: Path, limit: float, sizes: tuple[int | None, ...],
-                  families: tuple[str, ...], frames_dir: Path | None) -> list[dict[str, Any]]:
+                  families: tuple[str, ...], frames_dir: Path | None,
+                  variants: tuple[str, ...] = ("crimeclass", "library"),
+                  project: bool = True) -> list[dict[str, Any]]:
     if frames_dir is None:
         store = _store(data_dir, range(2001, 2018), WORK / "real_2001_2017.duckdb")
         frames = _frames(store, WORK / "frames_2001_2017", sizes)
@@ -317,12 +328,12 @@ def part_families(data_dir: Path, limit: float, sizes: tuple[int | None, ...],
     # are all measured even when the large ones run out of time
     for rows in sizes:
         for family in families:
-            for variant in ("crimeclass", "library"):
+            for variant in variants:
                 key = (family, variant)
                 label = f"{rows:,}" if rows else "all"
                 n = rows or all_rows
                 last = lasts.get(key)
-                if not stops.get(key) and last is not None:
+                if project and not stops.get(key) and last is not None:
                     # a fit costs at least linear time in the rows: one projected past the
                     # limit would only burn the limit on shared cores, so it is not started
                     projected = last["fit_s"] * n / last["rows"]
@@ -402,6 +413,9 @@ def main() -> None:
                    help="seconds a single fit may take before it is stopped")
     p.add_argument("--search-rows", type=int, default=1_000_000)
     p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--variants", default="crimeclass,library")
+    p.add_argument("--no-project", dest="project", action="store_false",
+                   help="start every size, even one projected past --limit")
     p.add_argument("--frames", type=Path,
                    help="`families` on the train.parquet and test.parquet of this folder "
                         "(feature frames) instead of all the years of --data")
@@ -416,7 +430,7 @@ def main() -> None:
     sizes = tuple(None if s == "all" else int(s) for s in a.sizes.split(","))
     if "families" in parts:
         save("families", part_families(a.data, a.limit, sizes, tuple(a.families.split(",")),
-                                       a.frames))
+                                       a.frames, tuple(a.variants.split(",")), a.project))
     if "search" in parts:
         save("search", part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials))
     if "scale" in parts:
