@@ -98,8 +98,10 @@ def _store(data_dir: Path, years: range, path: Path) -> Path:
     return path
 
 
-def _frames(store: Path, out: Path) -> dict[str, Path]:
-    """Feature frames: training rows before 2017, and 50,000 incidents of 2017 to score."""
+def _frames(store: Path | None, out: Path, sizes: tuple[int | None, ...]) -> dict[str, Path]:
+    """Feature frames: training rows before 2017 (all, and a seeded sample per size), and
+    50,000 incidents of 2017 to score. Each size gets a file of its own, so that a child
+    reads only its rows and its peak memory is that of the fit, not of the whole frame."""
     import duckdb
     import numpy as np
 
@@ -107,6 +109,8 @@ def _frames(store: Path, out: Path) -> dict[str, Path]:
 
     train, test = out / "train.parquet", out / "test.parquet"
     if not train.exists():
+        if store is None:
+            raise FileNotFoundError(f"{train} is missing")
         out.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(store), read_only=True)
         t0 = time.perf_counter()
@@ -117,7 +121,23 @@ def _frames(store: Path, out: Path) -> dict[str, Path]:
         rng = np.random.default_rng(0)
         hold.iloc[np.sort(rng.choice(len(hold), 50_000, replace=False))].to_parquet(test)
         df[df["date"] < "2017-01-01"].to_parquet(train)
-    return {"train": train, "test": test}
+    paths = {"train": train, "test": test}
+    for rows in sizes:
+        if rows is None:
+            continue
+        path = out / f"train_{rows}.parquet"
+        if not path.exists():
+            import numpy as np
+            import pandas as pd
+
+            full = pd.read_parquet(train)
+            if rows < len(full):
+                rng = np.random.default_rng(0)
+                full = full.iloc[np.sort(rng.choice(len(full), rows, replace=False))]
+            full.to_parquet(path)
+            del full
+        paths[str(rows)] = path
+    return paths
 
 
 # -------------------------------------------------------------- children
@@ -154,11 +174,13 @@ def _library_default(family: str, feats: list) -> Any:
         keras = import_keras()
 
         def model(X: Any, y: Any) -> Any:
+            # SKLearnClassifier one-hot encodes the target: one softmax unit per class, as
+            # in Keras' own example
             m = keras.Sequential([keras.Input((X.shape[1],)),
                                   keras.layers.Dense(64, activation="relu"),
                                   keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(1, activation="sigmoid")])
-            m.compile(optimizer="adam", loss="binary_crossentropy")
+                                  keras.layers.Dense(y.shape[1], activation="softmax")])
+            m.compile(optimizer="adam", loss="categorical_crossentropy")
             return m
 
         # Keras' defaults: batch_size 32; 10 epochs, no early stopping
@@ -195,8 +217,10 @@ def _child_fit(a: argparse.Namespace) -> None:
     fit_s = time.perf_counter() - t0
     Xt = test[cols] if a.variant == "crimeclass" else test[cols[1:]]
     t0 = time.perf_counter()
-    score = (model.predict_proba(Xt)[:, 1] if hasattr(model, "predict_proba")
-             else model.decision_function(Xt))
+    score = np.asarray(model.predict_proba(Xt) if hasattr(model, "predict_proba")
+                       else model.decision_function(Xt))
+    if score.ndim == 2:  # one column per class (Keras' wrapper: its softmax outputs)
+        score = score[:, 1]
     predict_s = time.perf_counter() - t0
     print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1),
                       "predict_s": round(predict_s, 2),
@@ -266,29 +290,73 @@ def _child_scale_xgb(a: argparse.Namespace) -> None:
 # ----------------------------------------------------------------- parts
 
 
+def save(part: str, value: Any) -> None:
+    """Merge one part into bench/results/train.json (read now: other runs may have written)."""
+    path = RESULTS / "train.json"
+    merged: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if part == "families" and isinstance(merged.get(part), list):
+        # a run of some families, variants or sizes replaces only its own entries
+        key = lambda x: (x["family"], x["variant"], x["size"])  # noqa: E731
+        mine = {key(x) for x in value}
+        value = [x for x in merged[part] if key(x) not in mine] + list(value)
+    merged[part] = value
+    merged.setdefault("machine", {})[part] = {
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform(), "load_average": os.getloadavg(),
+        "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    tmp.rename(path)
+
+
 def part_families(data_dir: Path, limit: float, sizes: tuple[int | None, ...],
-                  families: tuple[str, ...]) -> list[dict[str, Any]]:
-    store = _store(data_dir, range(2001, 2018), WORK / "real_2001_2017.duckdb")
-    frames = _frames(store, WORK / "frames_2001_2017")
+                  families: tuple[str, ...], frames_dir: Path | None,
+                  variants: tuple[str, ...] = ("crimeclass", "library"),
+                  project: bool = True) -> list[dict[str, Any]]:
+    if frames_dir is None:
+        store = _store(data_dir, range(2001, 2018), WORK / "real_2001_2017.duckdb")
+        frames = _frames(store, WORK / "frames_2001_2017", sizes)
+    else:  # train.parquet and test.parquet made earlier, e.g. from another window
+        frames = _frames(None, frames_dir, sizes)
+    import pyarrow.parquet as pq
+
+    all_rows = pq.ParquetFile(frames["train"]).metadata.num_rows
     out: list[dict[str, Any]] = []
-    for family in families:
-        for variant in ("crimeclass", "library"):
-            stopped = None
-            for rows in sizes:
+    stops: dict[tuple[str, str], str | None] = {}
+    lasts: dict[tuple[str, str], dict[str, Any] | None] = {}
+    # every family at one size before any at the next: on a shared machine the small sizes
+    # are all measured even when the large ones run out of time
+    for rows in sizes:
+        for family in families:
+            for variant in variants:
+                key = (family, variant)
                 label = f"{rows:,}" if rows else "all"
-                if stopped:
-                    out.append({"family": family, "variant": variant, "rows": label,
-                                "status": "skipped", "why": stopped})
+                n = rows or all_rows
+                last = lasts.get(key)
+                if project and not stops.get(key) and last is not None:
+                    # a fit costs at least linear time in the rows: one projected past the
+                    # limit would only burn the limit on shared cores, so it is not started
+                    projected = last["fit_s"] * n / last["rows"]
+                    if projected > limit:
+                        stops[key] = (f"projected {projected:,.0f} s (linear from "
+                                      f"{last['rows']:,} rows) > limit {limit:,.0f} s")
+                if stops.get(key):
+                    print(f"{family} {variant} {label}: skipped, {stops[key]}", flush=True)
+                    out.append({"family": family, "variant": variant, "size": label,
+                                "status": "skipped", "why": stops[key]})
                     continue
                 print(f"{family} {variant} {label} ...", flush=True)
+                train = frames[str(rows)] if rows else frames["train"]
                 r = _run_child(["_child", "fit", "--family", family, "--variant", variant,
-                                "--train", str(frames["train"]), "--test", str(frames["test"]),
-                                *(["--rows", str(rows)] if rows else [])], limit)
+                                "--train", str(train), "--test", str(frames["test"])], limit)
                 r.update(family=family, variant=variant, size=label)
                 print("   ", json.dumps(r)[:300], flush=True)
                 out.append(r)
                 if r["status"] != "ok":
-                    stopped = f"{r['status']} at {label} rows"
+                    stops[key] = f"{r['status']} at {label} rows"
+                else:
+                    lasts[key] = r
+                save("families", out)
     return out
 
 
@@ -301,10 +369,11 @@ def part_search(data_dir: Path, limit: float, rows: int, trials: int) -> dict[st
     return r
 
 
-def part_scale(data_dir: Path, limit: float) -> dict[str, Any]:
+def part_scale(data_dir: Path, limit: float, scale_set: Path | None,
+               features_limit: float) -> dict[str, Any]:
     from crimeclass.data import Store
 
-    parquet = WORK / "scale_8m.parquet"
+    parquet = scale_set or WORK / "scale_8m.parquet"
     if not parquet.exists():
         print("scale: writing the 8M-row scale set ...", flush=True)
         subprocess.run([sys.executable, "-m", "crimeclass.cli", "scaleset", "8000000",
@@ -319,16 +388,18 @@ def part_scale(data_dir: Path, limit: float) -> dict[str, Any]:
         tmp.rename(store)
         print(f"  ingested in {time.perf_counter() - t0:.0f} s", flush=True)
     frame = WORK / "scale_8m_features.parquet"
-    result: dict[str, Any] = {}
-    print("scale: features ...", flush=True)
-    result["features"] = _run_child(["_child", "features", "--store", str(store),
-                                     "--train", str(frame)], limit)
-    print("   ", result["features"], flush=True)
+    result: dict[str, Any] = {"scale_set": str(parquet)}
+    if not frame.exists():
+        print("scale: features ...", flush=True)
+        result["features"] = _run_child(["_child", "features", "--store", str(store),
+                                         "--train", str(frame)], features_limit)
+        print("   ", result["features"], flush=True)
     for variant in ("crimeclass", "library"):
         print(f"scale: xgb {variant} ...", flush=True)
         result[variant] = _run_child(["_child", "scale_xgb", "--variant", variant,
                                       "--train", str(frame)], limit)
         print("   ", result[variant], flush=True)
+        save("scale", result)
     return result
 
 
@@ -342,24 +413,29 @@ def main() -> None:
                    help="seconds a single fit may take before it is stopped")
     p.add_argument("--search-rows", type=int, default=1_000_000)
     p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--variants", default="crimeclass,library")
+    p.add_argument("--no-project", dest="project", action="store_false",
+                   help="start every size, even one projected past --limit")
+    p.add_argument("--frames", type=Path,
+                   help="`families` on the train.parquet and test.parquet of this folder "
+                        "(feature frames) instead of all the years of --data")
+    p.add_argument("--features-limit", type=float, default=5400.0,
+                   help="seconds the scale set's feature computation may take")
+    p.add_argument("--scale-set", type=Path,
+                   help="an existing scale set (crimeclass scaleset output) to use for `scale`")
     a = p.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "train.json"
-    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(),
-                          "load_average_at_start": os.getloadavg()}
     parts = a.parts.split(",")
     sizes = tuple(None if s == "all" else int(s) for s in a.sizes.split(","))
     if "families" in parts:
-        results["families"] = part_families(a.data, a.limit, sizes,
-                                            tuple(a.families.split(",")))
+        save("families", part_families(a.data, a.limit, sizes, tuple(a.families.split(",")),
+                                       a.frames, tuple(a.variants.split(",")), a.project))
     if "search" in parts:
-        results["search"] = part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials)
+        save("search", part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials))
     if "scale" in parts:
-        results["scale"] = part_scale(a.data, max(a.limit, 1800))
-    path.write_text(json.dumps(results, indent=2) + "\n")
+        save("scale", part_scale(a.data, max(a.limit, 1800), a.scale_set, a.features_limit))
+    path = RESULTS / "train.json"
     print(f"wrote {path}")
 
 
