@@ -68,7 +68,8 @@ def _reliability(doc: dict[str, Any], path: Path) -> None:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("mean predicted")
-        ax.set_ylabel("observed index share")
+        ax.set_ylabel("observed share of " + ("arrests" if doc.get("target") == "arrest"
+                                              else "index offenses"))
         ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(doc["models"]):]:
         ax.set_visible(False)
