@@ -35,10 +35,14 @@ demo: $(STAMP) ## run the main job end to end on the bundled real sample
 	$(BIN)/crimeclass explore --store $(DEMO)/crimeclass.duckdb --out $(DEMO)/report
 	$(BIN)/crimeclass train --store $(DEMO)/crimeclass.duckdb --since 2012-01-01 --trials 5 \
 		--runs-dir $(DEMO)/runs
+	$(BIN)/crimeclass evaluate $$(ls -d $(DEMO)/runs/*/ | head -1) --n-boot 200 --explain-rows 2000
+	$(BIN)/crimeclass predict --run $$(ls -d $(DEMO)/runs/*/ | head -1) \
+		--store $(DEMO)/crimeclass.duckdb --since 2017-01-01 --out $(DEMO)/predictions.parquet
 	@echo
 	@echo "Demo output is in $(DEMO)/: the store crimeclass.duckdb, the Parquet export parquet/,"
-	@echo "the exploration report report/report.html and the training run runs/<run-id>/"
-	@echo "(report.html, metrics.json, models/)."
+	@echo "the exploration report report/report.html, the training run runs/<run-id>/"
+	@echo "(report.html, metrics.json, models/ with a model card each, evaluation/evaluation.html)"
+	@echo "and the best model's scores of 2017 in predictions.parquet."
 
 results: $(STAMP) ## docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (hours)
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
