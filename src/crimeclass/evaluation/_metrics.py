@@ -21,6 +21,8 @@ from typing import Literal
 
 import numpy as np
 
+from crimeclass.models._metrics import choose_threshold as best_f1_threshold
+
 __all__ = [
     "METRICS",
     "Interval",
@@ -265,16 +267,13 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, *, rule: str = "f1",
     precision); if none does, the threshold of the highest precision.
     """
     y, p = _check(y, p)
+    if rule == "f1":  # the rule training uses for each model's threshold: one definition
+        return best_f1_threshold(y, p)
     s = _Sorted(y, p)
     pos, neg = s.groups(np.ones(len(y)))
     thresholds = p[s.order][s.starts]  # distinct scores, descending
     tp, fp = np.cumsum(pos), np.cumsum(neg)
-    P = pos.sum()
     precision = tp / np.maximum(tp + fp, _EPS)
-    recall = tp / max(P, _EPS)
-    if rule == "f1":
-        f1 = 2 * precision * recall / np.maximum(precision + recall, _EPS)
-        return float(thresholds[int(np.argmax(f1))])
     if rule == "precision":
         if target_precision is None or not 0 < target_precision <= 1:
             raise ValueError("rule='precision' needs target_precision in (0, 1]")
