@@ -106,7 +106,7 @@ def make_preprocessor(
     if style == "linear" and cats:
         parts.append(("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist",
                                               min_frequency=min_frequency,
-                                              sparse_output=False), cats))
+                                              sparse_output=True), cats))
     if style == "tree" and cats:
         parts.append(("codes", ordinal, cats))
     if style in ("linear", "tree") and high:
@@ -133,7 +133,11 @@ def make_preprocessor(
                                                   keep_empty_features=True), binary))
     if not parts:
         raise ValueError("no features to encode")
-    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0,
+    # The linear style's one-hot columns stay sparse (CSR, with the dense numbers
+    # beside them): a row has one non-zero per category, so the matrix is a fraction
+    # of its dense size, and lbfgs, liblinear, saga, SGD and Nystroem all take CSR.
+    return ColumnTransformer(parts, remainder="drop",
+                             sparse_threshold=1.0 if style == "linear" else 0.0,
                              verbose_feature_names_out=True)
 
 

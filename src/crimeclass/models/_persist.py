@@ -38,6 +38,9 @@ MODEL_FORMAT_VERSION = 1
 #: Types a crimeclass pipeline file may hold beyond those skops trusts by default.
 TRUSTED_TYPES = frozenset({
     "numpy.dtype",
+    # a Nystroem kernel fitted on the linear style's sparse one-hot matrix keeps its
+    # basis rows as CSR (skops stores it as arrays, through scipy's own npz format)
+    "scipy.sparse._csr.csr_matrix",
     "crimeclass.features._leakage.LeakageGuard",
     "crimeclass.models._baselines.GroupRateClassifier",
     "crimeclass.models._keras.KerasTabularClassifier",
