@@ -138,7 +138,7 @@ def ingest(
     accounts: list[IngestAccount] = []
     with Store(_store_path(store)) as st, _progress(as_json, bytes_=True) as progress:
         for path in files:
-            src = open_source(path, block_bytes=options.block_bytes, typed=True)
+            src = open_source(path, block_bytes=options.block_bytes)
             task = progress.add_task(path.name, total=src.size())
 
             def step(done: int, total: int, task: Any = task) -> None:

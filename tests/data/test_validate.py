@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from crimeclass.data import Flag, IngestOptions, Reason, Store, open_source
-from crimeclass.data._schema import TYPED_SCHEMA
+from crimeclass.data import Flag, Reason, Store
 
 from .helpers import fields, with_fields, write_csv
 
@@ -126,39 +125,3 @@ def test_store_location_is_derived_from_latitude_and_longitude(sample_store):
             SELECT count(*) FROM incidents WHERE latitude IS NOT NULL
                AND location <> '(' || latitude || ', ' || longitude || ')'""").fetchall()[0][0]
     assert bad == 0
-
-
-def _contents(store: Store) -> tuple[list[tuple], list[tuple]]:
-    rows = store.con.execute(
-        "SELECT * EXCLUDE (ingest_id) FROM incidents ORDER BY key").fetchall()
-    quarantined = store.con.execute(
-        "SELECT line, field, reason, problems, raw FROM quarantine ORDER BY line").fetchall()
-    return rows, quarantined
-
-
-def test_typed_and_text_blocks_load_alike(tmp_path, sample_lines):
-    """The fast path (numbers and booleans parsed by pyarrow) and the text path
-    (parsed in SQL) store the same rows and quarantine the same ones, on real rows
-    with every broken field of CASES and every respelling mixed in."""
-    header, lines = sample_lines
-    lines = list(lines[MODERN:MODERN + 3000])
-    changes = [p.values[0] for p in CASES] + [
-        {"District": "10.0"}, {"Beat": "313"}, {"Arrest": "Y"}, {"Domestic": "FALSE"},
-        {"Ward": " 12 "}, {"Latitude": "inf"}, {"Community_Area": "0"}, {"ID": ""}]
-    for i, change in enumerate(changes):
-        lines[100 + 97 * i] = with_fields(lines[100 + 97 * i], **change)
-    path = write_csv(tmp_path / "mixed.csv", header, lines)
-    options = IngestOptions(block_bytes=16 << 10)  # many blocks: typed ones and text ones
-    got = {}
-    for typed in (True, False):
-        with Store(tmp_path / f"{typed}.duckdb") as s:
-            source = open_source(path, block_bytes=options.block_bytes, typed=typed)
-            kinds = {b.schema == TYPED_SCHEMA for b in source.batches()}
-            assert kinds == ({True, False} if typed else {False})
-            account = s.ingest(open_source(path, block_bytes=options.block_bytes, typed=typed),
-                               options)
-            assert account.quarantined == len(CASES) + 1  # and Latitude 'inf'
-            got[typed] = _contents(s)
-    assert got[True][0] == got[False][0]
-    # the quarantined rows' fields and reasons agree; their text keeps the file's spelling
-    assert [r[:4] for r in got[True][1]] == [r[:4] for r in got[False][1]]

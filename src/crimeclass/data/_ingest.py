@@ -33,7 +33,7 @@ import pyarrow as pa
 from crimeclass.data._account import IngestAccount
 from crimeclass.data._labels import iucr_table, label_sql, lookup_sql
 from crimeclass.data._reasons import Reason
-from crimeclass.data._schema import COLUMNS, DATE_FORMATS, TYPED_SCHEMA
+from crimeclass.data._schema import COLUMNS, DATE_FORMATS
 from crimeclass.data._sources import Source
 from crimeclass.data._validate import Bounds, validation_sql
 
@@ -91,12 +91,9 @@ def derived_key(base_key: str, ordinal: str) -> str:
     return f"(-{hash62(f'{base_key}::VARCHAR || chr(35) || {ordinal}::VARCHAR')} - 1)"
 
 
-def stage_sql(formats: list[str], bounds: Bounds, now: str, relation: str = "_batch",
-              typed: bool = False) -> str:
+def stage_sql(formats: list[str], bounds: Bounds, now: str, relation: str = "_batch") -> str:
     """Validation, label, key material and content hash of the raw rows of ``relation``."""
-    validated = validation_sql(relation, date_formats=formats, bounds=bounds, now=now,
-                               typed=typed)
-    validated = f"({validated})"
+    validated = f"({validation_sql(relation, date_formats=formats, bounds=bounds, now=now)})"
     return f"SELECT l.*, {hash62(BASE_TEXT)} AS base_key FROM ({label_sql(validated)}) AS l"
 
 
@@ -113,16 +110,10 @@ def _newer(n: str, o: str) -> str:
 
 
 def _grouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Batches gathered into tables of at least ``rows`` rows: one SQL statement each.
-
-    A group holds batches of one schema (a CSV source's typed and text blocks differ).
-    """
+    """Batches gathered into tables of at least ``rows`` rows: one SQL statement each."""
     group: list[pa.RecordBatch] = []
     n = 0
     for b in batches:
-        if group and b.schema != group[0].schema:
-            yield pa.Table.from_batches(group)
-            group, n = [], 0
         group.append(b)
         n += b.num_rows
         if n >= rows:
@@ -226,7 +217,7 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             on_progress: Callable[[int, int], None] | None) -> None:
     """Step 1: validate each group of batches; append good rows, quarantine bad ones."""
     formats = list(DATE_FORMATS.values())
-    statements: dict[bool, str] = {}  # by typed
+    sql: str | None = None
     total = source.size()
     columns = ", ".join(INSERT_COLUMNS)
     canonical = ", ".join(c.name for c in STORED)
@@ -240,15 +231,12 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
     # straight into incidents (the bad rows, if any, are found by the count and staged
     # after). A batch with rows without ID is staged in _b first, to key them.
     for table in _prefetch(_grouped(source.batches(), options.statement_rows)):
-        if not statements:  # the first rows tell the date format: it is tried first
+        if sql is None:  # the first rows tell the date format: it is tried first
             account.date_format = detect_date_format(con, table, formats)
             if account.date_format:
                 formats.remove(account.date_format)
                 formats.insert(0, account.date_format)
-        typed = table.schema == TYPED_SCHEMA
-        if typed not in statements:
-            statements[typed] = stage_sql(formats, options.bounds, now, typed=typed)
-        sql = statements[typed]
+            sql = stage_sql(formats, options.bounds, now)
         account.read += (rows := table.num_rows)
         if table.column("id").null_count == 0:
             done = int(run_on(con, table, insert_with_id.format(relation=f"({sql})"))[0][0])

@@ -36,9 +36,7 @@ __all__ = [
     "COLUMNS",
     "COLUMN_NAMES",
     "DATE_FORMATS",
-    "PARSED_KINDS",
     "RAW_SCHEMA",
-    "TYPED_SCHEMA",
     "SODA_JSON_TYPES",
     "SODA_NAMES",
     "SODA_REQUIRED",
@@ -203,21 +201,6 @@ RAW_SCHEMA = pa.schema(
         pa.field("_reject", pa.string()),
         pa.field("_raw", pa.string()),
     ]
-)
-
-#: Column kinds that a CSV parser may type itself (``TYPED_SCHEMA``): numbers and
-#: booleans. Dates, codes and texts stay text in every batch.
-PARSED_KINDS: dict[str, pa.DataType] = {
-    "id": pa.int64(), "int": pa.int32(), "year": pa.int32(), "float": pa.float64(),
-    "bool": pa.bool_(),
-}
-
-#: What a CSV source yields for a block whose every value of these kinds parsed
-#: (the fast path, :class:`~crimeclass.data.CsvSource`): ``RAW_SCHEMA`` with the
-#: numbers and booleans typed. Validation treats the two alike (``_validate.py``).
-TYPED_SCHEMA = pa.schema(
-    [pa.field(c.name, PARSED_KINDS.get(c.kind, pa.string())) for c in COLUMNS]
-    + [f for f in RAW_SCHEMA if f.name.startswith("_")]
 )
 
 #: Timestamp formats seen in the exports, in DuckDB ``strptime`` notation.

@@ -29,22 +29,9 @@ import pyarrow.parquet as pq
 
 from crimeclass.data._errors import HeaderError, SourceError
 from crimeclass.data._reasons import Reason
-from crimeclass.data._schema import (
-    COLUMN_NAMES,
-    RAW_SCHEMA,
-    TYPED_SCHEMA,
-    HeaderMapping,
-    resolve_header,
-)
+from crimeclass.data._schema import COLUMN_NAMES, RAW_SCHEMA, HeaderMapping, resolve_header
 
 __all__ = ["CsvSource", "ParquetSource", "Source", "expand_paths", "open_source"]
-
-#: The texts a typed CSV block takes as booleans (exactly these; any other spelling
-#: sends the block through the text path, whose SQL trims and ignores case).
-_BOOL_TEXTS = {
-    True: ("true", "True", "TRUE", "t", "T", "y", "Y", "yes", "Yes", "YES", "1"),
-    False: ("false", "False", "FALSE", "f", "F", "n", "N", "no", "No", "NO", "0"),
-}
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
@@ -102,20 +89,16 @@ class Source:
         return self._position
 
     def _raw_batch(self, columns: dict[str, pa.Array], lines: pa.Array,
-                   reject: pa.Array | None = None, raw: pa.Array | None = None,
-                   schema: pa.Schema = RAW_SCHEMA) -> pa.RecordBatch:
+                   reject: pa.Array | None = None, raw: pa.Array | None = None) -> pa.RecordBatch:
         n = len(lines)
-        arrays = [columns.get(c) or pa.nulls(n, schema.field(c).type) for c in COLUMN_NAMES]
+        arrays = [columns.get(c) or pa.nulls(n, pa.string()) for c in COLUMN_NAMES]
         arrays += [lines, reject if reject is not None else pa.nulls(n, pa.string()),
                    raw if raw is not None else pa.nulls(n, pa.string())]
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        return pa.RecordBatch.from_arrays(arrays, schema=RAW_SCHEMA)
 
 
-def open_source(path: str | Path, *, block_bytes: int = 16 << 20, typed: bool = False) -> Source:
-    """Open a CSV, CSV.gz or Parquet file, detected from its first bytes.
-
-    ``typed``: a CSV file's blocks may come typed (see :class:`CsvSource`).
-    """
+def open_source(path: str | Path, *, block_bytes: int = 16 << 20) -> Source:
+    """Open a CSV, CSV.gz or Parquet file, detected from its first bytes."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -124,8 +107,7 @@ def open_source(path: str | Path, *, block_bytes: int = 16 << 20, typed: bool = 
         raise SourceError(str(path), None, None, f"cannot open: {e.strerror}") from e
     if magic == _PARQUET_MAGIC:
         return ParquetSource(path)
-    return CsvSource(path, compressed=magic[:2] == _GZIP_MAGIC, block_bytes=block_bytes,
-                     typed=typed)
+    return CsvSource(path, compressed=magic[:2] == _GZIP_MAGIC, block_bytes=block_bytes)
 
 
 # --------------------------------------------------------------------- CSV
@@ -177,17 +159,11 @@ class CsvSource(Source):
         Whether the file is gzipped.
     block_bytes : int
         Size of the uncompressed blocks parsed at a time: the memory bound.
-    typed : bool
-        Yield the blocks whose numbers and booleans all parse as
-        :data:`~crimeclass.data._schema.TYPED_SCHEMA` (parsed on pyarrow's
-        threads, the fast path of an ingest); the other blocks, and every block
-        when False, as :data:`~crimeclass.data._schema.RAW_SCHEMA`.
     """
 
     path: Path
     compressed: bool = False
     block_bytes: int = 16 << 20
-    typed: bool = False
 
     format = "csv"
 
@@ -271,57 +247,36 @@ class CsvSource(Source):
 
     def _parse_block(self, block: bytes, first_line: int) -> Iterator[pa.RecordBatch]:
         n_lines = block.count(b"\n") + (not block.endswith(b"\n"))
-        table, schema = None, RAW_SCHEMA
-        if self.typed:  # numbers and booleans parsed by pyarrow, on its threads
-            try:
-                table, schema = self._read_block(block, typed=True), TYPED_SCHEMA
-            except pa.ArrowInvalid:
-                pass  # a value of another shape, or an irregular line: as text
-        if table is None or table.num_rows != n_lines:
-            try:
-                table, schema = self._read_block(block, typed=False), RAW_SCHEMA
-            except pa.ArrowInvalid as e:
-                if "UTF8" in str(e):
-                    line, where = _first_bad_utf8(block, first_line)
-                    raise SourceError(self.name, line, None,
-                                      f"not valid UTF-8 ({where}); convert the file to UTF-8, "
-                                      "e.g. with 'iconv -f latin1 -t utf-8'") from None
-                table = None  # a line with the wrong number of fields, etc.
+        names = [f"f{i}" for i in range(len(self._names))]
+        try:
+            table = pcsv.read_csv(
+                io.BytesIO(block),
+                read_options=pcsv.ReadOptions(column_names=names, block_size=2 << 20),
+                parse_options=pcsv.ParseOptions(newlines_in_values=False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={k: pa.string() for k in self._keep},
+                    include_columns=list(self._keep),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as e:
+            if "UTF8" in str(e):
+                line, where = _first_bad_utf8(block, first_line)
+                raise SourceError(self.name, line, None,
+                                  f"not valid UTF-8 ({where}); convert the file to UTF-8, "
+                                  "e.g. with 'iconv -f latin1 -t utf-8'") from None
+            table = None  # a line with the wrong number of fields, etc.
         if table is not None and table.num_rows == n_lines:
             # one batch per parser chunk: several batches let DuckDB use several threads
             start = first_line
             for chunk in table.to_batches():
                 n = chunk.num_rows
                 lines = pa.array(np.arange(start, start + n, dtype=np.int64))
-                yield self._raw_batch({self._keep[k]: chunk.column(k) for k in self._keep},
-                                      lines, schema=schema)
+                yield self._raw_batch({self._keep[k]: chunk.column(k) for k in self._keep}, lines)
                 start += n
             return
         yield from self._parse_block_slowly(block, first_line)
-
-    def _read_block(self, block: bytes, *, typed: bool) -> pa.Table:
-        """One block by pyarrow's parser: every kept column as text, or typed.
-
-        Typed, a value that is not exactly a number or one of :data:`_BOOL_TEXTS`
-        fails the whole block, which is then read as text and validated in SQL:
-        both paths accept and reject the same values (tests/data/test_sources.py).
-        """
-        types = {k: TYPED_SCHEMA.field(v).type if typed else pa.string()
-                 for k, v in self._keep.items()}
-        return pcsv.read_csv(
-            io.BytesIO(block),
-            read_options=pcsv.ReadOptions(column_names=[f"f{i}" for i in range(len(self._names))],
-                                          block_size=2 << 20),
-            parse_options=pcsv.ParseOptions(newlines_in_values=False),
-            convert_options=pcsv.ConvertOptions(
-                column_types=types,
-                include_columns=list(self._keep),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                true_values=list(_BOOL_TEXTS[True]),
-                false_values=list(_BOOL_TEXTS[False]),
-            ),
-        )
 
     def _parse_block_slowly(self, block: bytes, first_line: int) -> Iterator[pa.RecordBatch]:
         """Python's csv module: exact lines for blocks with irregular rows."""

@@ -211,8 +211,8 @@ class Store:
                     on_progress: Callable[[int, int], None] | None = None) -> IngestAccount:
         """Open ``path`` as a source and :meth:`ingest` it."""
         options = options or IngestOptions()
-        source = open_source(path, block_bytes=options.block_bytes, typed=True)
-        return self.ingest(source, options, on_progress)
+        return self.ingest(open_source(path, block_bytes=options.block_bytes), options,
+                           on_progress)
 
     def ingest(self, source: Source, options: IngestOptions | None = None,
                on_progress: Callable[[int, int], None] | None = None, *,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crimeclass.data._reasons import Flag, Reason
-from crimeclass.data._schema import COLUMNS, DATE_FORMATS, PARSED_KINDS
+from crimeclass.data._schema import COLUMNS, DATE_FORMATS
 
 __all__ = ["Bounds", "validation_sql"]
 
@@ -60,13 +60,9 @@ def _unparsed(parsed: str, col: str) -> str:
             f"THEN trim({col}) <> '' ELSE false END")
 
 
-def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: bool = False
+def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
            ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]], list[str]]:
-    """The pieces of :func:`validation_sql`: parsed values, problems, flags, outputs.
-
-    ``typed``: the numbers and booleans arrive parsed (:data:`TYPED_SCHEMA`); they
-    go through the same range checks, and cannot fail to parse.
-    """
+    """The pieces of :func:`validation_sql`: parsed values, problems, flags, outputs."""
     fmts = _list(date_formats)
     parsed: list[str] = []  # p_<col>: each value parsed once
     problems: list[tuple[str, str]] = []  # (condition, 'Field:reason')
@@ -79,10 +75,7 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: bool = 
 
     for c in COLUMNS:
         n = c.name
-        if c.kind in ("id", "int", "year") and typed:
-            # parsed whole numbers: only the range that the text path accepts
-            parsed.append(f"CASE WHEN abs({n}) < 9.0e15 THEN {n} END AS p_{n}")
-        elif c.kind in ("id", "int", "year"):
+        if c.kind in ("id", "int", "year"):
             sql_type = "BIGINT" if c.kind == "id" else "INTEGER"
             parsed.append(f"TRY_CAST({n} AS DOUBLE) AS d_{n}")  # the cast ignores spaces
             parsed.append(f"CASE WHEN d_{n} = trunc(d_{n}) AND abs(d_{n}) < 9.0e15 "
@@ -91,7 +84,6 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: bool = 
                     Reason.NOT_A_NUMBER)
             problem(f"isfinite(d_{n}) AND d_{n} <> trunc(d_{n})", c.portal,
                     Reason.NOT_A_WHOLE_NUMBER)
-        if c.kind in ("id", "int", "year"):
             if c.kind == "year":
                 problem(f"CASE WHEN p_{n} IS NOT NULL THEN p_{n} <> year(p_date) END", c.portal,
                         Reason.YEAR_MISMATCH)
@@ -108,8 +100,6 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: bool = 
                           f"try_strptime(trim({n}), {fmts})) AS p_{n}")
             problem(_unparsed(f"p_{n}", n), c.portal, Reason.UNPARSEABLE_DATE)
             final.append(f"p_{n} AS {n}")
-        elif c.kind == "bool" and typed:
-            final.append(f"{n}")
         elif c.kind == "bool":
             general = (f"CASE WHEN lower(trim({n})) IN {_TRUE} THEN true "
                        f"WHEN lower(trim({n})) IN {_FALSE} THEN false END")
@@ -131,9 +121,6 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: bool = 
                           f"THEN upper(trim({n})) END AS p_{n}")
             problem(_unparsed(f"p_{n}", n), c.portal, Reason.BAD_CODE)
             final.append(f"p_{n} AS {n}")
-        elif c.kind == "float" and typed:
-            parsed.append(f"{n} AS p_{n}")
-            problem(f"NOT isfinite(p_{n})", c.portal, Reason.NOT_A_NUMBER)
         elif c.kind == "float":
             parsed.append(f"TRY_CAST({n} AS DOUBLE) AS p_{n}")
             problem(f"{_unparsed(f'p_{n}', n)} OR NOT isfinite(p_{n})", c.portal,
@@ -178,28 +165,22 @@ def validation_sql(
     date_formats: Sequence[str] = tuple(DATE_FORMATS.values()),
     bounds: Bounds = Bounds(),
     now: str = "now()::TIMESTAMP",
-    typed: bool = False,
 ) -> str:
     """The SELECT that validates and types the raw rows of ``relation``.
 
     Parameters
     ----------
     relation : str
-        Name of a relation with the columns of :data:`RAW_SCHEMA` (or ``TYPED_SCHEMA``).
+        Name of a relation with the columns of :data:`RAW_SCHEMA`.
     date_formats : sequence of str
         ``strptime`` formats to try, most likely first.
     bounds : Bounds
         Ranges outside which values are nulled and flagged.
     now : str
         SQL expression for the time of ingest (dates after it are quarantined).
-    typed : bool
-        ``relation`` has the columns of :data:`TYPED_SCHEMA` (numbers and
-        booleans parsed) rather than :data:`RAW_SCHEMA`.
     """
-    parsed, problems, flags, final = _rules(date_formats, bounds, now, typed)
-    raw_json = "to_json({" + ", ".join(
-        f"{_q(c.portal)}: {c.name}" + ("::VARCHAR" if typed and c.kind in PARSED_KINDS else "")
-        for c in COLUMNS) + "})"
+    parsed, problems, flags, final = _rules(date_formats, bounds, now)
+    raw_json = "to_json({" + ", ".join(f"{_q(c.portal)}: {c.name}" for c in COLUMNS) + "})"
     # Most rows are fine: test one boolean, and build the texts only for the others.
     any_problem = " OR ".join(c for c, _ in problems)
     any_flag = " OR ".join(c for c, _ in flags)
