@@ -65,6 +65,10 @@ class ModelFamily:
     targets : tuple of str
         The targets it can be trained for (``type_rate`` reads the offense
         type, a feature only for the arrest target).
+    frame_output : bool
+        The encoders hand the model a DataFrame (numbers passed through as the
+        frame's own columns) instead of one dense matrix: for XGBoost, which
+        quantizes the columns itself, this saves a copy of every number.
     """
 
     name: str
@@ -75,6 +79,7 @@ class ModelFamily:
     baseline: bool = False
     saved_as: str = "skops"
     targets: tuple[str, ...] = ("index", "arrest")
+    frame_output: bool = False
 
 
 # ----------------------------------------------------------------- spaces
@@ -186,7 +191,8 @@ def _svm(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> 
 def _xgb(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
     return EarlyStoppingXGBClassifier(n_estimators=1000, learning_rate=0.1, max_depth=8,
                                       min_child_weight=5.0, subsample=0.8, colsample_bytree=0.8,
-                                      n_jobs=n_jobs, random_state=random_state)
+                                      fill_missing=-1.0, n_jobs=n_jobs,
+                                      random_state=random_state)
 
 
 def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
@@ -220,7 +226,7 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
                 _svm,
                 _svm_space),
     ModelFamily("xgb", "XGBoost (hist, early stopping)", "tree", _xgb, _xgb_space,
-                saved_as="xgboost-ubj"),
+                saved_as="xgboost-ubj", frame_output=True),
     ModelFamily("nn", "Neural network (Keras, embeddings)", "embedding", _nn, _nn_space,
                 saved_as="keras"),
 )}
@@ -279,8 +285,10 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
     steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest,
                                                            target=target))]
     if family.style is not None:
-        steps.append(("prep", make_preprocessor(features, family.style,
-                                                min_frequency=min_frequency,
-                                                random_state=random_state)))
+        prep = make_preprocessor(features, family.style, min_frequency=min_frequency,
+                                 random_state=random_state)
+        if family.frame_output:
+            prep.set_output(transform="pandas")
+        steps.append(("prep", prep))
     steps.append(("model", family.estimator(features, random_state, n_jobs)))
     return Pipeline(steps)
