@@ -19,9 +19,11 @@ Three parts, each run on demand (``--parts families,search,scale``):
     1,000,000 training rows (2012-2016, 2017 held out): wall time and peak
     memory against the target of 30 minutes on 2 cores.
 ``scale``
-    XGBoost (crimeclass's pipeline, and ``XGBClassifier()``) on the 8M-row
-    scale set (``crimeclass scaleset``: real 2001-2017 records resampled),
-    target 10 minutes and 8 GB; the feature computation is timed apart.
+    XGBoost on the 8M-row scale set (``crimeclass scaleset``: real 2001-2017
+    records resampled), target 10 minutes and 8 GB: crimeclass end to end in
+    one process (features from the store with DuckDB, then the xgb pipeline;
+    wall, CPU and memory of each step), then ``XGBClassifier()`` behind the
+    same encoders on the same frame (written by the first).
 
 Run: ``python bench/train.py --data ../shared/data [--parts ...] [--limit 900]``.
 Results: bench/results/train.json (and a table on stdout).
@@ -234,16 +236,33 @@ def _child_search(a: argparse.Namespace) -> None:
 
     cfg = TrainConfig(models=FAMILIES, trials=a.trials, since="2012-01-01", until="2018-01-01",
                       holdout="2017", sample=a.rows, n_jobs=os.cpu_count())
-    t0 = time.perf_counter()
-    run = train(a.store, cfg, runs_dir=WORK / "runs")
+    t0, c0 = time.perf_counter(), _cpu_s()
+    marks: dict[str, Any] = {}
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        # the features are done when the first model starts; each model's peak is the
+        # process's peak when it is done (so far: a later model may only raise it)
+        now = {"at_s": round(time.perf_counter() - t0, 1), "cpu_s": round(_cpu_s() - c0, 1),
+               "rss_mb": round(_rss_mb()), "peak_mb": round(_peak_mb())}
+        if kind == "model" and "features" not in marks:
+            marks["features"] = now
+        elif kind == "model_done":
+            marks[info["name"]] = now
+
+    run = train(a.store, cfg, runs_dir=WORK / "runs", on_event=on_event)
     wall = time.perf_counter() - t0
     m = run.metrics
     print(json.dumps({"run_dir": str(run.run_dir), "wall_s": round(wall, 1),
+                      "cpu_s": round(_cpu_s() - c0, 1),
                       "peak_mb": round(_peak_mb()), "train_rows": m["train"]["rows"],
-                      "best_model": m["best_model"],
+                      "search_rows": m["train"]["search_rows"],
+                      "holdout_rows": m["holdout"]["rows"],
+                      "best_model": m["best_model"], "marks": marks,
                       "models": {x["name"]: {"search_s": x["seconds"]["search"],
                                              "refit_s": x["seconds"]["refit"],
                                              "roc_auc": x["metrics"]["roc_auc"],
+                                             "cv_mean": x["cv"]["mean"],
+                                             "params": x["params"],
                                              "trials": x["trials"]}
                                  for x in m["models"]}}))
 
@@ -260,6 +279,50 @@ def _child_features(a: argparse.Namespace) -> None:
     df.to_parquet(a.train)
     print(json.dumps({"rows": len(df), "features_s": round(wall, 1),
                       "peak_mb": round(_peak_mb())}))
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _child_scale_e2e(a: argparse.Namespace) -> None:
+    """crimeclass end to end on a store: the features (DuckDB), then XGBoost's pipeline.
+
+    Each step's wall and CPU seconds, the RSS after it and the peak so far; the frame is
+    then written to ``--train`` (after the figures are taken) for the library default."""
+    import duckdb
+
+    from crimeclass.features import feature_catalog, read_features
+    from crimeclass.models import make_model
+
+    steps: dict[str, Any] = {}
+    t0, c0 = time.perf_counter(), _cpu_s()
+    con = duckdb.connect(a.store, read_only=True)
+    df = read_features(con)
+    con.close()
+    steps["features"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                         "cpu_s": round(_cpu_s() - c0, 1), "rss_after_mb": round(_rss_mb()),
+                         "peak_mb": round(_peak_mb())}
+    print(json.dumps({"step": "features", **steps["features"]}), file=sys.stderr, flush=True)
+    feats = feature_catalog()
+    cols = ["date", *[f.name for f in feats]]
+    y = df["is_index"].to_numpy().astype(int)
+    model = make_model("xgb", feats, n_jobs=os.cpu_count())
+    t1, c1 = time.perf_counter(), _cpu_s()
+    model.fit(df[cols], y)
+    steps["fit"] = {"wall_s": round(time.perf_counter() - t1, 1),
+                    "cpu_s": round(_cpu_s() - c1, 1), "rss_after_mb": round(_rss_mb()),
+                    "peak_mb": round(_peak_mb()),
+                    "trees": int(model[-1].best_iteration_) + 1}
+    total = {"wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(_cpu_s() - c0, 1),
+             "peak_mb": round(_peak_mb())}
+    out = {"rows": len(df), "features": len(feats), "steps": steps, "total": total,
+           "fit_s": steps["fit"]["wall_s"], "peak_mb": total["peak_mb"]}
+    del model
+    if a.train:
+        df.to_parquet(a.train)
+    print(json.dumps(out))
 
 
 def _child_scale_xgb(a: argparse.Namespace) -> None:
@@ -279,10 +342,11 @@ def _child_scale_xgb(a: argparse.Namespace) -> None:
         model = _library_default("xgb", feats)
         X = X.drop(columns="date")
     before = _rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     model.fit(X, y)
     fit_s = time.perf_counter() - t0
-    print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1), "rss_before_mb": round(before),
+    print(json.dumps({"rows": len(X), "fit_s": round(fit_s, 1),
+                      "cpu_s": round(_cpu_s() - c0, 1), "rss_before_mb": round(before),
                       "peak_mb": round(_peak_mb()),
                       "trees": int(getattr(model[-1], "best_iteration_", 99)) + 1}))
 
@@ -360,45 +424,63 @@ def part_families(data_dir: Path, limit: float, sizes: tuple[int | None, ...],
     return out
 
 
-def part_search(data_dir: Path, limit: float, rows: int, trials: int) -> dict[str, Any]:
-    store = _store(data_dir, range(2012, 2018), WORK / "real_2012_2017.duckdb")
+def part_search(data_dir: Path, limit: float, rows: int, trials: int,
+                store: Path | None = None) -> dict[str, Any]:
+    store = store or _store(data_dir, range(2012, 2018), WORK / "real_2012_2017.duckdb")
     print(f"search: all five, {trials} trials each, {rows:,} rows ...", flush=True)
+    load = os.getloadavg()
     r = _run_child(["_child", "search", "--store", str(store), "--rows", str(rows),
                     "--trials", str(trials)], limit)
+    r["store"] = str(store)
+    r["load_before"] = [round(x, 2) for x in load]
+    r["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print("   ", json.dumps(r)[:600], flush=True)
     return r
 
 
 def part_scale(data_dir: Path, limit: float, scale_set: Path | None,
-               features_limit: float) -> dict[str, Any]:
+               features_limit: float, variants: tuple[str, ...] = ("crimeclass", "library"),
+               store: Path | None = None) -> dict[str, Any]:
+    """crimeclass end to end (features + XGBoost) on the scale set's store, then the
+    library default on the same frame; each in a process of its own."""
     from crimeclass.data import Store
 
-    parquet = scale_set or WORK / "scale_8m.parquet"
-    if not parquet.exists():
-        print("scale: writing the 8M-row scale set ...", flush=True)
-        subprocess.run([sys.executable, "-m", "crimeclass.cli", "scaleset", "8000000",
-                        str(parquet), "--data-dir", str(data_dir)], check=True, env=_env())
-    store = WORK / "scale_8m.duckdb"
+    store = store or WORK / "scale_8m.duckdb"
     if not store.exists():
+        source = scale_set or WORK / "scale_8m.parquet"
+        if not source.exists():
+            print("scale: writing the 8M-row scale set ...", flush=True)
+            subprocess.run([sys.executable, "-m", "crimeclass.cli", "scaleset", "8000000",
+                            str(source), "--data-dir", str(data_dir)], check=True, env=_env())
         t0 = time.perf_counter()
         tmp = store.with_suffix(".tmp.duckdb")
         tmp.unlink(missing_ok=True)
         with Store(tmp) as s:
-            s.ingest_path(parquet).check()
+            s.ingest_path(source).check()
         tmp.rename(store)
         print(f"  ingested in {time.perf_counter() - t0:.0f} s", flush=True)
     frame = WORK / "scale_8m_features.parquet"
-    result: dict[str, Any] = {"scale_set": str(parquet)}
-    if not frame.exists():
-        print("scale: features ...", flush=True)
-        result["features"] = _run_child(["_child", "features", "--store", str(store),
-                                         "--train", str(frame)], features_limit)
-        print("   ", result["features"], flush=True)
-    for variant in ("crimeclass", "library"):
-        print(f"scale: xgb {variant} ...", flush=True)
-        result[variant] = _run_child(["_child", "scale_xgb", "--variant", variant,
-                                      "--train", str(frame)], limit)
-        print("   ", result[variant], flush=True)
+    result: dict[str, Any] = {"scale_set": str(scale_set) if scale_set else None,
+                              "store": str(store)}
+    if "crimeclass" in variants:
+        print("scale: crimeclass end to end (features + xgb) ...", flush=True)
+        load = os.getloadavg()
+        result["crimeclass"] = _run_child(["_child", "scale_e2e", "--store", str(store),
+                                           "--train", str(frame)], features_limit + limit)
+        result["crimeclass"]["load_before"] = [round(x, 2) for x in load]
+        result["crimeclass"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        print("   ", result["crimeclass"], flush=True)
+        save("scale", result)
+    if "library" in variants:
+        if not frame.exists():
+            raise FileNotFoundError(f"{frame} is missing: run the crimeclass variant first")
+        print("scale: XGBClassifier() ...", flush=True)
+        load = os.getloadavg()
+        result["library"] = _run_child(["_child", "scale_xgb", "--variant", "library",
+                                        "--train", str(frame)], limit)
+        result["library"]["load_before"] = [round(x, 2) for x in load]
+        result["library"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        print("   ", result["library"], flush=True)
         save("scale", result)
     return result
 
@@ -412,6 +494,8 @@ def main() -> None:
     p.add_argument("--limit", type=float, default=900.0,
                    help="seconds a single fit may take before it is stopped")
     p.add_argument("--search-rows", type=int, default=1_000_000)
+    p.add_argument("--search-store", type=Path,
+                   help="an existing store of 2012-2017 for `search` (instead of ingesting)")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--variants", default="crimeclass,library")
     p.add_argument("--no-project", dest="project", action="store_false",
@@ -423,6 +507,8 @@ def main() -> None:
                    help="seconds the scale set's feature computation may take")
     p.add_argument("--scale-set", type=Path,
                    help="an existing scale set (crimeclass scaleset output) to use for `scale`")
+    p.add_argument("--scale-store", type=Path,
+                   help="an existing store of the scale set (instead of ingesting it)")
     a = p.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -432,9 +518,11 @@ def main() -> None:
         save("families", part_families(a.data, a.limit, sizes, tuple(a.families.split(",")),
                                        a.frames, tuple(a.variants.split(",")), a.project))
     if "search" in parts:
-        save("search", part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials))
+        save("search", part_search(a.data, max(a.limit, 3600), a.search_rows, a.trials,
+                                   a.search_store))
     if "scale" in parts:
-        save("scale", part_scale(a.data, max(a.limit, 1800), a.scale_set, a.features_limit))
+        save("scale", part_scale(a.data, max(a.limit, 1800), a.scale_set, a.features_limit,
+                                 tuple(a.variants.split(",")), a.scale_store))
     path = RESULTS / "train.json"
     print(f"wrote {path}")
 
@@ -451,7 +539,7 @@ def child() -> None:
     p.add_argument("--trials", type=int, default=20)
     a = p.parse_args(sys.argv[2:])
     {"fit": _child_fit, "search": _child_search, "features": _child_features,
-     "scale_xgb": _child_scale_xgb}[a.what](a)
+     "scale_xgb": _child_scale_xgb, "scale_e2e": _child_scale_e2e}[a.what](a)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,29 @@ def test_xgboost_without_validation_grows_every_tree(xy, features):
 def test_one_class_is_refused_clearly(cls, kwargs):
     with pytest.raises(ValueError, match="one class only"):
         cls(**kwargs).fit(np.zeros((10, 2)), np.ones(10))
+
+
+def test_xgboost_reads_a_frame_as_its_array_batch_by_batch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(size=600) > 0).astype(int)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    kw = {"n_estimators": 30, "n_jobs": 1, "batch_rows": 128}
+    from_frame = EarlyStoppingXGBClassifier(**kw).fit(frame, y)
+    from_array = EarlyStoppingXGBClassifier(**kw).fit(X, y)
+    np.testing.assert_allclose(from_frame.predict_proba(frame), from_array.predict_proba(X))
+    from_frame.batch_rows = 1000  # prediction in one batch or in five: the same numbers
+    np.testing.assert_allclose(from_frame.predict_proba(frame), from_array.predict_proba(X))
+
+
+def test_xgboost_can_fill_missing_numbers():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 10, size=(500, 3)).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = (np.nan_to_num(X[:, 0], nan=5) > 5).astype(int)
+    clf = EarlyStoppingXGBClassifier(n_estimators=20, n_jobs=1, fill_missing=-1.0).fit(X, y)
+    filled = np.where(np.isnan(X), np.float32(-1.0), X)
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(filled))
+    plain = EarlyStoppingXGBClassifier(n_estimators=20, n_jobs=1).fit(filled, y)
+    np.testing.assert_allclose(clf.predict_proba(X), plain.predict_proba(filled))

@@ -306,9 +306,6 @@ def _history(spec: FeatureSpec) -> list[Feature]:
         Feature("hours_since_block", "_hours_since_block", "count", "history",
                 ("block", "date"), "hours since the latest earlier incident on the same block "
                 "(null when none in the data)", history=True),
-        Feature("history_days", f"least({spec.lookback_days}.0, _history_days)", "numeric",
-                "history", ("date",), "days of earlier data the history features could read "
-                "(smaller at the start of the data)", history=True),
     ]
     return feats
 

@@ -6,15 +6,15 @@ labeled incident of the window: ``key``, ``date``, the label (``is_index``, or
 :class:`~crimeclass.features.FeatureSpec`.
 
 History features use window frames that end *before* the incident's own
-timestamp (``RANGE BETWEEN INTERVAL n DAYS PRECEDING AND INTERVAL 1
-MICROSECOND PRECEDING``): the incident itself, and every other incident
-recorded at the very same minute, are never counted, so neither the row's label
-nor that of a twin record of the same event can reach its features. (The
-bounds are written in seconds, ``INTERVAL 604800 SECONDS`` for 7 days, because
-Spark wants both bounds of a frame to have the same interval type.) They read
-incidents from ``lookback`` days before the window, so the first rows of a
-window have the same history as they would in a longer one (up to what the
-store holds; ``history_days`` says how much that is).
+timestamp: ordered by the timestamp in microseconds (``_us``), ``RANGE BETWEEN
+n PRECEDING AND 1 PRECEDING`` with ``n`` the window's length in microseconds,
+so the incident itself, and every other incident recorded at the very same
+minute, are never counted, and neither the row's label nor that of a twin
+record of the same event can reach its features. One window sum per place and
+length counts both the incidents and the index offenses (see ``_BOTH``).
+They read incidents from ``lookback`` days before the window, so the first
+rows of a window have the same history as they would in a longer one (up to
+what the store holds).
 
 >>> sql = feature_sql(FeatureSpec(groups=("time",)), since="2017-01-01", until="2018-01-01")
 >>> "hour(date)" in sql
@@ -29,6 +29,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
@@ -85,10 +86,21 @@ def holiday_rows(years: Iterable[int]) -> list[tuple[dt.date, str]]:
     return sorted(days.items())
 
 
+#: Microseconds since 1970 of the incident's timestamp: the window frames order by this
+#: number, which DuckDB's frames handle faster than timestamps with interval bounds, and
+#: Spark as well (``DATEDIFF(MICROSECOND, ...)``).
+_US = "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date)"
+
+#: One window sum counts both the incidents and the index offenses: each incident adds 1
+#: and each index offense 2**32 more, so the sum holds the incidents in its low 32 bits and
+#: the index offenses above them (exact: no window holds 2**31 incidents).
+_BOTH = f"CASE WHEN is_index THEN {2 ** 32 + 1} ELSE 1 END"
+
+
 def _window(partition: str, days: int) -> str:
-    # both bounds in seconds: Spark wants frame bounds of one interval type
-    return (f"(PARTITION BY {partition} ORDER BY date RANGE BETWEEN INTERVAL {days * 86400} "
-            "SECONDS PRECEDING AND INTERVAL 1 MICROSECONDS PRECEDING)")
+    """The frame of the incidents of ``partition`` in the ``days`` before, strictly."""
+    return (f"(PARTITION BY {partition} ORDER BY _us RANGE BETWEEN {days * 86_400_000_000} "
+            "PRECEDING AND 1 PRECEDING)")
 
 
 def feature_sql(
@@ -151,25 +163,25 @@ def feature_sql(
         f"SELECT {', '.join(cols)},\n"
         f"    CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
         f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR) AS grid_cell,\n"
-        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street\n"
+        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street,\n"
+        f"    {_US} AS _us\n"
         f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
     )
     hist: list[str] = []
+    counts: list[str] = []
     if "history" in spec.groups:
         for w in spec.history:
             part = _PARTITION_SQL[w.place]
-            win = _window(part, w.days)
-            hist += [
-                f"CASE WHEN {part} IS NOT NULL THEN count(*) OVER {win} END AS _n_{w.stem}",
-                f"CASE WHEN {part} IS NOT NULL THEN count(CASE WHEN is_index THEN 1 END) "
-                f"OVER {win} END AS _k_{w.stem}",
-            ]
-        hist += [
-            f"CAST(date_diff('second', max(date) OVER {_window('block', max(lookback, 1))}, "
-            "date) AS DOUBLE) / 3600 AS _hours_since_block",
-            "date_diff('day', min(date) OVER (), date) AS _history_days",
-        ]
-    history = "SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows"
+            hist.append(f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
+                        f"{_window(part, w.days)}, 0) END AS _s_{w.stem}")
+            counts += [f"_s_{w.stem} % {2 ** 32} AS _n_{w.stem}",
+                       f"_s_{w.stem} // {2 ** 32} AS _k_{w.stem}"]
+        hist.append(f"CAST(_us - max(_us) OVER {_window('block', max(lookback, 1))} AS DOUBLE) "
+                    "/ 3600000000 AS _hours_since_block")
+    history = ("SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows")
+    if counts:
+        history = ("SELECT *" + "".join(f",\n    {c}" for c in counts)
+                   + f"\n  FROM (\n  {history}\n  ) AS sums")
     final_where = []
     if since is not None:
         final_where.append(f"date >= {_ts(since)}")
@@ -202,8 +214,9 @@ def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
     """Categories as pandas ``category`` (compact), numbers as float32 with NaN."""
     for f in feats:
         if f.kind in ("category", "high_cardinality"):
-            df[f.name] = df[f.name].astype("category")
-        else:
+            if not isinstance(df[f.name].dtype, pd.CategoricalDtype):
+                df[f.name] = df[f.name].astype("category")
+        elif df[f.name].dtype != np.float32:
             df[f.name] = df[f.name].astype("float32")
     return df
 
@@ -215,8 +228,22 @@ def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
     :func:`read_features`, so that a model sees the same types in training
     and in batch prediction.
     """
-    df = data.to_pandas() if hasattr(data, "to_pandas") else data.copy()
-    return _frame_types(df, feature_catalog(spec or FeatureSpec()))
+    feats = feature_catalog(spec or FeatureSpec())
+    if not hasattr(data, "to_pandas"):
+        return _frame_types(data.copy(), feats)
+    if hasattr(data, "set_column") and hasattr(data, "schema"):  # a pyarrow Table
+        import pyarrow.compute as pc
+
+        # categories dictionary-encoded by Arrow come out as pandas categories directly,
+        # without a column of Python strings in between
+        for f in feats:
+            if f.kind in ("category", "high_cardinality") and f.name in data.schema.names:
+                i = data.schema.get_field_index(f.name)
+                data = data.set_column(i, f.name, pc.dictionary_encode(data.column(i)))
+        # one block per column, and Arrow's buffers released as they are converted: the
+        # table and the frame are never both whole in memory
+        return _frame_types(data.to_pandas(split_blocks=True, self_destruct=True), feats)
+    return _frame_types(data.to_pandas(), feats)
 
 
 def store_feature_sql(

@@ -250,8 +250,12 @@ def _scored_sql(con: Any, spec: FeatureSpec, *, window: str, history: bool,
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
                            table="_rows")
     names = [f.name for f in feature_catalog(spec)]
+    # days of earlier data the history features could read (at most the lookback): not a
+    # feature (it only grows with the calendar), but each output row reports it
+    days = (f"CAST(least({float(spec.lookback_days)}, date_diff('day', "
+            "(SELECT min(date) FROM _rows), f.date)) AS FLOAT) AS history_days")
     sql = (f"WITH f AS ({features})\n"
-           f"SELECT r.id, f.key, f.date, {', '.join('f.' + n for n in names)}\n"
+           f"SELECT r.id, f.key, f.date, {', '.join('f.' + n for n in names)}, {days}\n"
            "FROM f JOIN (SELECT key, id, _ingest, _line FROM _rows WHERE _target) AS r "
            "USING (key)\nORDER BY r._ingest, r._line, f.date, f.key")
     return sql, int(n)
@@ -355,7 +359,9 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
     target = manifest.get("target", "index")
     threshold = float(manifest["threshold"])
     model_id = f"{manifest.get('run_id', Path(run_dir).name)}/{manifest['name']}"
-    names = [f.name for f in feature_catalog(spec)]
+    # the model's own columns: a model saved before history_days left the catalog still
+    # reads it (computed for every row below)
+    names = list(manifest.get("features") or [f.name for f in feature_catalog(spec)])
 
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, str | Path) else inputs)]
     store_input = len(paths) == 1 and paths[0].is_file() and _is_store(paths[0])
@@ -442,8 +448,7 @@ def predict(run_dir: str | Path, inputs: str | Path | Sequence[str | Path], out:
                 frame = feature_frame(batch, spec)
                 p = model.predict_proba(frame[["date", *names]])[:, 1].astype(np.float64)
                 label = p >= threshold
-                hdays = frame["history_days"].to_numpy(np.float32) if "history_days" in frame \
-                    else np.full(len(frame), np.nan, np.float32)
+                hdays = frame["history_days"].to_numpy(np.float32)
                 complete = hdays >= spec.lookback_days
                 n = len(frame)
                 writer.write(pa.RecordBatch.from_arrays([

@@ -65,6 +65,10 @@ class ModelFamily:
     targets : tuple of str
         The targets it can be trained for (``type_rate`` reads the offense
         type, a feature only for the arrest target).
+    frame_output : bool
+        The encoders hand the model a DataFrame (numbers passed through as the
+        frame's own columns) instead of one dense matrix: for XGBoost, which
+        quantizes the columns itself, this saves a copy of every number.
     """
 
     name: str
@@ -75,6 +79,7 @@ class ModelFamily:
     baseline: bool = False
     saved_as: str = "skops"
     targets: tuple[str, ...] = ("index", "arrest")
+    frame_output: bool = False
 
 
 # ----------------------------------------------------------------- spaces
@@ -98,13 +103,14 @@ def _lr_space(trial: Any) -> dict[str, Any]:
 
 def _rf_space(trial: Any) -> dict[str, Any]:
     return {
-        "model__max_depth": trial.suggest_int("max_depth", 6, 30, log=True),
+        "model__max_depth": trial.suggest_int("max_depth", 8, 24, log=True),
         "model__min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 200, log=True),
-        # at most half the features per split and a quarter of the rows per tree: on 1.45
-        # million rows, 100 trees with 0.67 and 0.22 took 17 minutes, more than the four
-        # other models together
-        "model__max_features": trial.suggest_float("max_features", 0.1, 0.5),
-        "model__max_samples": trial.suggest_float("max_samples", 0.05, 0.25),
+        # a tree's cost grows with the rows it draws times the features it tries per split:
+        # on 1.45 million rows, 100 trees with 0.67 of the features and 0.22 of the rows
+        # took 17 minutes to refit, more than the four other models together. Bounded to
+        # 0.4 x 0.1 (a quarter of that product), and still 100,000 rows a tree at 1M rows
+        "model__max_features": trial.suggest_float("max_features", 0.1, 0.4),
+        "model__max_samples": trial.suggest_float("max_samples", 0.02, 0.1),
     }
 
 
@@ -186,11 +192,15 @@ def _svm(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> 
 def _xgb(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
     return EarlyStoppingXGBClassifier(n_estimators=1000, learning_rate=0.1, max_depth=8,
                                       min_child_weight=5.0, subsample=0.8, colsample_bytree=0.8,
-                                      n_jobs=n_jobs, random_state=random_state)
+                                      fill_missing=-1.0, n_jobs=n_jobs,
+                                      random_state=random_state)
 
 
 def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    # batches of 2,048 and at most 15 epochs (patience 2): each of a search's ~50 fits, and
+    # the refit on a million rows, runs fewer steps; the search tunes the learning rate
     return KerasTabularClassifier(categorical_features=embedding_columns(features),
+                                  batch_size=2048, epochs=15, patience=2,
                                   random_state=random_state)
 
 
@@ -220,7 +230,7 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
                 _svm,
                 _svm_space),
     ModelFamily("xgb", "XGBoost (hist, early stopping)", "tree", _xgb, _xgb_space,
-                saved_as="xgboost-ubj"),
+                saved_as="xgboost-ubj", frame_output=True),
     ModelFamily("nn", "Neural network (Keras, embeddings)", "embedding", _nn, _nn_space,
                 saved_as="keras"),
 )}
@@ -279,8 +289,10 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
     steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest,
                                                            target=target))]
     if family.style is not None:
-        steps.append(("prep", make_preprocessor(features, family.style,
-                                                min_frequency=min_frequency,
-                                                random_state=random_state)))
+        prep = make_preprocessor(features, family.style, min_frequency=min_frequency,
+                                 random_state=random_state)
+        if family.frame_output:
+            prep.set_output(transform="pandas")
+        steps.append(("prep", prep))
     steps.append(("model", family.estimator(features, random_state, n_jobs)))
     return Pipeline(steps)

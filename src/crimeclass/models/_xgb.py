@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from crimeclass.models._target import BinaryPredictMixin, binary_target
 
@@ -35,6 +40,18 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
     validation_fraction : float, default=0.1
         Share of the (last) rows held out for early stopping; 0 grows all trees.
     early_stopping_rounds : int, default=30
+    fill_missing : float, optional
+        Value given to missing numbers before XGBoost sees them; None keeps
+        them missing (XGBoost learns a default direction for them). XGBoost
+        stores a matrix with missing entries sparsely, at about five times
+        the memory of a dense one (measured: 720 MB against 141 MB for
+        900,000 rows of crimeclass's 68 features), so crimeclass passes -1,
+        below every value of the features that can be missing (counts,
+        shares, hours, coordinates): a split can still set it apart.
+    batch_rows : int, default=262144
+        XGBoost's quantized matrix is built from batches of this many rows
+        (``xgboost.DataIter``), so that only one batch is ever copied (filled,
+        converted) at a time; prediction goes batch by batch too.
     n_jobs : int, optional
     random_state : int, default=0
 
@@ -52,7 +69,8 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
                  max_depth: int = 6, min_child_weight: float = 1.0, subsample: float = 1.0,
                  colsample_bytree: float = 1.0, reg_lambda: float = 1.0, reg_alpha: float = 0.0,
                  gamma: float = 0.0, max_bin: int = 256, validation_fraction: float = 0.1,
-                 early_stopping_rounds: int = 30, n_jobs: int | None = None,
+                 early_stopping_rounds: int = 30, fill_missing: float | None = None,
+                 batch_rows: int = 262_144, n_jobs: int | None = None,
                  random_state: int = 0) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -66,15 +84,42 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         self.max_bin = max_bin
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
+        self.fill_missing = fill_missing
+        self.batch_rows = batch_rows
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _xgb_params(self) -> dict[str, Any]:
-        names = ("n_estimators", "learning_rate", "max_depth", "min_child_weight", "subsample",
-                 "colsample_bytree", "reg_lambda", "reg_alpha", "gamma", "max_bin", "n_jobs",
-                 "random_state")
-        return {**{k: getattr(self, k) for k in names}, "tree_method": "hist",
-                "objective": "binary:logistic", "eval_metric": "logloss"}
+    def _train_params(self) -> dict[str, Any]:
+        """The parameters of ``xgboost.train`` (XGBClassifier's names mapped to the core's)."""
+        params: dict[str, Any] = {
+            "objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
+            "eta": self.learning_rate, "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight, "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree, "lambda": self.reg_lambda,
+            "alpha": self.reg_alpha, "gamma": self.gamma, "max_bin": self.max_bin,
+            "seed": self.random_state}
+        if self.n_jobs is not None and self.n_jobs > 0:
+            params["nthread"] = self.n_jobs
+        return params
+
+    def _check_X(self, X: Any, y: Any = None, *, reset: bool) -> tuple[Any, Any]:
+        """Numbers as they are: a DataFrame of numeric columns is kept (no dense copy), any
+        other input becomes a float32 array."""
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "fiub"]
+            if bad:
+                raise ValueError(f"EarlyStoppingXGBClassifier needs numeric columns; "
+                                 f"{bad[:5]} are not")
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if y is not None:
+                y = column_or_1d(y, warn=True)
+                check_consistent_length(X, y)
+            return X, y
+        if y is None:
+            return validate_data(self, X, reset=reset, dtype=np.float32,
+                                 ensure_all_finite="allow-nan"), None
+        return validate_data(self, X, y, reset=reset, dtype=np.float32,
+                             ensure_all_finite="allow-nan")
 
     def fit(self, X: Any, y: Any) -> EarlyStoppingXGBClassifier:
         import xgboost
@@ -82,30 +127,48 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         if not 0 <= self.validation_fraction < 1:
             raise ValueError("validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction}")
-        X, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite="allow-nan")
+        X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
         n_val = math.ceil(self.validation_fraction * len(y01))
-        params = self._xgb_params()
-        if n_val and self.early_stopping_rounds and len(y01) - n_val > 0 \
-                and len(np.unique(y01[-n_val:])) == 2 and len(np.unique(y01[:-n_val])) == 2:
-            model = xgboost.XGBClassifier(**params,
-                                          early_stopping_rounds=self.early_stopping_rounds)
-            model.fit(X[:-n_val], y01[:-n_val], eval_set=[(X[-n_val:], y01[-n_val:])],
-                      verbose=False)
-            self.best_iteration_ = int(model.best_iteration)
+        params = self._train_params()
+        nthread = self.n_jobs if self.n_jobs is not None and self.n_jobs > 0 else None
+        n_fit = len(y01) - n_val
+        # XGBoost's own quantized matrix, built batch by batch from views of the rows (no
+        # copy of X); the validation rows' matrix shares the training matrix's bins (ref)
+        if n_val and self.early_stopping_rounds and n_fit > 0 \
+                and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2:
+            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, n_fit),
+                                            max_bin=self.max_bin, nthread=nthread)
+            val = xgboost.QuantileDMatrix(self._batches(X, y01, n_fit, len(y01)), ref=train,
+                                          max_bin=self.max_bin, nthread=nthread)
+            booster = xgboost.train(params, train, num_boost_round=self.n_estimators,
+                                    evals=[(val, "validation")],
+                                    early_stopping_rounds=self.early_stopping_rounds,
+                                    verbose_eval=False)
+            self.best_iteration_ = int(booster.best_iteration)
+            del val
         else:  # too few rows (or one class) to hold any out: grow every tree
-            model = xgboost.XGBClassifier(**params)
-            model.fit(X, y01, verbose=False)
+            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, len(y01)),
+                                            max_bin=self.max_bin, nthread=nthread)
+            booster = xgboost.train(params, train, num_boost_round=self.n_estimators,
+                                    verbose_eval=False)
             self.best_iteration_ = self.n_estimators - 1
-        self.booster_ = model.get_booster()
+        del train
+        self.booster_ = booster
         return self
+
+    def _batches(self, X: Any, y: np.ndarray | None, start: int, stop: int) -> Any:
+        return _row_batches(X, y, start, stop, max(1, int(self.batch_rows)), self.fill_missing)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
-        p = self.booster_.inplace_predict(
-            X, iteration_range=(0, self.best_iteration_ + 1))
-        p = np.asarray(p, dtype=np.float64)
+        X, _ = self._check_X(X, reset=False)
+        step = max(1, int(self.batch_rows))
+        p = np.empty(len(X), dtype=np.float64)
+        for a in range(0, len(X), step):
+            batch = _filled(_rows(X, slice(a, a + step)), self.fill_missing)
+            p[a:a + step] = self.booster_.inplace_predict(
+                batch, iteration_range=(0, self.best_iteration_ + 1))
         return np.column_stack([1 - p, p])
 
     def __sklearn_tags__(self) -> Any:
@@ -113,3 +176,42 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         tags.input_tags.allow_nan = True
         tags.classifier_tags.multi_class = False
         return tags
+
+
+def _rows(X: Any, rows: slice) -> Any:
+    """A view of a slice of rows (DataFrame or array)."""
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def _filled(X: Any, value: float | None) -> Any:
+    """``X`` with missing numbers set to ``value`` (a copy), or ``X`` itself."""
+    if value is None:
+        return X
+    if hasattr(X, "fillna"):
+        return X.fillna(value)
+    return np.where(np.isnan(X), np.float32(value), X)
+
+
+def _row_batches(X: Any, y: np.ndarray | None, start: int, stop: int, step: int,
+             fill: float | None) -> Any:
+    """An ``xgboost.DataIter`` over the rows ``[start, stop)`` of ``X`` in batches."""
+    import xgboost
+
+    class Batches(xgboost.DataIter):
+        def __init__(self) -> None:
+            self._at = start
+            super().__init__(release_data=True)
+
+        def next(self, input_data: Any) -> bool:
+            if self._at >= stop:
+                return False
+            end = min(self._at + step, stop)
+            input_data(data=_filled(_rows(X, slice(self._at, end)), fill),
+                       label=None if y is None else y[self._at:end])
+            self._at = end
+            return True
+
+        def reset(self) -> None:
+            self._at = start
+
+    return Batches()
