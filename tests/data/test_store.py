@@ -173,11 +173,13 @@ def test_the_account_always_adds_up(tmp_path_factory, sample_lines, data):
 
 
 KILLER = textwrap.dedent("""
-    import sys
+    import sys, time
     from crimeclass.data import IngestOptions, Store
     store, path = sys.argv[1], sys.argv[2]
     def progress(done, total):
-        print("progress", done, flush=True)
+        if done > 2_000_000:  # rows are being written: wait here for the signal, so that
+            print("midway", flush=True)  # a busy machine cannot let the ingest finish first
+            time.sleep(120)
     with Store(store) as s:
         s.ingest_path(path, IngestOptions(statement_rows=2_000, block_bytes=1 << 18),
                       on_progress=progress)
@@ -198,7 +200,7 @@ def test_an_ingest_killed_midway_leaves_the_store_as_it_was(
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:  # wait until rows are being written
-            if line.startswith("progress") and int(line.split()[1]) > 2_000_000:
+            if line.startswith("midway"):
                 break
         proc.send_signal(sig)
         rest = proc.stdout.read()

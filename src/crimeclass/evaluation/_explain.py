@@ -87,16 +87,13 @@ def tree_shap(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame] | 
 
     est = model.steps[-1][1]
     prep = model[:-1]
-    Xt = np.asarray(prep.transform(X), dtype=np.float32)
+    encoded = prep.transform(X)  # a DataFrame for XGBoost's pipeline, else an array
+    Xt = np.asarray(encoded, dtype=np.float32)
     names = _input_names(model.steps[-2][1], Xt.shape[1]) if len(model.steps) > 2 else \
         [f"x{i}" for i in range(Xt.shape[1])]
     inputs = pd.DataFrame(Xt, columns=names)
     if isinstance(est, EarlyStoppingXGBClassifier):
-        import xgboost
-
-        contrib = est.booster_.predict(xgboost.DMatrix(Xt), pred_contribs=True,
-                                       iteration_range=(0, est.best_iteration_ + 1))
-        return np.asarray(contrib[:, :-1], dtype=float), inputs  # last column: the bias
+        return est.predict_contributions(encoded), inputs
     if isinstance(est, RandomForestClassifier):
         shap = import_shap()
         values = shap.TreeExplainer(est).shap_values(Xt, check_additivity=False)

@@ -171,6 +171,21 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
                 batch, iteration_range=(0, self.best_iteration_ + 1))
         return np.column_stack([1 - p, p])
 
+    def predict_contributions(self, X: Any) -> np.ndarray:
+        """SHAP values (XGBoost's exact tree contributions), one column per input.
+
+        The rows go through the same checks and filling of missing numbers as
+        :meth:`predict_proba`; the bias column XGBoost appends is left out.
+        """
+        import xgboost
+
+        check_is_fitted(self)
+        X, _ = self._check_X(X, reset=False)
+        data = _filled(X, self.fill_missing)
+        contrib = self.booster_.predict(xgboost.DMatrix(data), pred_contribs=True,
+                                        iteration_range=(0, self.best_iteration_ + 1))
+        return np.asarray(contrib[:, :-1], dtype=float)
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
