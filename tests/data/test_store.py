@@ -173,13 +173,17 @@ def test_the_account_always_adds_up(tmp_path_factory, sample_lines, data):
 
 
 KILLER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from crimeclass.data import IngestOptions, Store
+    # Ctrl-C as in a terminal: a pytest-xdist worker's children inherit SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     store, path = sys.argv[1], sys.argv[2]
+    waited = []
     def progress(done, total):
-        if done > 2_000_000:  # rows are being written: wait here for the signal, so that
-            print("midway", flush=True)  # a busy machine cannot let the ingest finish first
-            time.sleep(120)
+        if done > 2_000_000 and not waited:  # rows are being written: wait for the signal
+            waited.append(True)  # here, so that a busy machine cannot finish the ingest first
+            print("midway", flush=True)
+            time.sleep(60)
     with Store(store) as s:
         s.ingest_path(path, IngestOptions(statement_rows=2_000, block_bytes=1 << 18),
                       on_progress=progress)
