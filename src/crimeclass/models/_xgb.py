@@ -131,7 +131,7 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         self.classes_, y01 = binary_target(y)
         n_val = math.ceil(self.validation_fraction * len(y01))
         params = self._train_params()
-        nthread = self.n_jobs if self.n_jobs is not None and self.n_jobs > 0 else None
+        nthread = params.get("nthread")  # set by _train_params when n_jobs is given
         n_fit = len(y01) - n_val
         # XGBoost's own quantized matrix, built batch by batch from views of the rows (no
         # copy of X); the validation rows' matrix shares the training matrix's bins (ref)
