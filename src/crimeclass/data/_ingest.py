@@ -33,9 +33,9 @@ import pyarrow as pa
 from crimeclass.data._account import IngestAccount
 from crimeclass.data._labels import iucr_table, label_sql, lookup_sql
 from crimeclass.data._reasons import Reason
-from crimeclass.data._schema import COLUMNS, DATE_FORMATS
+from crimeclass.data._schema import COLUMN_NAMES, COLUMNS, DATE_FORMATS
 from crimeclass.data._sources import Source
-from crimeclass.data._validate import Bounds, validation_sql
+from crimeclass.data._validate import Bounds, raw_json_sql, validation_sql
 
 __all__ = ["IngestOptions", "ingest", "stage_sql"]
 
@@ -91,10 +91,19 @@ def derived_key(base_key: str, ordinal: str) -> str:
     return f"(-{hash62(f'{base_key}::VARCHAR || chr(35) || {ordinal}::VARCHAR')} - 1)"
 
 
-def stage_sql(formats: list[str], bounds: Bounds, now: str, relation: str = "_batch") -> str:
-    """Validation, label, key material and content hash of the raw rows of ``relation``."""
-    validated = f"({validation_sql(relation, date_formats=formats, bounds=bounds, now=now)})"
-    return f"SELECT l.*, {hash62(BASE_TEXT)} AS base_key FROM ({label_sql(validated)}) AS l"
+def stage_sql(formats: list[str], bounds: Bounds, now: str, relation: str = "_batch",
+              typed: frozenset[str] = frozenset()) -> str:
+    """Validation, label and key material of the raw rows of ``relation`` (the columns
+    in ``typed`` arrive parsed)."""
+    validated = validation_sql(relation, date_formats=formats, bounds=bounds, now=now,
+                               typed=typed)
+    return f"SELECT l.*, {hash62(BASE_TEXT)} AS base_key FROM ({label_sql(f'({validated})')}) AS l"
+
+
+def typed_columns(schema: pa.Schema) -> frozenset[str]:
+    """The canonical columns of a raw batch that arrive parsed (not as text)."""
+    return frozenset(f.name for f in schema if f.name in COLUMN_NAMES
+                     and not pa.types.is_string(f.type) and not pa.types.is_null(f.type))
 
 
 def _newer(n: str, o: str) -> str:
@@ -110,10 +119,16 @@ def _newer(n: str, o: str) -> str:
 
 
 def _grouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Batches gathered into tables of at least ``rows`` rows: one SQL statement each."""
+    """Batches gathered into tables of at least ``rows`` rows: one SQL statement each.
+
+    A batch whose columns differ in type from the group's (typed or text) starts a new group.
+    """
     group: list[pa.RecordBatch] = []
     n = 0
     for b in batches:
+        if group and b.schema != group[0].schema:
+            yield pa.Table.from_batches(group)
+            group, n = [], 0
         group.append(b)
         n += b.num_rows
         if n >= rows:
@@ -217,7 +232,8 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             on_progress: Callable[[int, int], None] | None) -> None:
     """Step 1: validate each group of batches; append good rows, quarantine bad ones."""
     formats = list(DATE_FORMATS.values())
-    sql: str | None = None
+    sqls: dict[frozenset[str], str] = {}  # the statement for each set of typed columns
+    typed_bad: list[int] = []  # lines of quarantined rows that arrived typed
     total = source.size()
     columns = ", ".join(INSERT_COLUMNS)
     canonical = ", ".join(c.name for c in STORED)
@@ -230,13 +246,18 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
     # Most batches of a modern export have an ID on every row and no bad row: those go
     # straight into incidents (the bad rows, if any, are found by the count and staged
     # after). A batch with rows without ID is staged in _b first, to key them.
-    for table in _prefetch(_grouped(source.batches(), options.statement_rows)):
-        if sql is None:  # the first rows tell the date format: it is tried first
+    detected = False
+    for table in _prefetch(_grouped(source.ingest_batches(), options.statement_rows)):
+        typed = typed_columns(table.schema)
+        if not detected and "date" not in typed:  # the first dates tell their format
+            detected = True
             account.date_format = detect_date_format(con, table, formats)
             if account.date_format:
                 formats.remove(account.date_format)
                 formats.insert(0, account.date_format)
-            sql = stage_sql(formats, options.bounds, now)
+        if typed not in sqls:
+            sqls[typed] = stage_sql(formats, options.bounds, now, typed=typed)
+        sql = sqls[typed]
         account.read += (rows := table.num_rows)
         if table.column("id").null_count == 0:
             done = int(run_on(con, table, insert_with_id.format(relation=f"({sql})"))[0][0])
@@ -249,9 +270,17 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             done = _one(con, "SELECT count(*) FROM _b WHERE _problems = '' AND id IS NOT NULL")
         del table
         if done < rows:
+            if typed:
+                typed_bad += [line for (line,) in _rows(
+                    con, "SELECT _line FROM _b WHERE _problems <> ''")]
             _append_staged(con, source.name, ingest_id, columns, canonical, valid)
         if on_progress:
             on_progress(source.position(), total)
+    if typed_bad and (text := source.text_rows(typed_bad)) is not None:
+        # the quarantine keeps a row's text as the file has it, not its parsed values
+        run_on(con, pa.Table.from_batches([text]), f"""
+            UPDATE quarantine SET raw = {raw_json_sql()} FROM _batch
+            WHERE quarantine.ingest_id = {int(ingest_id)} AND quarantine.line = _batch._line""")
     rows = f"(SELECT * FROM incidents WHERE ingest_id = {int(ingest_id)})"
     _add(account.label_routes, _rows(con, f"SELECT label_source, count(*) FROM {rows} "
                                           "GROUP BY ALL ORDER BY 1"))
@@ -291,8 +320,6 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
     """Step 2: settle the new rows against each other and against the stored ones."""
     cur = int(ingest_id)
     new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
-    old = f"(SELECT * FROM incidents WHERE ingest_id <> {cur})"
-    counts: dict[str, int] = {}
 
     # Duplicate IDs inside the file: the newest row (then the last line) wins.
     con.execute(f"""
@@ -314,6 +341,32 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         WHERE incidents.ingest_id = {cur} AND incidents.key = _dup.key
           AND incidents.source_line = _dup.source_line AND _dup.source_line <> _dup.winner""")
 
+    if _one(con, f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE ingest_id <> {cur} "
+                 "LIMIT 1)"):
+        counts, upgraded = _reconcile_stored(con, cur)
+    else:  # the store held nothing before: every new row is new
+        counts, upgraded = {}, 0
+    con.execute("DROP TABLE IF EXISTS temp._dup")
+
+    problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
+                          "GROUP BY ALL ORDER BY 2 DESC")
+    account.quarantine_reasons = {str(r): int(n) for r, n in problems}
+    account.quarantined = sum(account.quarantine_reasons.values())
+    account.derived_keys = _one(con, f"SELECT count(*) FROM {new} WHERE key_derived")
+    account.updated = counts.get("update", 0) + upgraded
+    account.stale = counts.get("stale", 0)
+    account.matched_by_derived_key = counts.get("matched", 0)
+    account.unchanged = counts.get("unchanged", 0) + account.stale + account.matched_by_derived_key
+    stored_now = _one(con, f"SELECT count(*) FROM {new}")
+    account.inserted = stored_now - account.updated
+
+
+def _reconcile_stored(con: duckdb.DuckDBPyConnection, cur: int) -> tuple[dict[str, int], int]:
+    """The new rows against the stored ones: the counts of each action, and the stored
+    incidents without ID that new rows with an ID took over."""
+    new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
+    old = f"(SELECT * FROM incidents WHERE ingest_id <> {cur})"
+    counts: dict[str, int] = {}
     # An ID already stored: the newer row stays. Which IDs are stored already is
     # found on the key column alone; whole rows are compared only for those.
     con.execute(f"""
@@ -375,20 +428,9 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         FROM _pair AS p WHERE incidents.ingest_id = {cur} AND incidents.key = p.new_key
           AND p.action = 'update'""")
     _rekey_collisions(con, cur)
-    for t in ("_dup", "_known", "_act", "_up", "_pair"):
+    for t in ("_known", "_act", "_up", "_pair"):
         con.execute(f"DROP TABLE IF EXISTS temp.{t}")
-
-    problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
-                          "GROUP BY ALL ORDER BY 2 DESC")
-    account.quarantine_reasons = {str(r): int(n) for r, n in problems}
-    account.quarantined = sum(account.quarantine_reasons.values())
-    account.derived_keys = _one(con, f"SELECT count(*) FROM {new} WHERE key_derived")
-    account.updated = counts.get("update", 0) + upgraded
-    account.stale = counts.get("stale", 0)
-    account.matched_by_derived_key = counts.get("matched", 0)
-    account.unchanged = counts.get("unchanged", 0) + account.stale + account.matched_by_derived_key
-    stored_now = _one(con, f"SELECT count(*) FROM {new}")
-    account.inserted = stored_now - account.updated
+    return counts, upgraded
 
 
 def _rekey_collisions(con: duckdb.DuckDBPyConnection, cur: int) -> None:

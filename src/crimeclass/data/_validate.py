@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from crimeclass.data._reasons import Flag, Reason
 from crimeclass.data._schema import COLUMNS, DATE_FORMATS
 
-__all__ = ["Bounds", "validation_sql"]
+__all__ = ["Bounds", "raw_json_sql", "validation_sql"]
 
 _TRUE = ("true", "t", "y", "yes", "1")
 _FALSE = ("false", "f", "n", "no", "0")
@@ -60,9 +60,14 @@ def _unparsed(parsed: str, col: str) -> str:
             f"THEN trim({col}) <> '' ELSE false END")
 
 
-def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
+def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: frozenset[str]
            ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]], list[str]]:
-    """The pieces of :func:`validation_sql`: parsed values, problems, flags, outputs."""
+    """The pieces of :func:`validation_sql`: parsed values, problems, flags, outputs.
+
+    A column in ``typed`` arrives parsed already (its canonical type, see
+    ``CsvSource``): it is its own parsed value and cannot fail to parse; its
+    range and consistency checks apply as to a parsed text.
+    """
     fmts = _list(date_formats)
     parsed: list[str] = []  # p_<col>: each value parsed once
     problems: list[tuple[str, str]] = []  # (condition, 'Field:reason')
@@ -77,13 +82,16 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
         n = c.name
         if c.kind in ("id", "int", "year"):
             sql_type = "BIGINT" if c.kind == "id" else "INTEGER"
-            parsed.append(f"TRY_CAST({n} AS DOUBLE) AS d_{n}")  # the cast ignores spaces
-            parsed.append(f"CASE WHEN d_{n} = trunc(d_{n}) AND abs(d_{n}) < 9.0e15 "
-                          f"THEN CAST(d_{n} AS {sql_type}) END AS p_{n}")
-            problem(f"{_unparsed(f'd_{n}', n)} OR NOT isfinite(d_{n})", c.portal,
-                    Reason.NOT_A_NUMBER)
-            problem(f"isfinite(d_{n}) AND d_{n} <> trunc(d_{n})", c.portal,
-                    Reason.NOT_A_WHOLE_NUMBER)
+            if n in typed:
+                parsed.append(f"{n} AS p_{n}")
+            else:
+                parsed.append(f"TRY_CAST({n} AS DOUBLE) AS d_{n}")  # the cast ignores spaces
+                parsed.append(f"CASE WHEN d_{n} = trunc(d_{n}) AND abs(d_{n}) < 9.0e15 "
+                              f"THEN CAST(d_{n} AS {sql_type}) END AS p_{n}")
+                problem(f"{_unparsed(f'd_{n}', n)} OR NOT isfinite(d_{n})", c.portal,
+                        Reason.NOT_A_NUMBER)
+                problem(f"isfinite(d_{n}) AND d_{n} <> trunc(d_{n})", c.portal,
+                        Reason.NOT_A_WHOLE_NUMBER)
             if c.kind == "year":
                 problem(f"CASE WHEN p_{n} IS NOT NULL THEN p_{n} <> year(p_date) END", c.portal,
                         Reason.YEAR_MISMATCH)
@@ -93,6 +101,12 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
                 final.append(f"CASE WHEN p_{n} BETWEEN {lo} AND {hi} THEN p_{n} END AS {n}")
                 flags.append((f"(p_{n} NOT BETWEEN {lo} AND {hi})",
                               _q(Flag(f"{n}_out_of_range"))))
+            else:
+                final.append(f"p_{n} AS {n}")
+        elif c.kind in ("timestamp", "bool", "float") and n in typed:
+            parsed.append(f"{n} AS p_{n}")
+            if c.kind == "float":
+                problem(f"NOT isfinite(p_{n})", c.portal, Reason.NOT_A_NUMBER)
             else:
                 final.append(f"p_{n} AS {n}")
         elif c.kind == "timestamp":
@@ -144,13 +158,19 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str
         flags.append((f"(NOT coalesce({inside}, false) AND {present})",
                       _q(Flag.COORDINATES_OUTSIDE_CHICAGO)))
 
-    problem("CASE WHEN p_date IS NULL THEN date IS NULL OR trim(date) = '' ELSE false END",
+    problem("p_date IS NULL" if "date" in typed else
+            "CASE WHEN p_date IS NULL THEN date IS NULL OR trim(date) = '' ELSE false END",
             "Date", Reason.MISSING_DATE)
     problem(f"p_date < TIMESTAMP '{bounds.earliest_year}-01-01' OR p_date > {now}",
             "Date", Reason.DATE_OUT_OF_RANGE)
     problem("_reject IS NOT NULL", "", Reason.WRONG_FIELD_COUNT)
 
     return parsed, problems, flags, final
+
+
+def raw_json_sql() -> str:
+    """SQL of a row's fields as a JSON object by their portal names (the quarantine's ``raw``)."""
+    return "to_json({" + ", ".join(f"{_q(c.portal)}: {c.name}" for c in COLUMNS) + "})"
 
 
 # A row the source could not take apart is reported by the source's verdict alone (its
@@ -165,22 +185,26 @@ def validation_sql(
     date_formats: Sequence[str] = tuple(DATE_FORMATS.values()),
     bounds: Bounds = Bounds(),
     now: str = "now()::TIMESTAMP",
+    typed: frozenset[str] = frozenset(),
 ) -> str:
     """The SELECT that validates and types the raw rows of ``relation``.
 
     Parameters
     ----------
     relation : str
-        Name of a relation with the columns of :data:`RAW_SCHEMA`.
+        Name of a relation with the columns of :data:`RAW_SCHEMA`, those named in
+        ``typed`` already of their canonical type.
     date_formats : sequence of str
         ``strptime`` formats to try, most likely first.
     bounds : Bounds
         Ranges outside which values are nulled and flagged.
     now : str
         SQL expression for the time of ingest (dates after it are quarantined).
+    typed : frozenset of str
+        Columns that arrive parsed (see :meth:`Source.ingest_batches`).
     """
-    parsed, problems, flags, final = _rules(date_formats, bounds, now)
-    raw_json = "to_json({" + ", ".join(f"{_q(c.portal)}: {c.name}" for c in COLUMNS) + "})"
+    parsed, problems, flags, final = _rules(date_formats, bounds, now, typed)
+    raw_json = raw_json_sql()
     # Most rows are fine: test one boolean, and build the texts only for the others.
     any_problem = " OR ".join(c for c, _ in problems)
     any_flag = " OR ".join(c for c, _ in flags)
