@@ -11,7 +11,12 @@ from crimeclass.features._catalog import (
     Target,
     feature_catalog,
 )
-from crimeclass.features._encoders import PreprocessStyle, embedding_columns, make_preprocessor
+from crimeclass.features._encoders import (
+    CategoryCodes,
+    PreprocessStyle,
+    embedding_columns,
+    make_preprocessor,
+)
 from crimeclass.features._leakage import (
     AFTER_THE_FACT,
     DEFINE_LABEL,
@@ -33,6 +38,7 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
+    "CategoryCodes",
     "AFTER_THE_FACT",
     "DEFINE_LABEL",
     "FEATURE_GROUPS",

@@ -41,6 +41,7 @@ TRUSTED_TYPES = frozenset({
     # a Nystroem kernel fitted on the linear style's sparse one-hot matrix keeps its
     # basis rows as CSR (skops stores it as arrays, through scipy's own npz format)
     "scipy.sparse._csr.csr_matrix",
+    "crimeclass.features._encoders.CategoryCodes",
     "crimeclass.features._leakage.LeakageGuard",
     "crimeclass.models._baselines.GroupRateClassifier",
     "crimeclass.models._keras.KerasTabularClassifier",

@@ -1,0 +1,66 @@
+"""The learned encoders: CategoryCodes hands scikit-learn's encoders numbers that give
+exactly the results they give on the text of the categories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
+
+from crimeclass.features import CategoryCodes, FeatureSpec, feature_catalog, read_features
+
+
+@pytest.fixture(scope="module")
+def frame(sample_store) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect(str(sample_store), read_only=True)
+    try:
+        return read_features(con, FeatureSpec(groups=("time", "place")), since="2012-01-01")
+    finally:
+        con.close()
+
+
+def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    early = frame["date"] < "2016-01-01"
+    return frame[early], frame[~early]
+
+
+def test_codes_are_ranks_missing_is_nan_and_unseen_is_minus_two():
+    fit = pd.DataFrame({"c": pd.Categorical(["b", "a", "b", None], categories=["b", "a", "z"])})
+    codes = CategoryCodes().fit(fit)
+    assert list(codes.categories_[0]) == ["a", "b"]  # the unused category z is left out
+    other = pd.DataFrame({"c": pd.Categorical(["a", "z", None, "b"],
+                                              categories=["z", "b", "a"])})
+    out = codes.transform(other)[:, 0]
+    assert out[0] == 0 and out[1] == CategoryCodes.UNSEEN and np.isnan(out[2]) and out[3] == 1
+    text = pd.DataFrame({"c": ["a", "q", None, "b"]}, dtype=object)
+    np.testing.assert_array_equal(codes.transform(text)[:, 0],
+                                  [0, CategoryCodes.UNSEEN, np.nan, 1])
+    assert list(codes.get_feature_names_out()) == ["c"]
+
+
+@pytest.mark.parametrize("encoder", [
+    pytest.param(lambda: OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                        encoded_missing_value=-1, min_frequency=50),
+                 id="ordinal-rare-grouped"),
+    pytest.param(lambda: OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50,
+                                       sparse_output=False), id="onehot"),
+    pytest.param(lambda: TargetEncoder(target_type="binary",
+                                       cv=KFold(5, shuffle=True, random_state=0)),
+                 id="target"),
+])
+def test_encoders_give_the_same_on_codes_as_on_text(frame, encoder):
+    cats = [f.name for f in feature_catalog(FeatureSpec(groups=("time", "place")))
+            if f.kind in ("category", "high_cardinality")]
+    train, test = _split(frame)
+    y = train["is_index"].to_numpy().astype(int)
+    on_text = encoder()
+    text_train = on_text.fit_transform(train[cats].astype(object), y)
+    text_test = on_text.transform(test[cats].astype(object))
+    on_codes = make_pipeline(CategoryCodes(), encoder())
+    np.testing.assert_array_equal(on_codes.fit_transform(train[cats], y), text_train)
+    np.testing.assert_array_equal(on_codes.transform(test[cats]), text_test)
