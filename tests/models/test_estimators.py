@@ -115,6 +115,18 @@ def test_xgboost_reads_a_frame_as_its_array_batch_by_batch():
     np.testing.assert_allclose(from_frame.predict_proba(frame), from_array.predict_proba(X))
     from_frame.batch_rows = 1000  # prediction in one batch or in five: the same numbers
     np.testing.assert_allclose(from_frame.predict_proba(frame), from_array.predict_proba(X))
+    assert from_frame.booster_.feature_names == list("abcd")  # the trees keep the names
+    assert from_frame.predict_contributions(frame).shape == (600, 4)
+
+
+def test_xgboost_fills_a_copy_of_the_rows_never_the_callers_frame():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2)).astype(np.float32)
+    X[::7, 0] = np.nan
+    frame = pd.DataFrame({"a": X[:, 0]})  # one block: its array could be handed out as is
+    y = (rng.normal(size=300) > 0).astype(int)
+    EarlyStoppingXGBClassifier(n_estimators=5, n_jobs=1, fill_missing=-1.0).fit(frame, y)
+    assert frame["a"].isna().sum() == len(range(0, 300, 7))
 
 
 def test_xgboost_can_fill_missing_numbers():
