@@ -108,6 +108,7 @@ def _frames(store: Path | None, out: Path, sizes: tuple[int | None, ...]) -> dic
     import numpy as np
 
     from crimeclass.features import read_features
+    from crimeclass.models import TrainConfig
 
     train, test = out / "train.parquet", out / "test.parquet"
     if not train.exists():
@@ -116,7 +117,7 @@ def _frames(store: Path | None, out: Path, sizes: tuple[int | None, ...]) -> dic
         out.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(store), read_only=True)
         t0 = time.perf_counter()
-        df = read_features(con, until="2018-01-01")
+        df = read_features(con, until="2018-01-01", memory_limit=TrainConfig().memory_limit)
         print(f"  features of {len(df):,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
         con.close()
         hold = df[df["date"] >= "2017-01-01"]
@@ -294,12 +295,12 @@ def _child_scale_e2e(a: argparse.Namespace) -> None:
     import duckdb
 
     from crimeclass.features import feature_catalog, read_features
-    from crimeclass.models import make_model
+    from crimeclass.models import TrainConfig, make_model
 
     steps: dict[str, Any] = {}
     t0, c0 = time.perf_counter(), _cpu_s()
     con = duckdb.connect(a.store, read_only=True)
-    df = read_features(con)
+    df = read_features(con, memory_limit=TrainConfig().memory_limit)  # as `crimeclass train`
     con.close()
     steps["features"] = {"wall_s": round(time.perf_counter() - t0, 1),
                          "cpu_s": round(_cpu_s() - c0, 1), "rss_after_mb": round(_rss_mb()),

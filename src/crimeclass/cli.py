@@ -681,6 +681,9 @@ def train(
         help="Threads for random forest and XGBoost (all cores by default).")] = None,
     timeout: Annotated[float | None, typer.Option(
         help="Seconds after which a model's search starts no new trial.")] = None,
+    memory_limit: Annotated[str, typer.Option(
+        help="DuckDB memory limit while computing the features (beyond it DuckDB spills "
+             "to disk).")] = "3GB",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -699,7 +702,7 @@ def train(
         models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
         folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
         search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
-        target=target.value, n_jobs=n_jobs, timeout=timeout)
+        target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
     if allow_arrest and not as_json:
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
                           "the report; these models will not predict at report time.")

@@ -232,6 +232,7 @@ def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
     if not hasattr(data, "to_pandas"):
         return _frame_types(data.copy(), feats)
     if hasattr(data, "set_column") and hasattr(data, "schema"):  # a pyarrow Table
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         # categories dictionary-encoded by Arrow come out as pandas categories directly,
@@ -239,7 +240,8 @@ def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
         for f in feats:
             if f.kind in ("category", "high_cardinality") and f.name in data.schema.names:
                 i = data.schema.get_field_index(f.name)
-                data = data.set_column(i, f.name, pc.dictionary_encode(data.column(i)))
+                if not pa.types.is_dictionary(data.schema.field(i).type):
+                    data = data.set_column(i, f.name, pc.dictionary_encode(data.column(i)))
         # one block per column, and Arrow's buffers released as they are converted: the
         # table and the frame are never both whole in memory
         return _frame_types(data.to_pandas(split_blocks=True, self_destruct=True), feats)
@@ -267,6 +269,8 @@ def read_features(
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     labeled_only: bool = True,
+    batch_rows: int = 1 << 20,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """Compute the features of the incidents in ``[since, until)`` with DuckDB.
 
@@ -277,6 +281,13 @@ def read_features(
     spec : FeatureSpec, optional
     since, until : str or date, optional
     labeled_only : bool, default=True
+    batch_rows : int, default=1048576
+        Rows fetched from DuckDB at a time: the result streams into the frame.
+    memory_limit : str, optional
+        DuckDB's memory limit for the query (e.g. ``"3GB"``; the connection's
+        setting is restored after). Beyond it DuckDB spills its window
+        computations to disk: without a limit, the history windows of 8 million
+        incidents take about 7 GB of DuckDB's memory on top of the frame.
 
     Returns
     -------
@@ -287,4 +298,35 @@ def read_features(
     """
     spec = spec or FeatureSpec()
     sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
-    return feature_frame(con.sql(sql).to_arrow_table(), spec)
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    try:
+        table = _compact_table(con.sql(sql).to_arrow_reader(batch_rows), spec)
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
+    return feature_frame(table, spec)
+
+
+def _compact_table(reader: Any, spec: FeatureSpec) -> Any:
+    """The batches of a feature query as one Arrow table, categories dictionary-encoded
+    batch by batch.
+
+    DuckDB streams the sorted result, so the whole result never exists twice (once in
+    DuckDB, once in Arrow), and a category column holds small codes rather than
+    millions of strings from the first batch on.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    categories = {f.name for f in feature_catalog(spec)
+                  if f.kind in ("category", "high_cardinality")}
+    batches = []
+    for batch in reader:
+        batches.append(pa.RecordBatch.from_arrays(
+            [pc.dictionary_encode(col) if name in categories else col
+             for name, col in zip(batch.schema.names, batch.columns, strict=True)],
+            names=batch.schema.names))
+    if not batches:
+        return reader.schema.empty_table()
+    return pa.Table.from_batches(batches)

@@ -123,6 +123,9 @@ class TrainConfig:
         Threads for random forest and XGBoost (all cores by default).
     min_frequency : int, default=50
         Categories with fewer training rows are grouped as rare.
+    memory_limit : str, default="3GB"
+        DuckDB's memory limit while it computes the features (beyond it DuckDB
+        spills to disk); the feature frame and the models come on top of it.
     features : FeatureSpec
     """
 
@@ -144,6 +147,7 @@ class TrainConfig:
     timeout: float | None = None
     n_jobs: int | None = None
     min_frequency: int = 50
+    memory_limit: str = "3GB"
     features: FeatureSpec = field(default_factory=FeatureSpec)
 
     def __post_init__(self) -> None:
@@ -312,7 +316,7 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
         emit("stage", {"text": f"computing features {window.train_since:%Y-%m-%d} to "
                                f"{window.holdout_until:%Y-%m-%d}"})
         frame = read_features(store.con, config.features, since=window.train_since,
-                              until=window.holdout_until)
+                              until=window.holdout_until, memory_limit=config.memory_limit)
         sql = store_feature_sql(store.con, config.features, since=window.train_since,
                                 until=window.holdout_until)
         is_hold = (frame["date"] >= window.holdout_since).to_numpy()
