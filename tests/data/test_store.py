@@ -52,6 +52,20 @@ def test_ingesting_the_same_files_twice_adds_nothing(sample_store_copy, sample):
     assert after[0] == before[0]  # incidents: exactly the same rows
 
 
+def test_an_append_only_ingest_is_checkpointed_and_leaves_the_vacuum_setting_as_it_was(
+        tmp_path, store, main_sample):
+    def vacuum_tasks() -> str:
+        return rows(store, "SELECT current_setting('max_vacuum_tasks')")[0][0]
+
+    default = vacuum_tasks()
+    store.ingest_path(main_sample)  # only appends: its checkpoint skips the vacuum
+    assert vacuum_tasks() == default
+    wal = Path(str(store.path) + ".wal")
+    assert not wal.exists() or wal.stat().st_size < 1 << 20  # the rows are in the file
+    store.ingest_path(main_sample)  # every row again: deletes, so the vacuum runs
+    assert vacuum_tasks() == default
+
+
 def test_a_newer_export_updates_by_id_and_an_older_one_does_not(tmp_path, store, sample_lines):
     header, lines = sample_lines
     base = lines[MODERN:MODERN + 10]
