@@ -56,7 +56,16 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KB on Linux
+    """This process's peak resident memory (VmHWM: its own address space's high-water mark).
+
+    Not ``ru_maxrss``: Linux carries that over from the parent through fork and exec, so a
+    child started by a parent that once held 6.5 GB would report 6.5 GB whatever it used.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # pragma: no cover
 
 
 def _env() -> dict[str, str]:
