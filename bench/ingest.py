@@ -11,6 +11,10 @@ ratio of each tool's time to crimeclass's. Inputs:
 - ``scale``: an 8M-row scale set (``crimeclass scaleset``: real rows resampled
   with fresh IDs), as one portal CSV.
 
+Besides the readers, ``pyarrow_into_duckdb`` reads each file whole with pyarrow (types
+inferred) and copies it into a DuckDB file, with no validation, labels or keys: the least a
+DuckDB store of the rows costs, for scale.
+
 Each tool's figure is the fastest of ``--repeat`` runs (the usual way to take the
 noise of shared cores out of a timing), with its CPU seconds (user + system, its
 children included), which another process on the same cores disturbs far less
@@ -59,6 +63,17 @@ for i, f in enumerate(sys.argv[2:]):
     reader = "read_parquet" if f.endswith(".parquet") else "read_csv"
     con.execute(f"CREATE TABLE t{i} AS SELECT * FROM {reader}('{f}')")
     n += con.execute(f"SELECT count(*) FROM t{i}").fetchall()[0][0]
+print(n)
+""",
+    "pyarrow_into_duckdb": """
+import sys, duckdb, pyarrow.csv as pcsv, pyarrow.parquet as pq
+con = duckdb.connect(sys.argv[1] + "/arrow.duckdb")
+n = 0
+for i, f in enumerate(sys.argv[2:]):
+    t = pq.read_table(f) if f.endswith(".parquet") else pcsv.read_csv(f)  # types inferred
+    con.execute(f"CREATE TABLE t{i} AS SELECT * FROM t")  # no validation, labels or keys
+    n += t.num_rows
+    del t
 print(n)
 """,
     "polars": f"""
