@@ -14,11 +14,10 @@ of fields, blank lines, line breaks inside quoted values) go through Python's
 
 For the ingest (:meth:`Source.ingest_batches`), the CSV parser also types the
 numbers and booleans of a block itself, at almost no cost, which spares DuckDB
-taking in their text and parsing it. It types a column only when
-every value of the block parses exactly (anything else, such as ``10.0`` for a
-district or a date in another format, raises, and that column of the block stays
-text for validation's SQL to parse and judge), so the typed values are those the
-SQL would have produced.
+taking in their text and parsing it. It types a column only when every value of
+the block parses exactly (anything else, such as ``10.0`` for a district, raises,
+and that column of the block stays text for validation's SQL to parse and judge),
+so the typed values are those the SQL would have produced. Dates stay text.
 """
 
 from __future__ import annotations

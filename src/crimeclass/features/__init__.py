@@ -38,12 +38,12 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
-    "CategoryCodes",
     "AFTER_THE_FACT",
     "DEFINE_LABEL",
     "FEATURE_GROUPS",
     "META_COLUMNS",
     "NOT_FEATURES",
+    "CategoryCodes",
     "Feature",
     "FeatureKind",
     "FeatureSpec",
