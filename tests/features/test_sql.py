@@ -207,3 +207,11 @@ def test_holidays_cover_the_years_asked(incidents_con):
     sql = store_feature_sql(incidents_con, SMALL)
     assert "DATE '2012-12-25'" in sql and "DATE '2017-07-04'" in sql
     assert dt.date(2016, 11, 24).isoformat() in sql  # Thanksgiving 2016
+
+
+def test_a_memory_limit_and_small_batches_change_nothing_but_the_memory(incidents_con, frame):
+    before = incidents_con.execute("SELECT current_setting('memory_limit')").fetchall()
+    limited = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01",
+                            memory_limit="200MB", batch_rows=1000)
+    pd.testing.assert_frame_equal(_plain(limited), _plain(frame))
+    assert incidents_con.execute("SELECT current_setting('memory_limit')").fetchall() == before
