@@ -195,8 +195,10 @@ def _library_default(family: str, feats: list) -> Any:
             m.compile(optimizer="adam", loss="categorical_crossentropy")
             return m
 
-        # Keras' defaults: batch_size 32; 10 epochs, no early stopping
-        return Pipeline([("prep", make_preprocessor(feats, "linear")),
+        # Keras' defaults: batch_size 32; 10 epochs, no early stopping. The wrapper takes
+        # dense input only: the one-hot columns as a dense block, as a user would pass them
+        prep = make_preprocessor(feats, "linear").set_params(sparse_threshold=0.0)
+        return Pipeline([("prep", prep),
                          ("model", keras.wrappers.SKLearnClassifier(
                              model, fit_kwargs={"epochs": 10, "verbose": 0}))])
     raise ValueError(family)
