@@ -299,13 +299,13 @@ def read_features(
     spec = spec or FeatureSpec()
     sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
     setting = "SELECT current_setting('memory_limit')"
-    before = con.execute(setting).fetchall()[0][0]
+    before = con.execute(setting).fetchall()[0][0] if memory_limit else None
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     try:
         table = _compact_table(con.sql(sql).to_arrow_reader(batch_rows), spec)
     finally:
-        if memory_limit:  # back to the default, or to the caller's own limit
+        if before is not None:  # back to the default, or to the caller's own limit
             con.execute("RESET memory_limit")
             if con.execute(setting).fetchall()[0][0] != before:
                 con.execute(f"SET memory_limit = '{before}'")
