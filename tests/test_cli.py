@@ -37,6 +37,22 @@ def test_ingest_json_account_and_info_json(tmp_path, sample):
     assert info["rows"] == 1_500 and 0 < info["index_share"] < 1
 
 
+def test_the_ingest_account_reads_on_an_80_column_terminal(tmp_path, sample):
+    store = str(tmp_path / "s.duckdb")
+    result = runner.invoke(app, ["ingest", str(sample[1]), str(sample[-1]), "--store", store],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    for f in (sample[1], sample[-1]):  # a name may fold, but keeps 20 characters a line
+        row = next(line for line in lines if f.name[:20] in line)
+        read, *parts = (int(n.replace(",", "")) for n in row.split()[1:])
+        assert len(parts) == 4 and read == sum(parts) > 0
+        note = next(line for line in lines if line.startswith(f"{f.name}: "))
+        assert "rows/s" in note
+    assert "Ingest account: read = inserted + updated + unchanged + quarantined" in result.output
+
+
 def test_store_from_the_environment(tmp_path, sample, monkeypatch):
     monkeypatch.setenv("CRIMECLASS_STORE", str(tmp_path / "env.duckdb"))
     assert runner.invoke(app, ["ingest", str(sample[-1])]).exit_code == 0

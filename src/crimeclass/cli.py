@@ -163,20 +163,28 @@ def ingest(
         console.print(f"store: {summary['store']}")
 
 
+def _account_table() -> Table:
+    """The table of ingest accounts: the source and its counts (the rest goes below it).
+
+    The counts never wrap; the source's name folds, and keeps a readable width on an
+    80-column terminal.
+    """
+    t = Table(title="Ingest account: read = inserted + updated + unchanged + quarantined",
+              box=box.SIMPLE_HEAD, title_justify="left")
+    t.add_column("source", overflow="fold", min_width=20)
+    for col in ("read", "inserted", "updated", "unchanged", "quarantined"):
+        t.add_column(col, justify="right", no_wrap=True)
+    return t
+
+
 def _print_accounts(accounts: list[Any]) -> None:
-    t = Table(title="Ingest account: read = inserted + updated + unchanged + quarantined")
-    for col in ("source", "variant", "read", "inserted", "updated", "unchanged",
-                "quarantined", "rows/s"):
-        left = col in ("source", "variant")
-        t.add_column(col, justify="left" if left else "right", overflow="fold",
-                     no_wrap=not left)
+    t = _account_table()
     for a in accounts:
-        t.add_row(Path(a.source).name, a.variant, f"{a.read:,}", f"{a.inserted:,}",
-                  f"{a.updated:,}", f"{a.unchanged:,}", f"{a.quarantined:,}",
-                  f"{a.rows_per_second:,.0f}")
+        t.add_row(Path(a.source).name, f"{a.read:,}", f"{a.inserted:,}", f"{a.updated:,}",
+                  f"{a.unchanged:,}", f"{a.quarantined:,}")
     console.print(t)
     for a in accounts:
-        notes = []
+        notes = [f"{a.variant}, {a.seconds:,.1f} s ({a.rows_per_second:,.0f} rows/s)"]
         if a.quarantine_reasons:
             notes.append("quarantined: " + ", ".join(f"{k} {v:,}" for k, v in
                                                      a.quarantine_reasons.items()))
@@ -440,14 +448,12 @@ def _portal_run(store: Path | None, url: str, dataset: str, page_rows: int, rest
     if as_json:
         print(json.dumps(summary, default=str))
         return
-    t = Table(title="Ingest account: read = inserted + updated + unchanged + quarantined")
-    for col in ("source", "pages", "read", "inserted", "updated", "unchanged", "quarantined",
-                "rows/s"):
-        t.add_column(col, justify="left" if col == "source" else "right", overflow="fold")
-    t.add_row(run.resource, str(summary["pages"]), *(f"{summary[k]:,}" for k in (
-        "read", "inserted", "updated", "unchanged", "quarantined", "rows_per_second")))
+    t = _account_table()
+    t.add_row(run.resource, *(f"{summary[k]:,}" for k in (
+        "read", "inserted", "updated", "unchanged", "quarantined")))
     console.print(t)
-    notes = [f"where {run.where}" if run.where else "nothing new"]
+    notes = [f"{summary['pages']:,} page(s), {summary['rows_per_second']:,.0f} rows/s",
+             f"where {run.where}" if run.where else "nothing new"]
     if run.resumed_at is not None:
         notes.append(f"resumed at offset {run.resumed_at:,}")
     if summary["quarantine_reasons"]:
