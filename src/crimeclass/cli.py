@@ -959,28 +959,40 @@ def evaluate(
 
 
 def _print_evaluation(doc: dict[str, Any]) -> None:
+    """Two tables that each fit an 80-column terminal: ranking (with intervals), then
+    probabilities and the decision."""
     w = doc["window"]
-    t = Table(title=f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, "
-                    f"{w['reported_rows']:,} incidents, {w['index_share']:.1%} index",
-              caption="95% bootstrap intervals; F1 at each model's validation threshold; "
-                      "Brier cal.: after calibration fit on validation data",
-              box=box.SIMPLE_HEAD)
-    for col in ("model", "ROC AUC", "PR AUC", "log loss", "Brier", "F1", "Brier cal.",
-                "flagged"):
-        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    best = doc["best_model"]
+
+    def style(r: dict[str, Any]) -> str | None:
+        return "bold green" if r["name"] == best else ("dim" if r["baseline"] else None)
+
+    def name(r: dict[str, Any]) -> str:
+        return r["name"] + (" *" if r["name"] == best else "")
 
     def iv(d: dict[str, float]) -> str:
         return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
 
+    rank = Table(title=f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, "
+                       f"{w['reported_rows']:,} incidents, {w['index_share']:.1%} index",
+                 caption="95% bootstrap intervals", box=box.SIMPLE_HEAD)
+    probs = Table(caption="F1 at each model's validation threshold; Brier cal.: after the "
+                          "calibration (method) fit on validation data",
+                  box=box.SIMPLE_HEAD)
+    for t, cols in ((rank, ("model", "ROC AUC", "PR AUC")),
+                    (probs, ("model", "log loss", "Brier", "F1", "Brier cal.", "method",
+                             "flagged"))):
+        for col in cols:
+            t.add_column(col, justify="left" if col in ("model", "method") else "right",
+                         no_wrap=True)
     for r in doc["models"]:
         m, c = r["metrics"], r["calibration"]
-        t.add_row(r["name"] + (" *" if r["name"] == doc["best_model"] else ""),
-                  iv(m["roc_auc"]), iv(m["pr_auc"]), f"{m['log_loss']['value']:.3f}",
-                  f"{m['brier']['value']:.4f}", f"{m['f1']['value']:.3f}",
-                  f"{c['brier_after']:.4f} ({c['method']})", str(len(r["flagged"])),
-                  style="bold green" if r["name"] == doc["best_model"] else (
-                      "dim" if r["baseline"] else None))
-    console.print(t)
+        rank.add_row(name(r), iv(m["roc_auc"]), iv(m["pr_auc"]), style=style(r))
+        probs.add_row(name(r), f"{m['log_loss']['value']:.3f}", f"{m['brier']['value']:.4f}",
+                      f"{m['f1']['value']:.3f}", f"{c['brier_after']:.4f}", c["method"],
+                      str(len(r["flagged"])), style=style(r))
+    console.print(rank)
+    console.print(probs)
     if doc["paired"]:
         test = doc["paired"]["tests"][0]
         d = test["difference"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +185,12 @@ def test_cli_evaluate_json_on_a_csv(small_run, main_sample, tmp_path):
 
 def test_cli_evaluate_writes_the_model_cards_into_the_run(run_copy):
     result = CliRunner().invoke(app, ["evaluate", str(run_copy), "--n-boot", "20",
-                                      "--explain-rows", "0"])
+                                      "--explain-rows", "0"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "paired bootstrap" in result.stdout
+    # the tables fit an 80-column terminal whole: nothing cut to an ellipsis
+    assert "…" not in result.stdout and max(map(len, result.stdout.splitlines())) <= 80
+    assert re.search(r"majority\s+0\.500 \[0\.500, 0\.500\]", result.stdout)
     assert (run_copy / "evaluation" / "evaluation.json").is_file()
     for name in ("majority", "location_rate", "lr", "rf", "xgb"):
         assert "# Model card" in (run_copy / "models" / name / "model_card.md").read_text()
