@@ -109,6 +109,25 @@ def test_duplicate_ids_in_one_file_keep_the_newest_and_quarantine_the_rest(
     assert all('"superseded_by_line":2' in r["raw"] for r in q)
 
 
+@pytest.mark.parametrize("text_id", [False, True], ids=["typed_ids", "a_text_id"])
+def test_duplicate_ids_are_found_across_statements(tmp_path, store, sample_lines, text_id):
+    """A repeated ID in another block and statement than its first row is found, whether
+    the IDs arrive typed or (a block with a bad ID) as text."""
+    header, lines = sample_lines
+    a = lines[MODERN]
+    old = with_fields(a, Updated_On="01/01/2013 10:00:00 AM", Block="OLD")
+    rest = list(lines[MODERN + 1:MODERN + 400])
+    if text_id:  # the repeat shares a block with a bad ID: that block's IDs stay text
+        rest[200] = with_fields(rest[200], ID="12x")
+    path = write_csv(tmp_path / "d.csv", header, [a, *rest[:201], old, *rest[201:]])
+    account = store.ingest_path(path, IngestOptions(statement_rows=50, block_bytes=1 << 13))
+    assert account.quarantine_reasons == {Reason.DUPLICATE_ID: 1} | (
+        {Reason.NOT_A_NUMBER: 1} if text_id else {})
+    assert rows(store, f"SELECT block FROM incidents WHERE id = {fields(a)[0]}") == [
+        (fields(a)[3],)]
+    assert account.inserted == account.read - account.quarantined == 400 - text_id
+
+
 def test_rows_without_id_get_stable_derived_keys(tmp_path, sample):
     slim = [f for f in sample if "slim" in f.name][0]
     keys = []

@@ -28,6 +28,7 @@ from queue import Queue
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from crimeclass.data._account import IngestAccount
@@ -220,17 +221,48 @@ def ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
     for name, sql in lookup_sql("_batch").items():
         run_on(con, codes, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     try:
-        _append(con, source, ingest_id, options, now, account, on_progress)
+        ids = _append(con, source, ingest_id, options, now, account, on_progress)
     finally:
         for t in ("_b", "_seen", "_rank", *lookup_sql()):
             con.execute(f"DROP TABLE IF EXISTS temp.{t}")
-    _reconcile(con, source.name, ingest_id, account)
+    _reconcile(con, source.name, ingest_id, account, maybe_duplicates=ids.maybe_duplicates())
+
+
+class _IdsSeen:
+    """The IDs of a source's rows as they pass, to tell whether the file may repeat one.
+
+    Kept while every ID arrives typed (an integer column, a few MB per million rows);
+    a sorted copy then shows at once that no ID repeats, which spares the reconciliation
+    its search of the appended rows. IDs that arrive as text leave the answer "maybe".
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[np.ndarray] | None = []
+
+    def add(self, ids: pa.ChunkedArray) -> None:
+        if self.chunks is None:
+            return
+        if not pa.types.is_integer(ids.type):
+            self.chunks = None
+            return
+        self.chunks.append(ids.drop_null().to_numpy())
+
+    def maybe_duplicates(self) -> bool:
+        if self.chunks is None:
+            return True
+        ids = np.sort(np.concatenate(self.chunks)) if self.chunks else np.empty(0, np.int64)
+        self.chunks = None
+        return bool((ids[1:] == ids[:-1]).any())
 
 
 def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             options: IngestOptions, now: str, account: IngestAccount,
-            on_progress: Callable[[int, int], None] | None) -> None:
-    """Step 1: validate each group of batches; append good rows, quarantine bad ones."""
+            on_progress: Callable[[int, int], None] | None) -> _IdsSeen:
+    """Step 1: validate each group of batches; append good rows, quarantine bad ones.
+
+    Returns the IDs seen (every row's, bad rows' too: a superset of the appended ones).
+    """
+    ids = _IdsSeen()
     formats = list(DATE_FORMATS.values())
     sqls: dict[frozenset[str], str] = {}  # the statement for each set of typed columns
     typed_bad: list[int] = []  # lines of quarantined rows that arrived typed
@@ -259,6 +291,7 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             sqls[typed] = stage_sql(formats, options.bounds, now, typed=typed)
         sql = sqls[typed]
         account.read += (rows := table.num_rows)
+        ids.add(table.column("id"))
         if table.column("id").null_count == 0:
             done = int(run_on(con, table, insert_with_id.format(relation=f"({sql})"))[0][0])
             if done < rows:  # the rest once more, through _b
@@ -286,6 +319,7 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
                                           "GROUP BY ALL ORDER BY 1"))
     _add(account.flags, _rows(con, f"SELECT f, count(*) FROM (SELECT unnest(flags) AS f "
                                    f"FROM {rows}) GROUP BY ALL ORDER BY 1"))
+    return ids
 
 
 def _append_staged(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
@@ -316,12 +350,39 @@ def _append_staged(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
 
 
 def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
-               account: IngestAccount) -> None:
-    """Step 2: settle the new rows against each other and against the stored ones."""
+               account: IngestAccount, *, maybe_duplicates: bool = True) -> None:
+    """Step 2: settle the new rows against each other and against the stored ones.
+
+    ``maybe_duplicates`` False: the file repeats no ID (see :class:`_IdsSeen`).
+    """
     cur = int(ingest_id)
     new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
 
-    # Duplicate IDs inside the file: the newest row (then the last line) wins.
+    if maybe_duplicates:
+        _drop_duplicate_ids(con, source, cur)
+    if _one(con, f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE ingest_id <> {cur} "
+                 "LIMIT 1)"):
+        counts, upgraded = _reconcile_stored(con, cur)
+    else:  # the store held nothing before: every new row is new
+        counts, upgraded = {}, 0
+
+    problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
+                          "GROUP BY ALL ORDER BY 2 DESC")
+    account.quarantine_reasons = {str(r): int(n) for r, n in problems}
+    account.quarantined = sum(account.quarantine_reasons.values())
+    account.derived_keys = _one(con, f"SELECT count(*) FROM {new} WHERE key_derived")
+    account.updated = counts.get("update", 0) + upgraded
+    account.stale = counts.get("stale", 0)
+    account.matched_by_derived_key = counts.get("matched", 0)
+    account.unchanged = counts.get("unchanged", 0) + account.stale + account.matched_by_derived_key
+    stored_now = _one(con, f"SELECT count(*) FROM {new}")
+    account.inserted = stored_now - account.updated
+
+
+def _drop_duplicate_ids(con: duckdb.DuckDBPyConnection, source: str, cur: int) -> None:
+    """Rows of the file that repeat an ID: the newest (then the last line) stays, the
+    others are quarantined."""
+    new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dup AS
         SELECT key, source_line, first(source_line ORDER BY updated_on DESC NULLS LAST,
@@ -340,25 +401,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         DELETE FROM incidents USING _dup
         WHERE incidents.ingest_id = {cur} AND incidents.key = _dup.key
           AND incidents.source_line = _dup.source_line AND _dup.source_line <> _dup.winner""")
-
-    if _one(con, f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE ingest_id <> {cur} "
-                 "LIMIT 1)"):
-        counts, upgraded = _reconcile_stored(con, cur)
-    else:  # the store held nothing before: every new row is new
-        counts, upgraded = {}, 0
     con.execute("DROP TABLE IF EXISTS temp._dup")
-
-    problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
-                          "GROUP BY ALL ORDER BY 2 DESC")
-    account.quarantine_reasons = {str(r): int(n) for r, n in problems}
-    account.quarantined = sum(account.quarantine_reasons.values())
-    account.derived_keys = _one(con, f"SELECT count(*) FROM {new} WHERE key_derived")
-    account.updated = counts.get("update", 0) + upgraded
-    account.stale = counts.get("stale", 0)
-    account.matched_by_derived_key = counts.get("matched", 0)
-    account.unchanged = counts.get("unchanged", 0) + account.stale + account.matched_by_derived_key
-    stored_now = _one(con, f"SELECT count(*) FROM {new}")
-    account.inserted = stored_now - account.updated
 
 
 def _reconcile_stored(con: duckdb.DuckDBPyConnection, cur: int) -> tuple[dict[str, int], int]:
