@@ -65,6 +65,7 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/ingest.py --data $(DATA)
+	$(BIN)/python bench/ingest_stages.py --data $(DATA)
 	$(BIN)/python bench/sources.py --data $(DATA)
 	$(BIN)/python bench/explore.py --data $(DATA)
 	$(BIN)/python bench/train.py --data $(DATA)
