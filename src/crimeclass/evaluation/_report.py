@@ -15,13 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from crimeclass.evaluation._metrics import METRICS
+from crimeclass.models import INTERVAL_METRICS, METRICS
 
 __all__ = ["model_card", "render_markdown", "write_evaluation"]
-
-_LABELS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "brier": "Brier",
-           "f1": "F1", "precision": "precision", "recall": "recall",
-           "balanced_accuracy": "balanced accuracy"}
 
 
 def _iv(d: dict[str, float], digits: int = 3) -> str:
@@ -33,12 +29,12 @@ def _slice_label(s: dict[str, Any]) -> str:
 
 
 def _metrics_table(doc: dict[str, Any]) -> list[str]:
-    lines = ["| model | " + " | ".join(_LABELS[m] for m in METRICS) + " | threshold |",
-             "|---|" + "---:|" * (len(METRICS) + 1)]
+    lines = ["| model | " + " | ".join(METRICS[m].title for m in INTERVAL_METRICS)
+             + " | threshold |", "|---|" + "---:|" * (len(INTERVAL_METRICS) + 1)]
     for r in doc["models"]:
         name = f"**{r['name']}**" if r["name"] == doc["best_model"] else r["name"]
         name += " (baseline)" if r["baseline"] else ""
-        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"][m]) for m in METRICS)
+        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"][m]) for m in INTERVAL_METRICS)
                      + f" | {r['threshold']:.3f} |")
     return lines
 
@@ -99,7 +95,7 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str], plot_dir: str = 
                 "| metric | " + p["a"] + " | " + p["b"] + " | difference [95%] | p |",
                 "|---|---:|---:|---:|---:|"]
         for s in p["tests"]:
-            out.append(f"| {_LABELS[s['metric']]} | {s['a']:.4f} | {s['b']:.4f} | "
+            out.append(f"| {METRICS[s['metric']].title} | {s['a']:.4f} | {s['b']:.4f} | "
                        f"{_iv(s['difference'], 4)} | {s['p_value']:.3g} |")
         out.append("")
     out += ["## Calibration", "",
@@ -213,7 +209,7 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         "", "## Metrics", "",
         "Bootstrap 95% intervals; threshold metrics at the threshold above.", "",
         "| metric | value [95% interval] |", "|---|---|",
-        *[f"| {_LABELS[m]} | {_iv(r['metrics'][m])} |" for m in METRICS], "",
+        *[f"| {METRICS[m].title} | {_iv(r['metrics'][m])} |" for m in INTERVAL_METRICS], "",
     ]
     others = [m for m in doc["models"] if m["baseline"] and m["name"] != name]
     if others:

@@ -24,6 +24,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from crimeclass.models._cv import check_folds
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
 from crimeclass.models._target import BinaryPredictMixin
 
 __all__ = ["SCORERS", "OptunaSearchCV", "Scoring"]
@@ -138,14 +139,17 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         import optuna
 
         if self.scoring not in SCORERS:
-            raise ValueError(f"unknown scoring {self.scoring!r}; use one of {list(SCORERS)}")
+            raise ModelOptionError(f"unknown scoring {self.scoring!r}; use one of "
+                                   f"{list(SCORERS)}", option="scoring", value=self.scoring)
         if self.n_trials < 1:
-            raise ValueError(f"n_trials must be at least 1, got {self.n_trials}")
+            raise ModelOptionError(f"n_trials must be at least 1, got {self.n_trials}",
+                                   option="--trials", value=self.n_trials)
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f"the training rows hold {len(self.classes_)} class(es); "
-                             "a classifier needs both (index and not index)")
+            raise TrainingDataError(f"the training rows hold {len(self.classes_)} class(es); "
+                                    "a classifier needs both (index and not index)",
+                                    period="training", rows=len(y))
         y01 = (y == self.classes_[1]).astype(int)
         cv = check_cv(self.cv, y01, classifier=True)
         splits = list(cv.split(X, y01))
