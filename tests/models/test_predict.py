@@ -15,27 +15,15 @@ from typer.testing import CliRunner
 
 from crimeclass.cli import app
 from crimeclass.data import HeaderError
-from crimeclass.features import FeatureSpec, HistoryWindow
 from crimeclass.models import (
     OUTPUT_COLUMNS,
     ModelFileError,
     PredictError,
     PredictOptions,
     RunError,
-    TrainConfig,
     predict,
     quarantine_path,
-    train,
 )
-
-SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
-CONFIG = TrainConfig(models=("lr",), trials=1, folds=2, since="2014-01-01", until="2017-01-01",
-                     search_sample=None, features=SPEC, n_jobs=1)  # held out: 2016
-
-
-@pytest.fixture(scope="module")
-def run(sample_store, tmp_path_factory):
-    return train(sample_store, CONFIG, runs_dir=tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
