@@ -219,7 +219,8 @@ class Run:
     data: dict[str, Any]
     metrics: dict[str, Any]
     features: list[dict[str, Any]]
-    _models: dict[str, LoadedModel] = field(default_factory=dict, repr=False)
+    _models: dict[str, LoadedModel] = field(default_factory=dict, init=False, repr=False,
+                                            compare=False)
 
     @property
     def run_id(self) -> str:
