@@ -987,7 +987,7 @@ def _print_evaluation(doc: dict[str, Any]) -> None:
                          no_wrap=True)
     for r in doc["models"]:
         m, c = r["metrics"], r["calibration"]
-        rank.add_row(name(r), iv(m["roc_auc"]), iv(m["pr_auc"]), style=style(r))
+        rank.add_row(name(r), iv(m["roc_auc"]), iv(m["average_precision"]), style=style(r))
         probs.add_row(name(r), f"{m['log_loss']['value']:.3f}", f"{m['brier']['value']:.4f}",
                       f"{m['f1']['value']:.3f}", f"{c['brier_after']:.4f}", c["method"],
                       str(len(r["flagged"])), style=style(r))

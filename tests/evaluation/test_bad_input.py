@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from crimeclass.cli import app
 from crimeclass.data import HeaderError
-from crimeclass.evaluation import RunError, evaluate_run
-from crimeclass.models import ModelFileError
+from crimeclass.evaluation import EvaluationDataError, evaluate_run
+from crimeclass.models import ModelFileError, RunError
 
 from .conftest import FAST
 
@@ -72,7 +72,7 @@ def _csv(tmp_path: Path, sample_lines: tuple[str, list[str]], *, drop: str | Non
 
 def test_input_with_a_missing_column(small_run, sample_lines, tmp_path):
     data = _csv(tmp_path, sample_lines, drop="Location Description")
-    with pytest.raises(ValueError, match="missing column.*location_description"):
+    with pytest.raises(EvaluationDataError, match="missing column.*location_description"):
         evaluate_run(small_run, data=data, config=FAST)
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["evaluate", str(small_run), "--data", str(data),
@@ -93,10 +93,10 @@ def test_input_with_an_extra_column(small_run, sample_lines, tmp_path):
 
 
 def test_a_window_without_rows(small_run, sample_store, tmp_path):
-    with pytest.raises(ValueError, match="no labeled incidents"):
+    with pytest.raises(EvaluationDataError, match="no labeled incidents"):
         evaluate_run(small_run, data=sample_store, since="1990-01-01", until="1991-01-01",
                      config=FAST)
-    with pytest.raises(ValueError, match="no held-out rows"):
+    with pytest.raises(EvaluationDataError, match="no held-out rows"):
         evaluate_run(small_run, since="2030-01-01", config=FAST)
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["evaluate", str(small_run), "--since", "2030-01-01",

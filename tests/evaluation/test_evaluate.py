@@ -13,12 +13,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from typer.testing import CliRunner
 
 from crimeclass.cli import app
-from crimeclass.evaluation import (
-    EvaluateConfig,
-    choose_threshold,
-    evaluate_run,
-    write_evaluation,
-)
+from crimeclass.evaluation import EvaluateConfig, evaluate_run, write_evaluation
+from crimeclass.models import choose_threshold
 
 from .conftest import FAST
 
@@ -42,7 +38,8 @@ def test_held_out_metrics_are_those_of_the_stored_predictions(small_run, evaluat
         got = r["metrics"]
         if r["name"] != "majority":
             assert got["roc_auc"]["value"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
-        assert got["pr_auc"]["value"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+        assert got["average_precision"]["value"] == pytest.approx(
+            average_precision_score(y, p), abs=1e-12)
         assert got["brier"]["value"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
         for iv in got.values():
             assert iv["low"] <= iv["value"] + 1e-12 and iv["value"] <= iv["high"] + 1e-12
@@ -51,7 +48,8 @@ def test_held_out_metrics_are_those_of_the_stored_predictions(small_run, evaluat
     ranked = sorted(doc["models"], key=lambda r: -r["metrics"]["roc_auc"]["value"])
     assert doc["best_model"] == ranked[0]["name"]
     assert (doc["paired"]["a"], doc["paired"]["b"]) == (ranked[0]["name"], ranked[1]["name"])
-    assert {t["metric"] for t in doc["paired"]["tests"]} == {"roc_auc", "pr_auc", "brier"}
+    assert {t["metric"] for t in doc["paired"]["tests"]} == {"roc_auc", "average_precision",
+                                                             "brier"}
 
 
 def test_calibration_is_fit_on_the_validation_data_of_the_run(small_run, evaluated):
@@ -160,7 +158,7 @@ def test_scoring_the_store_again_gives_the_runs_predictions(small_run, sample_st
     held = evaluate_run(small_run, config=cfg)
     assert doc["source"]["kind"] == "other data"
     for a, b in zip(doc["models"], held["models"], strict=True):
-        for m in ("roc_auc", "pr_auc", "log_loss", "brier", "f1"):
+        for m in ("roc_auc", "average_precision", "log_loss", "brier", "f1"):
             assert a["metrics"][m]["value"] == pytest.approx(b["metrics"][m]["value"], abs=1e-9)
 
 
@@ -175,7 +173,7 @@ def test_cli_evaluate_json_on_a_csv(small_run, main_sample, tmp_path):
     assert data["out"] == str(out) and (out / "evaluation.html").is_file()
     assert data["window"]["first"] >= "2015-07-01"
     for m in data["models"]:
-        assert {"roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall",
+        assert {"roc_auc", "average_precision", "log_loss", "brier", "f1", "precision", "recall",
                 "balanced_accuracy"} <= set(m["metrics"])
         assert set(m["metrics"]["roc_auc"]) == {"value", "low", "high"}
     assert any("overlaps the training period" in n for n in data["notes"])

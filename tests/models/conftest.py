@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
+from crimeclass.models import TrainConfig, TrainResult, train
 
 #: A smaller feature set keeps the model tests fast; the catalog is the same code.
 SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
@@ -44,3 +45,14 @@ def holdout_xy(sample_frame: pd.DataFrame, features: list) -> tuple[pd.DataFrame
     rows = sample_frame[sample_frame["date"] >= "2017-01-01"]
     X = rows[["date", *[f.name for f in features]]].reset_index(drop=True)
     return X, rows["is_index"].to_numpy().astype(int)
+
+
+#: A tiny run: lr and the baselines, trained on 2014-2015, held out: 2016.
+RUN_CONFIG = TrainConfig(models=("lr",), trials=1, folds=2, since="2014-01-01",
+                         until="2017-01-01", search_sample=None, features=SPEC, n_jobs=1)
+
+
+@pytest.fixture(scope="session")
+def run(sample_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """A tiny run on the sample (read it; do not change it)."""
+    return train(sample_store, RUN_CONFIG, runs_dir=tmp_path_factory.mktemp("runs"))

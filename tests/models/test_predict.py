@@ -15,26 +15,15 @@ from typer.testing import CliRunner
 
 from crimeclass.cli import app
 from crimeclass.data import HeaderError
-from crimeclass.features import FeatureSpec, HistoryWindow
 from crimeclass.models import (
     OUTPUT_COLUMNS,
     ModelFileError,
+    PredictError,
     PredictOptions,
     RunError,
-    TrainConfig,
     predict,
     quarantine_path,
-    train,
 )
-
-SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
-CONFIG = TrainConfig(models=("lr",), trials=1, folds=2, since="2014-01-01", until="2017-01-01",
-                     search_sample=None, features=SPEC, n_jobs=1)  # held out: 2016
-
-
-@pytest.fixture(scope="module")
-def run(sample_store, tmp_path_factory):
-    return train(sample_store, CONFIG, runs_dir=tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +149,9 @@ def test_bad_runs_and_models_raise_before_anything_is_written(run, rows_2016, tm
     with pytest.raises(ModelFileError, match="sha256"):
         predict(broken, rows_2016, out, model_name="lr")
     (broken / "metrics.json").unlink()
-    with pytest.raises(RunError, match="incomplete: metrics.json missing"):
+    with pytest.raises(RunError, match="incomplete run folder: metrics.json missing"):
         predict(broken, rows_2016, out)
-    with pytest.raises(RunError, match="use .csv or .parquet"):
+    with pytest.raises(PredictError, match="use .csv or .parquet"):
         predict(run.run_dir, rows_2016, out_dir / "p.xlsx")
     _nothing_written(out_dir, set())
 
@@ -174,7 +163,7 @@ def test_input_with_missing_or_extra_columns_is_refused(run, rows_2016, tmp_path
     df.assign(Weather="sunny").to_csv(extra, index=False)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with pytest.raises(RunError, match="missing column\\(s\\) Domestic, Beat"):
+    with pytest.raises(PredictError, match="missing column\\(s\\) Domestic, Beat"):
         predict(run.run_dir, missing, out_dir / "p.csv")
     with pytest.raises(HeaderError, match="unknown column\\(s\\) 'Weather'"):
         predict(run.run_dir, extra, out_dir / "p.csv")
@@ -182,7 +171,7 @@ def test_input_with_missing_or_extra_columns_is_refused(run, rows_2016, tmp_path
 
 
 def test_a_window_without_rows_is_refused(run, sample_store, tmp_path):
-    with pytest.raises(RunError, match="no incidents to score"):
+    with pytest.raises(PredictError, match="no incidents to score"):
         predict(run.run_dir, sample_store, tmp_path / "p.csv",
                 options=PredictOptions(since="2030-01-01"))
     assert list(tmp_path.iterdir()) == []

@@ -31,17 +31,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from crimeclass.evaluation._calibration import fit_calibration, reliability
-from crimeclass.evaluation._drift import drift_summary
-from crimeclass.evaluation._explain import permutation_importance, tree_shap
-from crimeclass.evaluation._metrics import (
-    METRICS,
-    bootstrap_metrics,
-    choose_threshold,
-    paired_bootstrap,
+from crimeclass.evaluation._errors import EvaluationDataError, EvaluationOptionError
+from crimeclass.evaluation._sections import (
+    Scored,
+    Split,
+    add_explanations,
+    add_slices,
+    drift_of,
+    model_result,
+    paired_tests,
 )
-from crimeclass.evaluation._run import Run, RunError, open_run
-from crimeclass.evaluation._slices import slice_metrics
+from crimeclass.models import Features, LoadedModel, Run, RunError, open_run, score_features
 
 __all__ = ["EVALUATION_FORMAT_VERSION", "EvaluateConfig", "check_roc_sanity", "evaluate_run"]
 
@@ -49,9 +49,6 @@ EVALUATION_FORMAT_VERSION = 1
 
 #: ``on_event(kind, info)``: ``stage`` (``text``), ``step`` (``done``, ``total``, ``text``).
 EventHandler = Callable[[str, dict[str, Any]], None]
-
-SLICE_COLUMNS = ("district", "community_area", "year")
-LOWER_IS_BETTER = ("log_loss", "brier")
 
 
 @dataclass(frozen=True)
@@ -99,13 +96,18 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         if self.threshold_rule not in ("run", "f1", "precision"):
-            raise ValueError(f"unknown threshold rule {self.threshold_rule!r}; use run, f1 "
-                             "or precision")
+            raise EvaluationOptionError(f"unknown threshold rule {self.threshold_rule!r}; use "
+                                        "run, f1 or precision", option="--threshold-rule",
+                                        value=self.threshold_rule)
         if self.threshold_rule == "precision" and not (
                 self.target_precision is not None and 0 < self.target_precision <= 1):
-            raise ValueError("the precision rule needs a target precision in (0, 1]")
-        if self.n_boot < 10 or self.slice_boot < 10:
-            raise ValueError("n_boot and slice_boot must be at least 10")
+            raise EvaluationOptionError("the precision rule needs a target precision in "
+                                        "(0, 1]", option="--target-precision",
+                                        value=self.target_precision)
+        for name, option in (("n_boot", "--n-boot"), ("slice_boot", "slice_boot")):
+            if getattr(self, name) < 10:
+                raise EvaluationOptionError("n_boot and slice_boot must be at least 10",
+                                            option=option, value=getattr(self, name))
 
 
 def _no_event(kind: str, info: dict[str, Any]) -> None:
@@ -114,6 +116,10 @@ def _no_event(kind: str, info: dict[str, Any]) -> None:
 
 def _ts(value: str | dt.date | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
+
+
+def _is_store(data: Path) -> bool:
+    return data.is_file() and data.suffix in (".duckdb", ".db")
 
 
 @contextmanager
@@ -125,7 +131,7 @@ def _temporary_store(data: Path, emit: EventHandler,
     """
     from crimeclass.data import Store, expand_paths, open_source
 
-    if data.is_file() and data.suffix in (".duckdb", ".db"):
+    if _is_store(data):
         yield data
         return
     files = expand_paths([data])
@@ -143,50 +149,182 @@ def _temporary_store(data: Path, emit: EventHandler,
         yield path
 
 
-def _required_columns(features: list[dict[str, Any]], label: str) -> set[str]:
-    return {c for f in features for c in f["uses"] if c != label}
-
-
-def _check_sources(data: Path, need: set[str]) -> None:
+def _check_sources(data: Path, run: Run) -> None:
     """Refuse files that lack a column the features read (before anything is ingested)."""
     from crimeclass.data import expand_paths, open_source
 
-    if data.is_file() and data.suffix in (".duckdb", ".db"):
+    if _is_store(data):
         return
+    need = {c for f in run.features for c in f["uses"] if c != run.label}
     for f in expand_paths([data]):
         missing = sorted(need - set(open_source(f).header.columns))
         if missing:
-            raise ValueError(f"{f}: missing column(s) {', '.join(missing)} that the run's "
-                             "features read; nothing was evaluated")
+            raise EvaluationDataError(f"{f}: missing column(s) {', '.join(missing)} that the "
+                                      "run's features read; nothing was evaluated", path=f)
 
 
 def _read_frame(store_path: Path, run: Run, since: pd.Timestamp | None,
                 until: pd.Timestamp | None) -> pd.DataFrame:
+    """The labeled incidents of ``[since, until)`` with their features, as training read them."""
     from crimeclass.data import Store
-    from crimeclass.features import FeatureSpec, read_features
+    from crimeclass.features import read_features
 
-    spec = FeatureSpec.from_dict(run.config["features"])
     with Store(store_path, read_only=True) as st:
         st.require_rows()
-        frame = read_features(st.con, spec, since=since, until=until)
+        frame = read_features(st.con, run.feature_spec, since=since, until=until)
     frame = frame[frame[run.label].notna()].reset_index(drop=True)
     missing = [c for c in run.feature_names if c not in frame.columns]
     if missing:
-        raise RunError(f"the features of {store_path} lack {', '.join(missing)}")
+        raise RunError(f"the features of {store_path} lack {', '.join(missing)}", run=run.path)
     return frame
 
 
-def _subsample_idx(n: int, k: int, seed: int) -> np.ndarray:
-    if k <= 0 or n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+def _store_features(store_path: Path, run: Run, since: pd.Timestamp | None,
+                    until: pd.Timestamp | None) -> Features | None:
+    """The labeled incidents of a store's window, ordered by date and key, through the
+    scoring core (the store is their history); None when the window holds none."""
+    from crimeclass.data import Store
+    from crimeclass.models import feature_query, window_sql
+
+    spec = run.feature_spec
+    window = window_sql(None if since is None else since.isoformat(),
+                        None if until is None else until.isoformat())
+    with Store(store_path, read_only=True) as st:
+        st.require_rows()
+        con = st.con.cursor()
+        try:
+            (n,) = con.execute(f"SELECT count(*) FROM incidents WHERE {window}").fetchall()[0]
+            if not n:
+                return None
+            sql, _ = feature_query(con, spec, inputs="incidents", window=window,
+                                   history_is_input=True, temp=True)
+            features = Features.from_arrow(con.sql(sql).to_arrow_table(), spec)
+        finally:
+            con.close()
+    f = features.frame
+    labeled = np.flatnonzero(f[run.label].notna().to_numpy())
+    order = np.lexsort((f["key"].to_numpy()[labeled], f["date"].to_numpy()[labeled]))
+    return features.take(labeled[order])
 
 
-def _community_names() -> dict[str, str]:
-    from crimeclass.explore import community_areas
+def _load_models(run: Run, emit: EventHandler) -> dict[str, LoadedModel]:
+    """Every model of the run, each file checked against its sha256."""
+    emit("stage", {"text": f"checking and loading {len(run.model_names)} models"})
+    models = {}
+    for i, name in enumerate(run.model_names):
+        models[name] = run.load_model(name)
+        emit("step", {"done": i + 1, "total": len(run.model_names), "text": "loading models"})
+    return models
 
-    t = community_areas().to_pandas()
-    return {str(int(k)): str(v) for k, v in zip(t["community_area"], t["name"], strict=True)}
+
+def _held_out(run: Run, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
+              emit: EventHandler, notes: list[str]) -> Scored:
+    """The run's held-out period (inside ``[lo, hi)``): its stored predictions."""
+    hold = run.metrics["holdout"]
+    h_lo, h_hi = pd.Timestamp(hold["since"]), pd.Timestamp(hold["until"])
+    lo = max(lo, h_lo) if lo is not None else h_lo
+    hi = min(hi, h_hi) if hi is not None else h_hi
+    preds = run.predictions
+    preds = preds[(preds["date"] >= lo) & (preds["date"] < hi)].reset_index(drop=True)
+    if len(preds) == 0:
+        raise EvaluationDataError(f"no held-out rows from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}; the "
+                                  f"held-out period is {hold['since'][:10]} to "
+                                  f"{hold['until'][:10]}", path=run.path, rows=0)
+    models = _load_models(run, emit)  # checks every sha256, even where predictions suffice
+    store_path = run.store_path()
+    frame: pd.DataFrame | None = None
+    if store_path is not None:
+        emit("stage", {"text": f"computing features from {store_path.name}"})
+        frame = _read_frame(store_path, run, lo, hi)
+        frame = preds[["key"]].merge(frame, on="key", how="left", validate="one_to_one")
+        if frame["date"].isna().any():
+            raise RunError(f"{store_path} no longer holds {int(frame['date'].isna().sum())} "
+                           "of the run's held-out incidents; evaluate with --data",
+                           run=run.path)
+    else:
+        notes.append(f"the run's store ({run.data['store']}) was not found: slices by "
+                     "district and community area, explanations and drift are skipped")
+    return Scored(y=preds[run.label].to_numpy().astype(int),
+                  probs={n: preds[f"p_{n}"].to_numpy(dtype=float) for n in run.model_names},
+                  dates=preds["date"], frame=frame, store_path=store_path,
+                  source={"kind": "held-out period of the run", "store": str(store_path)},
+                  models=models, until=hi)
+
+
+def _other_data(run: Run, data: Path, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
+                emit: EventHandler, notes: list[str]) -> Scored:
+    """Other data (a store, or files ingested with the usual checks), scored by each model."""
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such file or folder")
+    _check_sources(data, run)
+    accounts: list[dict[str, Any]] = []
+    with _temporary_store(data, emit, accounts) as sp:
+        emit("stage", {"text": "computing features"})
+        features = _store_features(sp, run, lo, hi)
+    if features is None or len(features) == 0:
+        raise EvaluationDataError(f"{data} holds no labeled incidents from "
+                                  f"{'the start' if lo is None else f'{lo:%Y-%m-%d}'} to "
+                                  f"{'the end' if hi is None else f'{hi:%Y-%m-%d}'}",
+                                  path=data, rows=0)
+    models = _load_models(run, emit)
+    probs = {}
+    for i, name in enumerate(run.model_names):
+        emit("step", {"done": i, "total": len(models), "text": f"scoring {name}"})
+        probs[name] = score_features(features, models[name]).probability
+    emit("step", {"done": len(models), "total": len(models), "text": "scored"})
+    frame = features.frame
+    _note_data(run, frame["date"], accounts, notes)
+    return Scored(y=frame[run.label].to_numpy().astype(int), probs=probs, dates=frame["date"],
+                  frame=frame, store_path=run.store_path(),
+                  source={"kind": "other data", "path": str(data), "ingested": accounts},
+                  models=models, until=hi)
+
+
+def _note_data(run: Run, dates: pd.Series, accounts: list[dict[str, Any]],
+               notes: list[str]) -> None:
+    quarantined = sum(a["quarantined"] for a in accounts)
+    if quarantined:
+        notes.append(f"{quarantined:,} of {sum(a['read'] for a in accounts):,} rows read "
+                     "were quarantined by the ingest checks and not scored")
+    t_since = pd.Timestamp(run.metrics["train"]["since"])
+    t_until = pd.Timestamp(run.metrics["train"]["until"])
+    if dates.min() < t_until and dates.max() >= t_since:
+        notes.append(f"the data overlaps the training period ({t_since:%Y-%m-%d} to "
+                     f"{t_until:%Y-%m-%d}): those rows are not unseen")
+
+
+def _split(run: Run, scored: Scored, config: EvaluateConfig, notes: list[str]) -> Split:
+    """Validation data, or the split of the evaluation window at its median date."""
+    dates, has_val = scored.dates, run.validation is not None
+    cut = dates.sort_values().iloc[len(dates) // 2]
+    first = (dates < cut).to_numpy()
+    report = (~first if (not has_val and config.threshold_rule != "run")
+              else np.ones(len(scored.y), bool))
+    if has_val:
+        cal_source = ("validation folds inside the training period (validation.parquet: "
+                      "out-of-fold probabilities of each model's best trial)")
+    else:
+        cal_source = (f"FALLBACK, the run has no validation.parquet: fit on the first half of "
+                      f"the evaluation window (before {cut:%Y-%m-%d %H:%M}, {int(first.sum()):,} "
+                      f"rows) and reported on the second half ({int((~first).sum()):,} rows)")
+        notes.append("calibration: " + cal_source)
+        if config.threshold_rule != "run":
+            notes.append("thresholds were chosen on the first half of the window; every "
+                         "metric is reported on the second half only")
+    return Split(has_val=has_val, first=first, report=report, cal_source=cal_source)
+
+
+def _drift(run: Run, scored: Scored, config: EvaluateConfig, emit: EventHandler,
+           notes: list[str]) -> list[dict[str, Any]] | None:
+    if scored.frame is None:
+        return None
+    if scored.store_path is None:
+        notes.append("drift skipped: the run's training store was not found")
+        return None
+    emit("stage", {"text": "drift: computing the training period's features"})
+    train = _read_frame(scored.store_path, run, pd.Timestamp(run.metrics["train"]["since"]),
+                        pd.Timestamp(run.metrics["train"]["until"]))
+    return drift_of(train, scored, run.feature_names, config)
 
 
 def evaluate_run(
@@ -224,291 +362,72 @@ def evaluate_run(
         An incomplete run folder.
     ModelFileError
         A model file that does not match its recorded sha256.
-    ValueError
-        Input without a column the features read, a window without labeled rows.
+    EvaluationDataError
+        Input without a column the features read, a window without labeled
+        rows or with one class only.
     """
-    from crimeclass.models import load_model
-
     config = config or EvaluateConfig()
     emit = on_event or _no_event
     t0 = time.perf_counter()
     run = open_run(run_dir)
-    names = run.model_names
     notes: list[str] = []
     if run.metrics.get("allow_arrest"):
         notes.append(run.metrics.get("arrest_warning", "these models use Arrest"))
-
-    models: dict[str, Any] = {}
-
-    def load_models() -> None:
-        emit("stage", {"text": f"checking and loading {len(names)} models"})
-        for i, name in enumerate(names):
-            model, manifest = load_model(run.path / "models" / name)
-            if list(manifest["features"]) != run.feature_names:
-                raise RunError(f"models/{name}/manifest.json lists other features than "
-                               "features.json; the run folder is inconsistent")
-            models[name] = model
-            emit("step", {"done": i + 1, "total": len(names), "text": "loading models"})
-
-    hold = run.metrics["holdout"]
     lo, hi = _ts(since), _ts(until)
-    store_path: Path | None
-    if data is None:
-        h_lo, h_hi = pd.Timestamp(hold["since"]), pd.Timestamp(hold["until"])
-        lo = max(lo, h_lo) if lo is not None else h_lo
-        hi = min(hi, h_hi) if hi is not None else h_hi
-        preds = run.predictions
-        preds = preds[(preds["date"] >= lo) & (preds["date"] < hi)].reset_index(drop=True)
-        if len(preds) == 0:
-            raise ValueError(f"no held-out rows from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}; the "
-                             f"held-out period is {hold['since'][:10]} to {hold['until'][:10]}")
-        load_models()  # checks every file's sha256, even where the stored predictions suffice
-        store_path = run.store_path()
-        frame: pd.DataFrame | None = None
-        if store_path is not None:
-            emit("stage", {"text": f"computing features from {store_path.name}"})
-            frame = _read_frame(store_path, run, lo, hi)
-            frame = preds[["key"]].merge(frame, on="key", how="left", validate="one_to_one")
-            if frame["date"].isna().any():
-                raise RunError(f"{store_path} no longer holds {int(frame['date'].isna().sum())} "
-                               "of the run's held-out incidents; evaluate with --data")
-        else:
-            notes.append(f"the run's store ({run.data['store']}) was not found: slices by "
-                         "district and community area, explanations and drift are skipped")
-        y = preds[run.label].to_numpy().astype(int)
-        probs = {n: preds[f"p_{n}"].to_numpy(dtype=float) for n in names}
-        dates = preds["date"]
-        source: dict[str, Any] = {"kind": "held-out period of the run",
-                                  "store": str(store_path)}
-    else:
-        data = Path(data)
-        if not data.exists():
-            raise FileNotFoundError(f"{data}: no such file or folder")
-        _check_sources(data, _required_columns(run.features, run.label))
-        accounts: list[dict[str, Any]] = []
-        with _temporary_store(data, emit, accounts) as sp:
-            emit("stage", {"text": "computing features"})
-            frame = _read_frame(sp, run, lo, hi)
-        if len(frame) == 0:
-            raise ValueError(f"{data} holds no labeled incidents from "
-                             f"{'the start' if lo is None else f'{lo:%Y-%m-%d}'} to "
-                             f"{'the end' if hi is None else f'{hi:%Y-%m-%d}'}")
-        load_models()
-        y = frame[run.label].to_numpy().astype(int)
-        X = frame[["date", *run.feature_names]]
-        probs = {}
-        for i, name in enumerate(names):
-            emit("step", {"done": i, "total": len(names), "text": f"scoring {name}"})
-            probs[name] = np.asarray(models[name].predict_proba(X)[:, 1], dtype=float)
-        emit("step", {"done": len(names), "total": len(names), "text": "scored"})
-        dates = frame["date"]
-        store_path = run.store_path()
-        source = {"kind": "other data", "path": str(data), "ingested": accounts}
-        quarantined = sum(a["quarantined"] for a in accounts)
-        if quarantined:
-            notes.append(f"{quarantined:,} of {sum(a['read'] for a in accounts):,} rows read "
-                         "were quarantined by the ingest checks and not scored")
-        t_since = pd.Timestamp(run.metrics["train"]["since"])
-        t_until = pd.Timestamp(run.metrics["train"]["until"])
-        if dates.min() < t_until and dates.max() >= t_since:
-            notes.append(f"the data overlaps the training period ({t_since:%Y-%m-%d} to "
-                         f"{t_until:%Y-%m-%d}): those rows are not unseen")
-    if len(np.unique(y)) < 2:
-        raise ValueError("the window holds one class only; ROC AUC and most metrics need both")
-
-    # validation data, or the split of the evaluation window
-    has_val = run.validation is not None
-    need_split = not has_val
-    cut = dates.sort_values().iloc[len(dates) // 2]
-    first = (dates < cut).to_numpy()
-    report = ~first if (need_split and config.threshold_rule != "run") else np.ones(len(y), bool)
-    if has_val:
-        cal_source = ("validation folds inside the training period (validation.parquet: "
-                      "out-of-fold probabilities of each model's best trial)")
-    else:
-        cal_source = (f"FALLBACK, the run has no validation.parquet: fit on the first half of "
-                      f"the evaluation window (before {cut:%Y-%m-%d %H:%M}, {int(first.sum()):,} "
-                      f"rows) and reported on the second half ({int((~first).sum()):,} rows)")
-        notes.append("calibration: " + cal_source)
-        if config.threshold_rule != "run":
-            notes.append("thresholds were chosen on the first half of the window; every "
-                         "metric is reported on the second half only")
-
-    def validation_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-        if run.validation is not None:
-            v = run.validation[run.validation["model"] == name]
-            return v[run.label].to_numpy().astype(int), v["p"].to_numpy(dtype=float)
-        return y[first], probs[name][first]
-
-    results: list[dict[str, Any]] = []
-    for i, name in enumerate(names):
-        emit("step", {"done": i, "total": len(names), "text": f"metrics: {name}"})
-        entry = run.model_entry(name)
-        if config.threshold_rule == "run":
-            thr, thr_source = float(entry["threshold"]), entry.get(
-                "threshold_rule", "chosen by training on validation folds")
-        else:
-            vy, vp = validation_of(name)
-            thr = choose_threshold(vy, vp, rule="f1" if config.threshold_rule == "f1"
-                                   else "precision", target_precision=config.target_precision)
-            thr_source = (f"{'best F1' if config.threshold_rule == 'f1' else 'precision >= '}"
-                          f"{'' if config.threshold_rule == 'f1' else config.target_precision} "
-                          f"on {'validation.parquet' if has_val else 'the first half'}")
-        p, yr = probs[name][report], y[report]
-        intervals = bootstrap_metrics(yr, p, thr, n_boot=config.n_boot,
-                                      random_state=config.seed)
-        vy, vp = validation_of(name)
-        cal = fit_calibration(vy, vp, random_state=config.seed)
-        rows = ~first if need_split else report
-        before = float(np.mean((probs[name][rows] - y[rows]) ** 2))
-        calibrated = cal.transform(probs[name][rows])
-        after = float(np.mean((calibrated - y[rows]) ** 2))
-        results.append({
-            "name": name,
-            "title": entry.get("title", name),
-            "baseline": bool(entry.get("baseline", False)),
-            "threshold": thr,
-            "threshold_source": thr_source,
-            "metrics": {m: intervals[m].to_dict() for m in METRICS},
-            "rows": int(report.sum()),
-            "positives": int(yr.sum()),
-            "calibration": {
-                "method": cal.method,
-                "validation_brier": cal.validation_brier,
-                "brier_before": before,
-                "brier_after": after,
-                "helps": bool(cal.method != "none" and after < before),
-                "rows": int(rows.sum()),
-                "reliability_before": reliability(y[rows], probs[name][rows]),
-                "reliability_after": reliability(y[rows], calibrated),
-            },
-            "training_seconds": entry.get("seconds"),
-            "cv": entry.get("cv"),
-            "params": entry.get("params"),
-        })
+    scored = (_held_out(run, lo, hi, emit, notes) if data is None
+              else _other_data(run, Path(data), lo, hi, emit, notes))
+    if len(np.unique(scored.y)) < 2:
+        raise EvaluationDataError("the window holds one class only; ROC AUC and most metrics "
+                                  "need both", rows=len(scored.y))
+    split = _split(run, scored, config, notes)
+    results = []
+    for i, name in enumerate(run.model_names):
+        emit("step", {"done": i, "total": len(run.model_names), "text": f"metrics: {name}"})
+        results.append(model_result(run, scored, split, name, config))
+    ranked, paired = paired_tests(results, scored, split, config, emit)
     by = {r["name"]: r for r in results}
+    add_slices(by, scored, split, config, emit)
+    plot_inputs = add_explanations(by, run, scored, split, config, emit)
+    drift = _drift(run, scored, config, emit, notes)
+    return _document(run, scored, split, config, results, ranked, paired, drift, notes,
+                     plot_inputs, time.perf_counter() - t0)
 
-    ranked = sorted((r for r in results), key=lambda r: -r["metrics"]["roc_auc"]["value"])
-    paired = None
-    if len(ranked) >= 2:
-        a, b = ranked[0]["name"], ranked[1]["name"]
-        emit("stage", {"text": f"paired bootstrap: {a} against {b}"})
-        paired = {"a": a, "b": b, "tests": [
-            paired_bootstrap(y[report], probs[a][report], probs[b][report], metric=m,
-                             n_boot=config.n_boot, random_state=config.seed).to_dict()
-            for m in ("roc_auc", "pr_auc", "brier")]}
 
-    # slices
-    groups: dict[str, np.ndarray] = {"year": dates.dt.year.to_numpy()}
-    cnames: dict[str, str] = {}
-    if frame is not None:
-        groups["district"] = frame["district"].astype("string").to_numpy(dtype=object,
-                                                                      na_value=None)
-        cnames = _community_names()
-        groups["community_area"] = frame["community_area"].astype("string").to_numpy(
-            dtype=object, na_value=None)
-    total = len(names) * len(groups)
-    done = 0
-    for name in names:
-        r = by[name]
-        r["slices"], r["flagged"] = {}, []
-        for col in SLICE_COLUMNS:
-            if col not in groups:
-                continue
-            emit("step", {"done": done, "total": total, "text": f"slices: {name} by {col}"})
-            done += 1
-            rows = slice_metrics(y[report], probs[name][report], groups[col][report],
-                                 threshold=r["threshold"], margin=config.slice_margin,
-                                 n_boot=config.slice_boot, random_state=config.seed)
-            for s in rows:
-                if col == "community_area" and s["slice"] is not None:
-                    s["name"] = cnames.get(str(s["slice"]))
-                if isinstance(s["slice"], np.generic):
-                    s["slice"] = s["slice"].item()
-                if s["worse"]:
-                    r["flagged"].append({"by": col, "slice": s["slice"],
-                                         "name": s.get("name"), "rows": s["rows"],
-                                         "roc_auc": s["roc_auc"]})
-            r["slices"][col] = rows
-
-    # explanations
-    plot_inputs: dict[str, Any] = {"shap": {}}
-    if frame is not None and config.explain_rows > 0:
-        idx = np.flatnonzero(report)
-        idx = idx[_subsample_idx(len(idx), config.explain_rows, config.seed)]
-        X = frame.iloc[idx][["date", *run.feature_names]].reset_index(drop=True)
-        ye = y[idx]
-        explain = [n for n in names if n != "majority"]
-        for i, name in enumerate(explain):
-            emit("step", {"done": i, "total": len(explain),
-                          "text": f"permutation importance: {name}"})
-            by[name]["importance"] = {
-                "rows": int(len(X)), "repeats": config.importance_repeats,
-                "metric": "ROC AUC lost when the column is shuffled",
-                "features": permutation_importance(
-                    models[name], X, ye, run.feature_names,
-                    n_repeats=config.importance_repeats, random_state=config.seed)}
-            est = type(models[name].steps[-1][1]).__name__
-            if est in ("EarlyStoppingXGBClassifier", "RandomForestClassifier"):
-                k = config.shap_rows if est.startswith("Early") else config.forest_shap_rows
-                emit("stage", {"text": f"SHAP values: {name} on {min(k, len(X)):,} rows"})
-                sub = X.iloc[_subsample_idx(len(X), k, config.seed + 1)]
-                shap_out = tree_shap(models[name], sub)
-                if shap_out is not None:
-                    values, inputs = shap_out
-                    mean_abs = np.abs(values).mean(axis=0)
-                    order = np.argsort(-mean_abs)
-                    by[name]["shap"] = {
-                        "rows": int(len(sub)),
-                        "scale": "log-odds" if est.startswith("Early") else "probability",
-                        "mean_abs": [{"input": inputs.columns[j], "value": float(mean_abs[j])}
-                                     for j in order]}
-                    plot_inputs["shap"][name] = (values, inputs)
-        emit("step", {"done": len(explain), "total": len(explain), "text": "explained"})
-
-    # drift against the training period
-    drift: list[dict[str, Any]] | None = None
-    if frame is not None and store_path is not None:
-        emit("stage", {"text": "drift: computing the training period's features"})
-        train = _read_frame(store_path, run, pd.Timestamp(run.metrics["train"]["since"]),
-                            pd.Timestamp(run.metrics["train"]["until"]))
-        tr = train.iloc[_subsample_idx(len(train), config.drift_rows, config.seed)]
-        ev = frame.iloc[_subsample_idx(len(frame), config.drift_rows, config.seed)]
-        drift = drift_summary(tr[run.feature_names], ev[run.feature_names])
-    elif frame is not None:
-        notes.append("drift skipped: the run's training store was not found")
-
-    best = ranked[0]["name"]
-    doc = {
+def _document(run: Run, scored: Scored, split: Split, config: EvaluateConfig,
+              results: list[dict[str, Any]], ranked: list[dict[str, Any]],
+              paired: dict[str, Any] | None, drift: list[dict[str, Any]] | None,
+              notes: list[str], plot_inputs: dict[str, Any], seconds: float
+              ) -> dict[str, Any]:
+    y, dates, hi = scored.y, scored.dates, scored.until
+    return {
         "format_version": EVALUATION_FORMAT_VERSION,
-        "run_id": run.metrics.get("run_id", run.path.name),
+        "run_id": run.run_id,
         "run_dir": str(run.path),
         "created": dt.datetime.now().isoformat(timespec="seconds"),
-        "source": source,
+        "source": scored.source,
         "window": {"since": str(dates.min()), "until_excluded": None if hi is None else str(hi),
                    "first": str(dates.min()), "last": str(dates.max()),
-                   "rows": int(len(y)), "reported_rows": int(report.sum()),
+                   "rows": int(len(y)), "reported_rows": int(split.report.sum()),
                    "positive_share": float(y.mean()),
                    **({"index_share": float(y.mean())} if run.target == "index" else {})},
         "target": run.target,
         "label": run.label,
         "train": run.metrics["train"],
-        "holdout": hold,
+        "holdout": run.metrics["holdout"],
         "allow_arrest": bool(run.metrics.get("allow_arrest", False)),
         "config": asdict(config),
         "threshold_rule": config.threshold_rule,
-        "calibration_source": cal_source,
-        "validation": "validation.parquet" if has_val else "none (split of the window)",
-        "best_model": best,
+        "calibration_source": split.cal_source,
+        "validation": "validation.parquet" if split.has_val else "none (split of the window)",
+        "best_model": ranked[0]["name"],
         "ranking": [r["name"] for r in ranked],
         "paired": paired,
         "models": results,
         "drift": drift,
         "notes": notes,
-        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds": round(seconds, 1),
         "_plot": plot_inputs,
     }
-    return doc
 
 
 def check_roc_sanity(doc: dict[str, Any]) -> list[str]:
@@ -516,4 +435,3 @@ def check_roc_sanity(doc: dict[str, Any]) -> list[str]:
     return [f"{r['name']}: ROC AUC {r['metrics']['roc_auc']['value']:.3f} is above 0.9; on "
             "this task that is far more likely a leak than a good model"
             for r in doc["models"] if r["metrics"]["roc_auc"]["value"] > 0.9]
-

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crimeclass.evaluation._metrics import roc_auc
+from crimeclass.models import roc_auc
 
 __all__ = ["import_shap", "permutation_importance", "tree_shap"]
 

@@ -29,7 +29,7 @@ def _metrics(doc: dict[str, Any], path: Path) -> None:
     plt = _plt()
     names = [r["name"] for r in doc["models"]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 0.45 * len(names) + 1.6), sharey=True)
-    for ax, m, label in zip(axes, ("roc_auc", "pr_auc", "brier"),
+    for ax, m, label in zip(axes, ("roc_auc", "average_precision", "brier"),
                             ("ROC AUC", "PR AUC (average precision)",
                              "Brier score (lower is better)"),
                             strict=True):

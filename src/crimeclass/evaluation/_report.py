@@ -10,18 +10,15 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crimeclass.evaluation._metrics import METRICS
+from crimeclass.models import INTERVAL_METRICS, METRICS
 
 __all__ = ["model_card", "render_markdown", "write_evaluation"]
-
-_LABELS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "brier": "Brier",
-           "f1": "F1", "precision": "precision", "recall": "recall",
-           "balanced_accuracy": "balanced accuracy"}
 
 
 def _iv(d: dict[str, float], digits: int = 3) -> str:
@@ -33,12 +30,12 @@ def _slice_label(s: dict[str, Any]) -> str:
 
 
 def _metrics_table(doc: dict[str, Any]) -> list[str]:
-    lines = ["| model | " + " | ".join(_LABELS[m] for m in METRICS) + " | threshold |",
-             "|---|" + "---:|" * (len(METRICS) + 1)]
+    lines = ["| model | " + " | ".join(METRICS[m].title for m in INTERVAL_METRICS)
+             + " | threshold |", "|---|" + "---:|" * (len(INTERVAL_METRICS) + 1)]
     for r in doc["models"]:
         name = f"**{r['name']}**" if r["name"] == doc["best_model"] else r["name"]
         name += " (baseline)" if r["baseline"] else ""
-        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"][m]) for m in METRICS)
+        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"][m]) for m in INTERVAL_METRICS)
                      + f" | {r['threshold']:.3f} |")
     return lines
 
@@ -72,6 +69,91 @@ def _window_text(doc: dict[str, Any]) -> str:
                else ""))
 
 
+def _md_paired(doc: dict[str, Any]) -> list[str]:
+    p = doc["paired"]
+    if not p:
+        return []
+    out = ["## Best against runner-up (paired bootstrap)", "",
+           f"{p['a']} against {p['b']}, on the same bootstrap replicates:", "",
+           "| metric | " + p["a"] + " | " + p["b"] + " | difference [95%] | p |",
+           "|---|---:|---:|---:|---:|"]
+    for s in p["tests"]:
+        out.append(f"| {METRICS[s['metric']].title} | {s['a']:.4f} | {s['b']:.4f} | "
+                   f"{_iv(s['difference'], 4)} | {s['p_value']:.3g} |")
+    return [*out, ""]
+
+
+def _md_calibration(doc: dict[str, Any]) -> list[str]:
+    out = ["## Calibration", "",
+           f"Calibration data: {doc['calibration_source']}. Sigmoid and isotonic maps are "
+           "compared by cross-fitted Brier score on that data; the better one is kept if it "
+           "beats none. Both Brier scores below are on evaluated rows the map never saw.", "",
+           "| model | kept | Brier as trained | Brier calibrated | helps |",
+           "|---|---|---:|---:|---|"]
+    for r in doc["models"]:
+        c = r["calibration"]
+        out.append(f"| {r['name']} | {c['method']} | {c['brier_before']:.4f} | "
+                   f"{c['brier_after']:.4f} | {'yes' if c['helps'] else 'no'} |")
+    return [*out, ""]
+
+
+def _md_slices(doc: dict[str, Any]) -> list[str]:
+    out = ["## Slices", "",
+           f"Every metric per {', '.join(c.replace('_', ' ') for c in doc['models'][0]['slices'])}"
+           " is in evaluation.json. A slice is flagged when the upper end of its ROC AUC "
+           f"interval lies more than {doc['config']['slice_margin']} below the model's ROC "
+           "AUC on all rows (slices under 200 rows are not scored).", ""]
+    flagged = [(r["name"], f) for r in doc["models"] for f in r["flagged"]]
+    if flagged:
+        out += ["| model | by | slice | rows | ROC AUC [95%] |", "|---|---|---|---:|---:|"]
+        out += [f"| {n} | {f['by']} | {_slice_label(f)} | {f['rows']:,} | {_iv(f['roc_auc'])} |"
+                for n, f in flagged]
+    else:
+        out.append("No slice is flagged.")
+    return [*out, ""]
+
+
+def _md_explanations(doc: dict[str, Any], img: Callable[[str, str], list[str]]) -> list[str]:
+    if not any("importance" in r for r in doc["models"]):
+        return []
+    out = ["## What drives the models", "",
+           "Permutation importance: the ROC AUC lost when one feature column is shuffled "
+           "(mean of the repeats). Top five per model:", "",
+           "| model | top features (ROC AUC lost) |", "|---|---|"]
+    for r in doc["models"]:
+        if "importance" in r:
+            top = ", ".join(f"{f['feature']} ({f['importance']:.3f})"
+                            for f in r["importance"]["features"][:5])
+            out.append(f"| {r['name']} | {top} |")
+    out.append("")
+    for r in doc["models"]:
+        out += img(f"importance_{r['name']}", f"permutation importance of {r['name']}")
+    for r in doc["models"]:
+        if "shap" in r:
+            out += [f"SHAP values of {r['name']} ({r['shap']['scale']}, "
+                    f"{r['shap']['rows']:,} rows): largest mean |SHAP| "
+                    + ", ".join(f"{s['input']} ({s['value']:.3f})"
+                                for s in r["shap"]["mean_abs"][:5]) + ".", "",
+                    *img(f"shap_{r['name']}", f"SHAP values of {r['name']}")]
+    return out
+
+
+def _md_drift(doc: dict[str, Any], img: Callable[[str, str], list[str]]) -> list[str]:
+    if not doc.get("drift"):
+        return []
+    moved = [d for d in doc["drift"] if d["level"] != "stable"]
+    out = ["## Drift against the training period", "",
+           "Population stability index (PSI) of each feature (below 0.1 stable, 0.1 to "
+           "0.25 moderate, above 0.25 major). "
+           + (f"{len(moved)} of {len(doc['drift'])} features moved:" if moved
+              else "Every feature is stable."), ""]
+    if moved:
+        out += ["| feature | PSI | level |", "|---|---:|---|"]
+        out += [f"| {d['feature']} | {d['psi']:.3f} | {d['level']} |" for d in moved]
+        out.append("")
+    return out + img("drift", "drift")
+
+
 def render_markdown(doc: dict[str, Any], plots: dict[str, str], plot_dir: str = "plots") -> str:
     """The evaluation as one Markdown page (``plot_dir``: where the PNG files are, relative)."""
     def img(key: str, alt: str) -> list[str]:
@@ -92,74 +174,11 @@ def render_markdown(doc: dict[str, Any], plots: dict[str, str], plot_dir: str = 
     out += ["## Metrics", "", *_metrics_table(doc), "", *img("metrics", "metrics"),
             "F1, precision, recall and balanced accuracy are at the threshold in the last "
             "column, chosen on validation data (never on these rows).", ""]
-    if doc["paired"]:
-        p = doc["paired"]
-        out += ["## Best against runner-up (paired bootstrap)", "",
-                f"{p['a']} against {p['b']}, on the same bootstrap replicates:", "",
-                "| metric | " + p["a"] + " | " + p["b"] + " | difference [95%] | p |",
-                "|---|---:|---:|---:|---:|"]
-        for s in p["tests"]:
-            out.append(f"| {_LABELS[s['metric']]} | {s['a']:.4f} | {s['b']:.4f} | "
-                       f"{_iv(s['difference'], 4)} | {s['p_value']:.3g} |")
-        out.append("")
-    out += ["## Calibration", "",
-            f"Calibration data: {doc['calibration_source']}. Sigmoid and isotonic maps are "
-            "compared by cross-fitted Brier score on that data; the better one is kept if it "
-            "beats none. Both Brier scores below are on evaluated rows the map never saw.", "",
-            "| model | kept | Brier as trained | Brier calibrated | helps |",
-            "|---|---|---:|---:|---|"]
-    for r in doc["models"]:
-        c = r["calibration"]
-        out.append(f"| {r['name']} | {c['method']} | {c['brier_before']:.4f} | "
-                   f"{c['brier_after']:.4f} | {'yes' if c['helps'] else 'no'} |")
-    out += ["", *img("reliability", "reliability curves")]
-    out += ["## Slices", "",
-            f"Every metric per {', '.join(c.replace('_', ' ') for c in doc['models'][0]['slices'])}"
-            " is in evaluation.json. A slice is flagged when the upper end of its ROC AUC "
-            f"interval lies more than {doc['config']['slice_margin']} below the model's ROC "
-            "AUC on all rows (slices under 200 rows are not scored).", ""]
-    flagged = [(r["name"], f) for r in doc["models"] for f in r["flagged"]]
-    if flagged:
-        out += ["| model | by | slice | rows | ROC AUC [95%] |", "|---|---|---|---:|---:|"]
-        out += [f"| {n} | {f['by']} | {_slice_label(f)} | {f['rows']:,} | {_iv(f['roc_auc'])} |"
-                for n, f in flagged]
-    else:
-        out.append("No slice is flagged.")
-    out.append("")
+    out += _md_paired(doc) + _md_calibration(doc) + img("reliability", "reliability curves")
+    out += _md_slices(doc)
     for col in ("district", "community_area", "year"):
         out += img(f"slices_{col}", f"slices by {col}")
-    if any("importance" in r for r in doc["models"]):
-        out += ["## What drives the models", "",
-                "Permutation importance: the ROC AUC lost when one feature column is shuffled "
-                "(mean of the repeats). Top five per model:", "",
-                "| model | top features (ROC AUC lost) |", "|---|---|"]
-        for r in doc["models"]:
-            if "importance" in r:
-                top = ", ".join(f"{f['feature']} ({f['importance']:.3f})"
-                                for f in r["importance"]["features"][:5])
-                out.append(f"| {r['name']} | {top} |")
-        out.append("")
-        for r in doc["models"]:
-            out += img(f"importance_{r['name']}", f"permutation importance of {r['name']}")
-        for r in doc["models"]:
-            if "shap" in r:
-                out += [f"SHAP values of {r['name']} ({r['shap']['scale']}, "
-                        f"{r['shap']['rows']:,} rows): largest mean |SHAP| "
-                        + ", ".join(f"{s['input']} ({s['value']:.3f})"
-                                    for s in r["shap"]["mean_abs"][:5]) + ".", "",
-                        *img(f"shap_{r['name']}", f"SHAP values of {r['name']}")]
-    if doc.get("drift"):
-        moved = [d for d in doc["drift"] if d["level"] != "stable"]
-        out += ["## Drift against the training period", "",
-                "Population stability index (PSI) of each feature (below 0.1 stable, 0.1 to "
-                "0.25 moderate, above 0.25 major). "
-                + (f"{len(moved)} of {len(doc['drift'])} features moved:" if moved
-                   else "Every feature is stable."), ""]
-        if moved:
-            out += ["| feature | PSI | level |", "|---|---:|---|"]
-            out += [f"| {d['feature']} | {d['psi']:.3f} | {d['level']} |" for d in moved]
-            out.append("")
-        out += img("drift", "drift")
+    out += _md_explanations(doc, img) + _md_drift(doc, img)
     out += [f"Evaluation took {doc['seconds']:.0f} s.", ""]
     return "\n".join(out)
 
@@ -213,7 +232,7 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         "", "## Metrics", "",
         "Bootstrap 95% intervals; threshold metrics at the threshold above.", "",
         "| metric | value [95% interval] |", "|---|---|",
-        *[f"| {_LABELS[m]} | {_iv(r['metrics'][m])} |" for m in METRICS], "",
+        *[f"| {METRICS[m].title} | {_iv(r['metrics'][m])} |" for m in INTERVAL_METRICS], "",
     ]
     others = [m for m in doc["models"] if m["baseline"] and m["name"] != name]
     if others:
@@ -223,7 +242,17 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
               f"Calibration data: {doc['calibration_source']}. Kept: **{c['method']}**. "
               f"Brier score as trained {c['brier_before']:.4f}, calibrated {c['brier_after']:.4f} "
               f"({advice}).",
-              "", "## Slices", ""]
+              "", *_card_slices(doc, r)]
+    if "importance" in r:
+        lines += ["## What drives it", "",
+                  "Permutation importance (ROC AUC lost when shuffled): " + ", ".join(
+                      f"{f['feature']} {f['importance']:.3f}"
+                      for f in r["importance"]["features"][:8]) + ".", ""]
+    return "\n".join(lines + _card_limits(doc))
+
+
+def _card_slices(doc: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    lines = ["## Slices", ""]
     if r["flagged"]:
         lines += ["Much worse than on all rows (ROC AUC interval more than "
                   f"{doc['config']['slice_margin']} below {r['metrics']['roc_auc']['value']:.3f}):",
@@ -241,12 +270,11 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
                          f"{_iv(s['roc_auc'])}")
     if worst:
         lines += ["Lowest ROC AUC per grouping: " + "; ".join(worst) + ".", ""]
-    if "importance" in r:
-        lines += ["## What drives it", "",
-                  "Permutation importance (ROC AUC lost when shuffled): " + ", ".join(
-                      f"{f['feature']} {f['importance']:.3f}"
-                      for f in r["importance"]["features"][:8]) + ".", ""]
-    lines += [
+    return lines
+
+
+def _card_limits(doc: dict[str, Any]) -> list[str]:
+    return [
         "## Known limits", "",
         f"- Moderate discrimination: what is known at report time separates "
         f"{_words(doc)['plural']} "
@@ -269,7 +297,6 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         "- Any use affecting people needs review by those affected and human oversight of "
         "each decision.", "",
         "Format after Mitchell et al., \"Model Cards for Model Reporting\", FAT* 2019.", ""]
-    return "\n".join(lines)
 
 
 _HTML = """<!doctype html>

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crimeclass.evaluation._metrics import bootstrap_metrics, point_metrics
+from crimeclass.models import bootstrap_metrics, point_metrics
 
 __all__ = ["slice_metrics"]
 

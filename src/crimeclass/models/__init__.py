@@ -1,9 +1,36 @@
-"""Models: baselines and the five classifiers behind one interface, search, training runs."""
+"""Models: baselines and the five classifiers behind one interface, search, training runs.
+
+A run folder is written by :func:`train` and read by :func:`open_run` only; a
+model of a run scores incidents through :func:`score` (in memory) or
+:func:`predict` (files and stores, in bounded memory).
+"""
 
 from crimeclass.models._baselines import GroupRateClassifier
+from crimeclass.models._config import TrainConfig
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
+from crimeclass.models._errors import (
+    ModelOptionError,
+    ModelsError,
+    PredictError,
+    RunError,
+    TrainingDataError,
+)
 from crimeclass.models._keras import KerasTabularClassifier
-from crimeclass.models._metrics import METRICS, binary_metrics, choose_threshold
+from crimeclass.models._metrics import (
+    HELD_OUT_METRICS,
+    INTERVAL_METRICS,
+    METRICS,
+    Interval,
+    Metric,
+    PairedTest,
+    average_precision,
+    binary_metrics,
+    bootstrap_metrics,
+    choose_threshold,
+    paired_bootstrap,
+    point_metrics,
+    roc_auc,
+)
 from crimeclass.models._persist import (
     MODEL_FORMAT_VERSION,
     TRUSTED_TYPES,
@@ -11,16 +38,7 @@ from crimeclass.models._persist import (
     load_model,
     save_model,
 )
-from crimeclass.models._predict import (
-    OUTPUT_COLUMNS,
-    PredictOptions,
-    PredictResult,
-    RunError,
-    load_run_model,
-    predict,
-    quarantine_path,
-    required_columns,
-)
+from crimeclass.models._predict import PredictOptions, PredictResult, predict, quarantine_path
 from crimeclass.models._registry import (
     BASELINES,
     MODELS,
@@ -29,13 +47,33 @@ from crimeclass.models._registry import (
     make_model,
     parse_model_names,
 )
+from crimeclass.models._run import (
+    RUN_FORMAT_VERSION,
+    LoadedModel,
+    Run,
+    RunWriter,
+    open_run,
+)
+from crimeclass.models._score import (
+    OUTPUT_COLUMNS,
+    Features,
+    Scores,
+    feature_query,
+    incident_features,
+    required_columns,
+    score,
+    score_features,
+    window_sql,
+)
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
-from crimeclass.models._train import RUN_FORMAT_VERSION, TrainConfig, TrainResult, train
+from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
     "BASELINES",
+    "HELD_OUT_METRICS",
+    "INTERVAL_METRICS",
     "METRICS",
     "MODELS",
     "MODEL_FORMAT_VERSION",
@@ -45,33 +83,55 @@ __all__ = [
     "TRUSTED_TYPES",
     "CVKind",
     "EarlyStoppingXGBClassifier",
+    "Features",
     "GroupRateClassifier",
+    "Interval",
     "KerasTabularClassifier",
+    "LoadedModel",
+    "Metric",
     "ModelFamily",
     "ModelFileError",
+    "ModelOptionError",
+    "ModelsError",
     "OptunaSearchCV",
+    "PairedTest",
+    "PredictError",
     "PredictOptions",
     "PredictResult",
+    "Run",
     "RunError",
+    "RunWriter",
+    "Scores",
     "Scoring",
     "TimeOrderedSplit",
     "TrainConfig",
     "TrainResult",
+    "TrainingDataError",
     "Window",
+    "average_precision",
     "baselines_for",
     "binary_metrics",
+    "bootstrap_metrics",
     "check_folds",
     "choose_threshold",
     "complete_years",
+    "feature_query",
+    "incident_features",
     "load_model",
-    "load_run_model",
     "make_cv",
     "make_model",
+    "open_run",
+    "paired_bootstrap",
     "parse_model_names",
+    "point_metrics",
     "predict",
     "quarantine_path",
     "required_columns",
     "resolve_window",
+    "roc_auc",
     "save_model",
+    "score",
+    "score_features",
     "train",
+    "window_sql",
 ]

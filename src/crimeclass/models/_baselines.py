@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
 from crimeclass.models._target import BinaryPredictMixin, binary_target
 
 __all__ = ["GroupRateClassifier"]
@@ -64,23 +65,25 @@ class GroupRateClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if isinstance(self.column, str):
                 if self.column not in X.columns:
-                    raise ValueError(f"column {self.column!r} is not in X")
+                    raise TrainingDataError(f"column {self.column!r} is not in X")
                 col = X[self.column]
             else:
                 col = X.iloc[:, self.column]
             return pd.Series(np.asarray(col, dtype=object))
         X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
         if not isinstance(self.column, int | np.integer):
-            raise ValueError(f"column {self.column!r} is a name, but X has no column names")
+            raise TrainingDataError(f"column {self.column!r} is a name, but X has no column "
+                                    "names")
         return pd.Series(np.asarray(X)[:, self.column], dtype=object)
 
     def fit(self, X: Any, y: Any) -> GroupRateClassifier:
         if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+            raise ModelOptionError(f"smoothing must be >= 0, got {self.smoothing}",
+                                   option="smoothing", value=self.smoothing)
         groups = self._groups(X, reset=True)
         self.classes_, pos = binary_target(y)
         if len(pos) != len(groups):
-            raise ValueError(f"X has {len(groups)} rows but y has {len(pos)}")
+            raise TrainingDataError(f"X has {len(groups)} rows but y has {len(pos)}")
         self.prior_ = float(pos.mean())
         missing = groups.isna().to_numpy()
         stats = pd.DataFrame({"g": groups[~missing], "p": pos[~missing]}).groupby("g")["p"].agg(

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, StratifiedKFold
 
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
+
 __all__ = ["CVKind", "TimeOrderedSplit", "make_cv", "check_folds"]
 
 CVKind = Literal["time", "stratified"]
@@ -46,17 +48,18 @@ class TimeOrderedSplit(BaseCrossValidator):
 
     def _times(self, X: Any) -> np.ndarray:
         if not hasattr(X, "columns") or self.time_column not in X.columns:
-            raise ValueError(f"time-ordered folds need a DataFrame with a {self.time_column!r} "
-                             "column")
+            raise TrainingDataError(f"time-ordered folds need a DataFrame with a "
+                                    f"{self.time_column!r} column")
         times = pd.to_datetime(X[self.time_column]).to_numpy()
         if pd.isna(times).any():
-            raise ValueError(f"the {self.time_column!r} column has missing values")
+            raise TrainingDataError(f"the {self.time_column!r} column has missing values")
         return times
 
     def split(self, X: Any, y: Any = None, groups: Any = None
               ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self.n_splits < 2:
-            raise ValueError(f"n_splits must be at least 2, got {self.n_splits}")
+            raise ModelOptionError(f"n_splits must be at least 2, got {self.n_splits}",
+                                   option="--folds", value=self.n_splits)
         times = self._times(X)
         n = len(times)
         order = np.argsort(times, kind="stable")
@@ -72,9 +75,9 @@ class TimeOrderedSplit(BaseCrossValidator):
         for i in range(self.n_splits):
             train, val = order[:cuts[i + 1]], order[cuts[i + 1]:cuts[i + 2]]
             if len(train) == 0 or len(val) == 0:
-                raise ValueError(f"{n} rows cannot be cut into {self.n_splits + 1} time periods "
-                                 f"for {self.n_splits} time-ordered folds; use fewer folds "
-                                 "or more rows")
+                raise TrainingDataError(f"{n} rows cannot be cut into {self.n_splits + 1} time "
+                                        f"periods for {self.n_splits} time-ordered folds; use "
+                                        "fewer folds or more rows", rows=n)
             yield np.sort(train), np.sort(val)
 
     def _iter_test_indices(self, X: Any = None, y: Any = None, groups: Any = None
@@ -89,7 +92,8 @@ def make_cv(kind: CVKind, n_splits: int = 3, random_state: int | None = 0) -> An
         return TimeOrderedSplit(n_splits=n_splits)
     if kind == "stratified":
         return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    raise ValueError(f"unknown cross-validation {kind!r}; use 'time' or 'stratified'")
+    raise ModelOptionError(f"unknown cross-validation {kind!r}; use 'time' or 'stratified'",
+                           option="--cv", value=kind)
 
 
 def check_folds(splits: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray,
@@ -102,9 +106,10 @@ def check_folds(splits: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray,
             where += f" (validation {t.min():%Y-%m-%d} to {t.max():%Y-%m-%d})"
         for part, idx in (("training", train), ("validation", val)):
             if len(idx) < min_rows:
-                raise ValueError(f"{where}: {len(idx)} {part} rows; at least {min_rows} are "
-                                 "needed. Use fewer folds or a longer window")
+                raise TrainingDataError(f"{where}: {len(idx)} {part} rows; at least {min_rows} "
+                                        "are needed. Use fewer folds or a longer window",
+                                        period=part, rows=len(idx))
             if len(np.unique(y[idx])) < 2:
-                raise ValueError(f"{where}: the {part} rows hold one class only "
-                                 f"({np.unique(y[idx])[0]!r}); use fewer folds or a longer "
-                                 "window")
+                raise TrainingDataError(f"{where}: the {part} rows hold one class only "
+                                        f"({np.unique(y[idx])[0]!r}); use fewer folds or a "
+                                        "longer window", period=part, rows=len(idx))

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from crimeclass.data import CrimeclassError
+from crimeclass.models._errors import ModelOptionError, ModelsError
 
 __all__ = ["MODEL_FORMAT_VERSION", "TRUSTED_TYPES", "ModelFileError", "load_model",
            "save_model", "sha256_file", "versions"]
@@ -53,7 +53,7 @@ TRUSTED_TYPES = frozenset({
 })
 
 
-class ModelFileError(CrimeclassError):
+class ModelFileError(ModelsError):
     """A saved model cannot be loaded: missing, altered, or holding untrusted types."""
 
 
@@ -129,7 +129,8 @@ def save_model(pipeline: Any, folder: str | Path, *, saved_as: str = "skops",
             sio.dump(pipeline, folder / "pipeline.skops")
         files.update({"pipeline.skops": "skops", "network.keras": "keras"})
     else:
-        raise ValueError(f"unknown model format {saved_as!r}")
+        raise ModelOptionError(f"unknown model format {saved_as!r}", option="saved_as",
+                               value=saved_as)
     doc = {
         "format_version": MODEL_FORMAT_VERSION,
         **(manifest or {}),

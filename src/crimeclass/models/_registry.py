@@ -32,6 +32,7 @@ from crimeclass.features import (
     make_preprocessor,
 )
 from crimeclass.models._baselines import GroupRateClassifier
+from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._keras import KerasTabularClassifier
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
@@ -249,11 +250,13 @@ def parse_model_names(names: str | Sequence[str]) -> list[str]:
         if not n:
             continue
         if n not in MODELS:
-            raise ValueError(f"unknown model {n!r}; models are: {', '.join(MODELS)}")
+            raise ModelOptionError(f"unknown model {n!r}; models are: {', '.join(MODELS)}",
+                                   option="--models", value=n)
         if n not in out:
             out.append(n)
     if not out:
-        raise ValueError(f"no model named; models are: {', '.join(MODELS)}")
+        raise ModelOptionError(f"no model named; models are: {', '.join(MODELS)}",
+                               option="--models", value=names)
     return out
 
 
@@ -284,8 +287,9 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
     """
     family = MODELS[parse_model_names([name])[0]]
     if target not in family.targets:
-        raise ValueError(f"model {name!r} cannot be trained for the {target!r} target "
-                         f"(only {', '.join(family.targets)})")
+        raise ModelOptionError(f"model {name!r} cannot be trained for the {target!r} target "
+                               f"(only {', '.join(family.targets)})", option="--models",
+                               value=name)
     steps: list[tuple[str, Any]] = [("guard", LeakageGuard(allow_arrest=allow_arrest,
                                                            target=target))]
     if family.style is not None:

@@ -24,6 +24,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from crimeclass.models._cv import check_folds
+from crimeclass.models._errors import ModelOptionError, ModelsError, TrainingDataError
 from crimeclass.models._target import BinaryPredictMixin
 
 __all__ = ["SCORERS", "OptunaSearchCV", "Scoring"]
@@ -134,23 +135,48 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         self.random_state = random_state
         self.on_trial = on_trial
 
-    def fit(self, X: Any, y: Any) -> OptunaSearchCV:
-        import optuna
-
+    def _folds(self, X: Any, y: Any) -> tuple[np.ndarray, list[Any]]:
+        """Check the parameters and the target; the 0/1 target and the checked folds."""
         if self.scoring not in SCORERS:
-            raise ValueError(f"unknown scoring {self.scoring!r}; use one of {list(SCORERS)}")
+            raise ModelOptionError(f"unknown scoring {self.scoring!r}; use one of "
+                                   f"{list(SCORERS)}", option="scoring", value=self.scoring)
         if self.n_trials < 1:
-            raise ValueError(f"n_trials must be at least 1, got {self.n_trials}")
+            raise ModelOptionError(f"n_trials must be at least 1, got {self.n_trials}",
+                                   option="--trials", value=self.n_trials)
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f"the training rows hold {len(self.classes_)} class(es); "
-                             "a classifier needs both (index and not index)")
+            raise TrainingDataError(f"the training rows hold {len(self.classes_)} class(es); "
+                                    "a classifier needs both (index and not index)",
+                                    period="training", rows=len(y))
         y01 = (y == self.classes_[1]).astype(int)
         cv = check_cv(self.cv, y01, classifier=True)
         splits = list(cv.split(X, y01))
         times = X["date"].to_numpy() if hasattr(X, "columns") and "date" in X.columns else None
         check_folds(splits, y01, times)
+        return y01, splits
+
+    def _optimize(self, objective: Callable[[Any], float], after: Callable[[Any, Any], None],
+                  n_trials: int) -> Any:
+        """Run the Optuna study (TPE, seeded; median pruning if asked)."""
+        import optuna
+
+        pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if self.pruning
+                  else optuna.pruners.NopPruner())
+        with _quiet_optuna(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            study = optuna.create_study(
+                direction="maximize", pruner=pruner,
+                sampler=optuna.samplers.TPESampler(seed=self.random_state,
+                                                   n_startup_trials=min(10, n_trials)))
+            study.optimize(objective, n_trials=n_trials, timeout=self.timeout,
+                           callbacks=[after])
+        return study
+
+    def fit(self, X: Any, y: Any) -> OptunaSearchCV:
+        import optuna
+
+        y01, splits = self._folds(X, y)
         score = SCORERS[self.scoring]
         n_trials = self.n_trials if self.param_space is not None else 1
         best: dict[str, Any] = {"value": -np.inf}
@@ -197,18 +223,10 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                 self.on_trial(len(study.trials), n_trials, trial.state.name.lower(),
                               trial.value)
 
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if self.pruning
-                  else optuna.pruners.NopPruner())
-        with _quiet_optuna(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            study = optuna.create_study(
-                direction="maximize", pruner=pruner,
-                sampler=optuna.samplers.TPESampler(seed=self.random_state,
-                                                   n_startup_trials=min(10, n_trials)))
-            study.optimize(objective, n_trials=n_trials, timeout=self.timeout,
-                           callbacks=[after])
+        study = self._optimize(objective, after, n_trials)
         if "params" not in best:
-            raise RuntimeError("no trial of the search completed")
+            raise ModelsError("no trial of the search completed (a --timeout shorter than "
+                              "one trial?)")
         self.study_ = study
         self.cv_results_ = results
         self.best_params_ = best["params"]

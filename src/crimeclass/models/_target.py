@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import assert_all_finite, column_or_1d
 
+from crimeclass.models._errors import TrainingDataError
+
 __all__ = ["BinaryPredictMixin", "binary_target"]
 
 
@@ -19,7 +21,8 @@ def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
     (array(['no', 'yes'], dtype='<U3'), array([0, 1, 0]))
     """
     if y is None:
-        raise ValueError("this classifier requires y to be passed, but the target y is None")
+        raise TrainingDataError("this classifier requires y to be passed, but the target y is "
+                                "None")
     y = column_or_1d(y, warn=True)
     if y.dtype.kind == "f":
         assert_all_finite(y, input_name="y")
@@ -27,11 +30,11 @@ def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
     check_classification_targets(y)
     classes = np.unique(y)
     if len(classes) < 2:
-        raise ValueError(f"y holds one class only ({classes[0]!r}); a classifier needs two "
-                         "classes")
+        raise TrainingDataError(f"y holds one class only ({classes[0]!r}); a classifier needs "
+                                "two classes", rows=len(y))
     if y_type != "binary":
-        raise ValueError("Only binary classification is supported. The type of the target "
-                         f"is {y_type}.")
+        raise TrainingDataError("Only binary classification is supported. The type of the "
+                                f"target is {y_type}.", rows=len(y))
     return classes, (y == classes[1]).astype(int)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
+
 __all__ = ["Window", "complete_years", "resolve_window"]
 
 
@@ -39,7 +41,7 @@ def _ts(value: str | dt.date | None) -> dt.datetime | None:
     try:
         return pd.Timestamp(value).to_pydatetime()
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from e
+        raise ModelOptionError(f"{value!r} is not a date (use YYYY-MM-DD)", value=value) from e
 
 
 def complete_years(con: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[int]:
@@ -95,13 +97,15 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
     """
     lo, hi = _ts(since), _ts(until)
     if lo is not None and hi is not None and lo >= hi:
-        raise ValueError(f"--since {since} is not before --until {until}")
+        raise ModelOptionError(f"--since {since} is not before --until {until}",
+                               option="--since/--until", value=(since, until))
     holdout = holdout.strip()
     if holdout == "auto":
         years = complete_years(con, lo, hi)
         if not years:
-            raise ValueError("the window holds no complete calendar year to hold out; pass "
-                             "--holdout START:END (or a year) explicitly")
+            raise ModelOptionError("the window holds no complete calendar year to hold out; "
+                                   "pass --holdout START:END (or a year) explicitly",
+                                   option="--holdout", value=holdout)
         start, end = dt.datetime(years[-1], 1, 1), dt.datetime(years[-1] + 1, 1, 1)
         label = str(years[-1])
     elif re.fullmatch(r"\d{4}", holdout):
@@ -114,22 +118,26 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
     elif ":" in holdout:
         a, b = (_ts(x) for x in holdout.split(":", 1))
         if a is None or b is None or a >= b:
-            raise ValueError(f"--holdout {holdout}: START must be before END")
+            raise ModelOptionError(f"--holdout {holdout}: START must be before END",
+                                   option="--holdout", value=holdout)
         start, end, label = a, b, holdout
     else:
-        raise ValueError(f"--holdout {holdout!r}: use auto, a year (2017), a month (2017-06) "
-                         "or START:END")
+        raise ModelOptionError(f"--holdout {holdout!r}: use auto, a year (2017), a month "
+                               "(2017-06) or START:END", option="--holdout", value=holdout)
     if lo is not None and start < lo:
-        raise ValueError(f"the held-out period starts {start:%Y-%m-%d}, before --since {since}")
+        raise ModelOptionError(f"the held-out period starts {start:%Y-%m-%d}, before --since "
+                               f"{since}", option="--holdout", value=holdout)
     if hi is not None and end > hi:
-        raise ValueError(f"the held-out period ends {end:%Y-%m-%d}, after --until {until}")
+        raise ModelOptionError(f"the held-out period ends {end:%Y-%m-%d}, after --until "
+                               f"{until}", option="--holdout", value=holdout)
     first = con.execute("SELECT min(date) FROM incidents WHERE is_index IS NOT NULL"
                         + (" AND date >= ?" if lo else ""), [lo] if lo else []).fetchall()[0][0]
     if first is None:
-        raise ValueError("the store holds no labeled incidents in the window")
+        raise TrainingDataError("the store holds no labeled incidents in the window", rows=0)
     train_since = lo or first
     if train_since >= start:
-        raise ValueError(f"no training period: the held-out period starts {start:%Y-%m-%d}, "
-                         f"and the window's first labeled incident is {first:%Y-%m-%d}")
+        raise ModelOptionError(f"no training period: the held-out period starts "
+                               f"{start:%Y-%m-%d}, and the window's first labeled incident is "
+                               f"{first:%Y-%m-%d}", option="--holdout", value=holdout)
     return Window(train_since=train_since, holdout_since=start, holdout_until=end,
                   holdout_label=label)

@@ -14,6 +14,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
 from crimeclass.models._target import BinaryPredictMixin, binary_target
 
 __all__ = ["EarlyStoppingXGBClassifier"]
@@ -108,8 +109,8 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         if hasattr(X, "columns") and hasattr(X, "dtypes"):
             bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "fiub"]
             if bad:
-                raise ValueError(f"EarlyStoppingXGBClassifier needs numeric columns; "
-                                 f"{bad[:5]} are not")
+                raise TrainingDataError(f"EarlyStoppingXGBClassifier needs numeric columns; "
+                                        f"{bad[:5]} are not")
             validate_data(self, X, reset=reset, skip_check_array=True)
             if y is not None:
                 y = column_or_1d(y, warn=True)
@@ -125,8 +126,9 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         import xgboost
 
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError("validation_fraction must be in [0, 1), got "
-                             f"{self.validation_fraction}")
+            raise ModelOptionError("validation_fraction must be in [0, 1), got "
+                                   f"{self.validation_fraction}", option="validation_fraction",
+                                   value=self.validation_fraction)
         X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
         n_val = math.ceil(self.validation_fraction * len(y01))

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from crimeclass.evaluation import (
-    METRICS,
+from crimeclass.models import (
+    INTERVAL_METRICS,
+    ModelOptionError,
+    TrainingDataError,
     average_precision,
     bootstrap_metrics,
     choose_threshold,
@@ -33,7 +35,7 @@ def test_point_metrics_equal_scikit_learns(ties):
     pred = p >= 0.45
     oracle = {
         "roc_auc": skm.roc_auc_score(y, p),
-        "pr_auc": skm.average_precision_score(y, p),
+        "average_precision": skm.average_precision_score(y, p),
         "log_loss": skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)),
         "brier": skm.brier_score_loss(y, p),
         "f1": skm.f1_score(y, pred),
@@ -41,7 +43,7 @@ def test_point_metrics_equal_scikit_learns(ties):
         "recall": skm.recall_score(y, pred),
         "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
     }
-    assert set(ours) == set(METRICS)
+    assert set(ours) == set(INTERVAL_METRICS)
     for m, v in oracle.items():
         assert ours[m] == pytest.approx(v, abs=1e-10), m
 
@@ -59,7 +61,7 @@ def test_bootstrap_interval_covers_the_value_and_shrinks_with_rows():
     small = bootstrap_metrics(y, p, n_boot=300)
     y, p = _data(n=16000)
     large = bootstrap_metrics(y, p, n_boot=300)
-    for m in METRICS:
+    for m in INTERVAL_METRICS:
         assert small[m].low <= small[m].value <= small[m].high, m
     width = lambda iv: iv.high - iv.low  # noqa: E731
     assert width(large["roc_auc"]) < width(small["roc_auc"]) / 2
@@ -89,7 +91,7 @@ def test_threshold_rules():
     assert skm.f1_score(y, p >= t) == pytest.approx(skm.f1_score(y, p >= best))
     t80 = choose_threshold(y, p, rule="precision", target_precision=0.8)
     assert skm.precision_score(y, p >= t80) >= 0.8
-    with pytest.raises(ValueError, match="target_precision"):
+    with pytest.raises(ModelOptionError, match="target_precision"):
         choose_threshold(y, p, rule="precision")
 
 
@@ -103,7 +105,7 @@ def test_threshold_rules():
     ],
 )
 def test_bad_input_is_refused(y, p, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(TrainingDataError, match=match):
         point_metrics(np.array(y), np.array(p))
 
 
