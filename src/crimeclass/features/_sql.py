@@ -35,7 +35,8 @@ import pandas as pd
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "holiday_rows", "meta_columns",
-           "read_features", "store_feature_sql", "to_spark_sql"]
+           "history_rows_sql", "read_features", "rows_sql", "store_feature_sql",
+           "to_spark_sql"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
@@ -103,6 +104,53 @@ def _window(partition: str, days: int) -> str:
             "PRECEDING AND 1 PRECEDING)")
 
 
+def rows_sql(
+    spec: FeatureSpec,
+    *,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    table: str = "incidents",
+) -> str:
+    """The ``rows`` relation of the feature query: the incidents of ``[since, until)``
+    and of the ``lookback`` days before, with their grid cell, street and ``_us``."""
+    where = []
+    if since is not None:
+        start = pd.Timestamp(since) - pd.Timedelta(days=spec.lookback_days)
+        where.append(f"date >= {_ts(start.to_pydatetime())}")
+    if until is not None:
+        where.append(f"date < {_ts(until)}")
+    cols = ["key", "date", "is_index", "block", "location_description", "domestic", "beat",
+            "district", "ward", "community_area", "x_coordinate", "y_coordinate"]
+    if spec.allow_arrest or spec.target == "arrest":
+        cols.append("arrest")
+    if spec.target == "arrest":
+        cols += ["primary_type", "description", "iucr", "fbi_code"]
+    g = spec.grid_feet
+    return (
+        f"SELECT {', '.join(cols)},\n"
+        f"    CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
+        f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR) AS grid_cell,\n"
+        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street,\n"
+        f"    {_US} AS _us\n"
+        f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
+    )
+
+
+def history_rows_sql(
+    spec: FeatureSpec,
+    *,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    table: str = "incidents",
+) -> str:
+    """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block`` and one
+    place key ``p_<place>`` per place of ``spec.history`` (null where unknown)."""
+    places = sorted({w.place for w in spec.history})
+    keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
+    return (f"SELECT key, _us, is_index, block{keys}\n"
+            f"FROM ({rows_sql(spec, since=since, until=until, table=table)}) AS rows")
+
+
 def feature_sql(
     spec: FeatureSpec | None = None,
     *,
@@ -145,28 +193,8 @@ def feature_sql(
     hol = holiday_rows(years)
     hol_values = ", ".join(f"(DATE '{d.isoformat()}', {_lit(name)})" for d, name in hol)
     lookback = spec.lookback_days
-    where = []
-    if since is not None:
-        start = pd.Timestamp(since) - pd.Timedelta(days=lookback)
-        where.append(f"date >= {_ts(start.to_pydatetime())}")
-    if until is not None:
-        where.append(f"date < {_ts(until)}")
-    cols = ["key", "date", "is_index", "block", "location_description", "domestic", "beat",
-            "district", "ward", "community_area", "x_coordinate", "y_coordinate"]
-    if spec.allow_arrest or spec.target == "arrest":
-        cols.append("arrest")
-    if spec.target == "arrest":
-        cols += ["primary_type", "description", "iucr", "fbi_code"]
     label = spec.label_column
-    g = spec.grid_feet
-    rows = (
-        f"SELECT {', '.join(cols)},\n"
-        f"    CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
-        f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR) AS grid_cell,\n"
-        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street,\n"
-        f"    {_US} AS _us\n"
-        f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
-    )
+    rows = rows_sql(spec, since=since, until=until, table=table)
     hist: list[str] = []
     counts: list[str] = []
     if "history" in spec.groups:
