@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def latest_before(codes: np.ndarray, us: np.ndarray, days: int,
     return hours
 
 
-def _codes(column: object, *, null_is_a_place: bool = False) -> np.ndarray:
+def _codes(column: Any, *, null_is_a_place: bool = False) -> np.ndarray:
     """Integer codes of a (string or number) Arrow column; -1 for null, or a code of its own."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -162,7 +163,7 @@ def _codes(column: object, *, null_is_a_place: bool = False) -> np.ndarray:
     return np.asarray(pc.fill_null(indices, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def history_columns(rows: object, spec: FeatureSpec) -> dict[str, np.ndarray]:
+def history_columns(rows: Any, spec: FeatureSpec) -> dict[str, np.ndarray]:
     """The history sums of ``spec`` for a rows table, as the feature SQL names them.
 
     Parameters
@@ -181,20 +182,20 @@ def history_columns(rows: object, spec: FeatureSpec) -> dict[str, np.ndarray]:
     """
     import pyarrow.compute as pc
 
-    us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)  # type: ignore[attr-defined]
-    is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)  # type: ignore[attr-defined]
-                          .to_numpy(zero_copy_only=False), dtype=bool)
+    us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
+    is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
+                          .to_numpy(zero_copy_only=False), dtype=np.bool_)
     line = Timeline.of(us)
     out: dict[str, np.ndarray] = {}
     by_place: dict[str, list[HistoryWindow]] = {}
     for w in spec.history:
         by_place.setdefault(w.place, []).append(w)
     for place, windows in by_place.items():
-        codes = _codes(rows.column(f"p_{place}"))  # type: ignore[attr-defined]
+        codes = _codes(rows.column(f"p_{place}"))
         counts = window_counts(codes, us, is_index, [w.days for w in windows], line)
         for w, (n, k) in zip(windows, counts, strict=True):
             out[f"_n_{w.stem}"] = np.where(n < 0, np.nan, n.astype(np.float64))
             out[f"_k_{w.stem}"] = np.where(k < 0, np.nan, k.astype(np.float64))
-    block = _codes(rows.column("block"), null_is_a_place=True)  # type: ignore[attr-defined]
+    block = _codes(rows.column("block"), null_is_a_place=True)
     out["_hours_since_block"] = latest_before(block, us, max(spec.lookback_days, 1), line)
     return out
