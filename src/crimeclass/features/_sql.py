@@ -110,9 +110,11 @@ def rows_sql(
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     table: str = "incidents",
+    extra: tuple[str, ...] = (),
 ) -> str:
     """The ``rows`` relation of the feature query: the incidents of ``[since, until)``
-    and of the ``lookback`` days before, with their grid cell, street and ``_us``."""
+    and of the ``lookback`` days before, with their grid cell, street and ``_us``
+    (and the store's columns ``extra``)."""
     where = []
     if since is not None:
         start = pd.Timestamp(since) - pd.Timedelta(days=spec.lookback_days)
@@ -120,7 +122,7 @@ def rows_sql(
     if until is not None:
         where.append(f"date < {_ts(until)}")
     cols = ["key", "date", "is_index", "block", "location_description", "domestic", "beat",
-            "district", "ward", "community_area", "x_coordinate", "y_coordinate"]
+            "district", "ward", "community_area", "x_coordinate", "y_coordinate", *extra]
     if spec.allow_arrest or spec.target == "arrest":
         cols.append("arrest")
     if spec.target == "arrest":
@@ -143,12 +145,14 @@ def history_rows_sql(
     until: str | dt.date | None = None,
     table: str = "incidents",
 ) -> str:
-    """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block`` and one
-    place key ``p_<place>`` per place of ``spec.history`` (null where unknown)."""
+    """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``,
+    ``updated_on`` and one place key ``p_<place>`` per place of ``spec.history`` (null
+    where unknown)."""
     places = sorted({w.place for w in spec.history})
     keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
-    return (f"SELECT key, _us, is_index, block{keys}\n"
-            f"FROM ({rows_sql(spec, since=since, until=until, table=table)}) AS rows")
+    return (f"SELECT key, _us, is_index, block, updated_on{keys}\n"
+            f"FROM ({rows_sql(spec, since=since, until=until, table=table, extra=('updated_on',))})"
+            " AS rows")
 
 
 def feature_sql(
