@@ -71,3 +71,21 @@ def test_latest_before_against_brute_force():
         inside = (codes == codes[i]) & (us >= us[i] - 2 * DAY_US) & (us < us[i])
         want = (us[i] - us[inside].max()) / 3_600_000_000 if inside.any() else np.nan
         np.testing.assert_equal(got[i], want)
+
+
+@pytest.mark.parametrize("since,until,labeled_only", [
+    ("2012-01-01", "2018-01-01", True), ("2017-01-01", "2018-01-01", False), (None, None, True)],
+    ids=["train-window", "2017-unlabeled", "everything"])
+def test_read_features_is_the_same_frame_by_kernel_or_by_window_sql(incidents_con, since, until,
+                                                                   labeled_only):
+    import pandas as pd
+
+    from crimeclass.features import read_features
+
+    args = {"since": since, "until": until, "labeled_only": labeled_only}
+    by_kernel = read_features(incidents_con, FeatureSpec(), history="kernel", **args)
+    by_sql = read_features(incidents_con, FeatureSpec(), history="sql", **args)
+    assert len(by_kernel) > 1000
+    pd.testing.assert_frame_equal(by_kernel, by_sql, check_exact=True)
+    # the kernel's relation is gone after the query
+    assert "_history_sums" not in {r[0] for r in incidents_con.execute("SHOW TABLES").fetchall()}

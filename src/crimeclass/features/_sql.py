@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ import pandas as pd
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "holiday_rows", "meta_columns",
-           "history_rows_sql", "read_features", "rows_sql", "store_feature_sql",
+           "history_rows_sql", "history_sums", "read_features", "rows_sql", "store_feature_sql",
            "to_spark_sql"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
@@ -155,6 +155,55 @@ def history_rows_sql(
             " AS rows")
 
 
+def _history_sql(spec: FeatureSpec, history_from: str | None) -> str:
+    """The ``history`` relation: the rows with their history sums (``_n_``, ``_k_``,
+    ``_hours_since_block``), from window frames or joined from ``history_from``."""
+    if "history" not in spec.groups:
+        return "SELECT * FROM rows"
+    if history_from is not None:
+        names = [c for w in spec.history for c in (f"_n_{w.stem}", f"_k_{w.stem}")]
+        names.append("_hours_since_block")
+        return (f"SELECT rows.*, {', '.join('h.' + n for n in names)}\n"
+                f"  FROM rows LEFT JOIN {history_from} AS h USING (key)")
+    hist, counts = [], []
+    for w in spec.history:
+        part = _PARTITION_SQL[w.place]
+        hist.append(f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
+                    f"{_window(part, w.days)}, 0) END AS _s_{w.stem}")
+        counts += [f"_s_{w.stem} % {2 ** 32} AS _n_{w.stem}",
+                   f"_s_{w.stem} // {2 ** 32} AS _k_{w.stem}"]
+    hist.append(f"CAST(_us - max(_us) OVER {_window('block', max(spec.lookback_days, 1))} "
+                "AS DOUBLE) / 3600000000 AS _hours_since_block")
+    history = "SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows"
+    return ("SELECT *" + "".join(f",\n    {c}" for c in counts)
+            + f"\n  FROM (\n  {history}\n  ) AS sums")
+
+
+def history_sums(con: Any, spec: FeatureSpec, *, since: str | dt.date | None = None,
+                 until: str | dt.date | None = None, table: str = "incidents") -> Any:
+    """The history sums of every row of the feature query, by the vectorized kernel.
+
+    Returns an Arrow table of ``key`` and the sums (counts as int32, null where the
+    place is unknown; hours as double) to pass to :func:`feature_sql` as
+    ``history_from``: the same values as the window frames, computed in a fraction of
+    their time (``tests/features/test_history_kernel.py``).
+    """
+    import pyarrow as pa
+
+    from crimeclass.features._history import history_columns
+
+    rows = con.sql(history_rows_sql(spec, since=since, until=until, table=table)).to_arrow_table()
+    sums = history_columns(rows, spec)
+    arrays = {"key": rows.column("key")}
+    for name, values in sums.items():
+        if name == "_hours_since_block":
+            arrays[name] = pa.array(values, mask=np.isnan(values))
+        else:
+            arrays[name] = pa.array(np.nan_to_num(values, nan=0).astype(np.int32),
+                                    mask=np.isnan(values))
+    return pa.table(arrays)
+
+
 def feature_sql(
     spec: FeatureSpec | None = None,
     *,
@@ -163,6 +212,7 @@ def feature_sql(
     years: Iterable[int] | None = None,
     labeled_only: bool = True,
     table: str = "incidents",
+    history_from: str | None = None,
 ) -> str:
     """The SQL statement that computes the features of ``spec``.
 
@@ -180,6 +230,11 @@ def feature_sql(
         history features count every earlier incident either way.
     table : str, default="incidents"
         The table (or view) of incidents, with the store's column names.
+    history_from : str, optional
+        A relation holding the history sums of every row (``key`` and the
+        columns of :func:`~crimeclass.features._history.history_columns`), as
+        :func:`history_sums` computes them: joined in place of the window
+        frames, which are the definition and what Spark runs.
 
     Returns
     -------
@@ -196,24 +251,9 @@ def feature_sql(
         years = range(lo, hi + 1)
     hol = holiday_rows(years)
     hol_values = ", ".join(f"(DATE '{d.isoformat()}', {_lit(name)})" for d, name in hol)
-    lookback = spec.lookback_days
     label = spec.label_column
     rows = rows_sql(spec, since=since, until=until, table=table)
-    hist: list[str] = []
-    counts: list[str] = []
-    if "history" in spec.groups:
-        for w in spec.history:
-            part = _PARTITION_SQL[w.place]
-            hist.append(f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
-                        f"{_window(part, w.days)}, 0) END AS _s_{w.stem}")
-            counts += [f"_s_{w.stem} % {2 ** 32} AS _n_{w.stem}",
-                       f"_s_{w.stem} // {2 ** 32} AS _k_{w.stem}"]
-        hist.append(f"CAST(_us - max(_us) OVER {_window('block', max(lookback, 1))} AS DOUBLE) "
-                    "/ 3600000000 AS _hours_since_block")
-    history = ("SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows")
-    if counts:
-        history = ("SELECT *" + "".join(f",\n    {c}" for c in counts)
-                   + f"\n  FROM (\n  {history}\n  ) AS sums")
+    history = _history_sql(spec, history_from)
     final_where = []
     if since is not None:
         final_where.append(f"date >= {_ts(since)}")
@@ -287,11 +327,13 @@ def store_feature_sql(
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     labeled_only: bool = True,
+    history_from: str | None = None,
 ) -> str:
     """:func:`feature_sql` with the holidays of every year the store holds."""
     lo, hi = con.execute("SELECT min(year), max(year) FROM incidents").fetchall()[0]
     years = range(int(lo or 2001), int(hi or 2001) + 2)
-    return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only)
+    return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only,
+                       history_from=history_from)
 
 
 def read_features(
@@ -303,6 +345,7 @@ def read_features(
     labeled_only: bool = True,
     batch_rows: int = 1 << 20,
     memory_limit: str | None = None,
+    history: Literal["kernel", "sql"] = "kernel",
 ) -> pd.DataFrame:
     """Compute the features of the incidents in ``[since, until)`` with DuckDB.
 
@@ -320,6 +363,10 @@ def read_features(
         setting is restored after). Beyond it DuckDB spills its window
         computations to disk: without a limit, the history windows of 8 million
         incidents take about 7 GB of DuckDB's memory on top of the frame.
+    history : {"kernel", "sql"}, default="kernel"
+        How the history windows are computed: by the vectorized kernel
+        (:func:`history_sums`) or by DuckDB's window frames. The values are the
+        same; the kernel is several times faster.
 
     Returns
     -------
@@ -329,7 +376,11 @@ def read_features(
         ``category``, the rest as float32.
     """
     spec = spec or FeatureSpec()
-    sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
+    kernel = history == "kernel" and "history" in spec.groups
+    if kernel:
+        con.register("_history_sums", history_sums(con, spec, since=since, until=until))
+    sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only,
+                            history_from="_history_sums" if kernel else None)
     setting = "SELECT current_setting('memory_limit')"
     before = con.execute(setting).fetchall()[0][0] if memory_limit else None
     if memory_limit:
@@ -337,6 +388,8 @@ def read_features(
     try:
         table = _compact_table(con.sql(sql).to_arrow_reader(batch_rows), spec)
     finally:
+        if kernel:
+            con.unregister("_history_sums")
         if before is not None:  # back to the default, or to the caller's own limit
             con.execute("RESET memory_limit")
             if con.execute(setting).fetchall()[0][0] != before:
