@@ -35,6 +35,8 @@ def test_the_kernel_equals_the_window_sql_on_the_sample(incidents_con, since, un
     want = _sql_sums(incidents_con, spec, since, until).loc[rows.column("key").to_pylist()]
     assert len(rows) > 1000
     for name, values in got.items():
+        if values.dtype.kind == "i":
+            values = np.where(values < 0, np.nan, values.astype(np.float64))
         expected = want[name].to_numpy(dtype=np.float64, na_value=np.nan)
         if name == "_hours_since_block":
             np.testing.assert_allclose(values, expected, rtol=1e-12, equal_nan=True,
@@ -42,7 +44,7 @@ def test_the_kernel_equals_the_window_sql_on_the_sample(incidents_con, since, un
         else:
             np.testing.assert_array_equal(values, expected, err_msg=name)
     # the windows are not all empty: the comparison says something
-    assert np.nansum(got["_n_beat_28d"]) > 0 and np.nansum(got["_k_block_location_1095d"]) > 0
+    assert got["_n_beat_28d"].max() > 0 and got["_k_block_location_1095d"].max() > 0
 
 
 def test_window_counts_against_brute_force():

@@ -17,7 +17,8 @@ SPEC = FeatureSpec()
 
 def _batch(con, since: str, until: str) -> dict[int, dict[str, float]]:
     rows = con.sql(history_rows_sql(SPEC, since=since, until=until)).to_arrow_table()
-    cols = history_columns(rows, SPEC)
+    cols = {n: np.where(v < 0, np.nan, v) if v.dtype.kind == "i" else v
+            for n, v in history_columns(rows, SPEC).items()}
     keys = rows.column("key").to_pylist()
     lo = dt.datetime.fromisoformat(since)
     dates = rows.column("_us").to_pylist()

@@ -115,7 +115,7 @@ def window_counts(codes: np.ndarray, us: np.ndarray, is_index: np.ndarray,
     Returns
     -------
     list of (n, k)
-        Per window length, the counts as int64 arrays, ``-1`` where the place
+        Per window length, the counts as int32 arrays, ``-1`` where the place
         is unknown (SQL's null).
     """
     line = line or Timeline.of(us)
@@ -124,8 +124,8 @@ def window_counts(codes: np.ndarray, us: np.ndarray, is_index: np.ndarray,
     out = []
     for d in days:
         lo = srt.before(line.shifted(d), line.stride)
-        n = np.full(len(codes), -1, dtype=np.int64)
-        k = np.full(len(codes), -1, dtype=np.int64)
+        n = np.full(len(codes), -1, dtype=np.int32)
+        k = np.full(len(codes), -1, dtype=np.int32)
         n[srt.order] = hi - lo
         k[srt.order] = srt.index_prefix[hi] - srt.index_prefix[lo]
         out.append((n, k))
@@ -163,39 +163,57 @@ def _codes(column: Any, *, null_is_a_place: bool = False) -> np.ndarray:
     return np.asarray(pc.fill_null(indices, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def history_columns(rows: Any, spec: FeatureSpec) -> dict[str, np.ndarray]:
+def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
+                    ) -> dict[str, np.ndarray]:
     """The history sums of ``spec`` for a rows table, as the feature SQL names them.
 
     Parameters
     ----------
     rows : pyarrow.Table
-        One row per incident: ``_us`` (microseconds), ``is_index`` and one column
-        ``p_<place>`` per place of ``spec.history`` holding the place key (null where
-        unknown), as :func:`~crimeclass.features._sql.history_rows_sql` selects them.
+        One row per incident: ``_us`` (microseconds), ``is_index``, ``block`` and one
+        column ``p_<place>`` per place of ``spec.history`` holding the place key, or
+        its hash (null where unknown), as
+        :func:`~crimeclass.features._sql.history_rows_sql` selects them.
     spec : FeatureSpec
+    n_jobs : int, optional
+        Kinds of place computed at once, in threads (numpy's sorts and searches
+        run without the GIL); all cores by default.
 
     Returns
     -------
     dict of str to ndarray
-        ``_n_<stem>`` and ``_k_<stem>`` (float64, NaN where the place is unknown) per
-        window and ``_hours_since_block``, in the order of ``rows``.
+        ``_n_<stem>`` and ``_k_<stem>`` (int32, ``-1`` where the place is unknown) per
+        window and ``_hours_since_block`` (float64, NaN where none), in the order of
+        ``rows``.
     """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow.compute as pc
 
     us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
     is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
                           .to_numpy(zero_copy_only=False), dtype=np.bool_)
     line = Timeline.of(us)
-    out: dict[str, np.ndarray] = {}
     by_place: dict[str, list[HistoryWindow]] = {}
     for w in spec.history:
         by_place.setdefault(w.place, []).append(w)
-    for place, windows in by_place.items():
-        codes = _codes(rows.column(f"p_{place}"))
-        counts = window_counts(codes, us, is_index, [w.days for w in windows], line)
+
+    def one_place(place: str) -> dict[str, np.ndarray]:
+        if place == "":  # the block of hours_since_block: an unknown block is a block too
+            block = _codes(rows.column("block"), null_is_a_place=True)
+            return {"_hours_since_block": latest_before(block, us, max(spec.lookback_days, 1),
+                                                        line)}
+        windows = by_place[place]
+        counts = window_counts(_codes(rows.column(f"p_{place}")), us, is_index,
+                               [w.days for w in windows], line)
+        out = {}
         for w, (n, k) in zip(windows, counts, strict=True):
-            out[f"_n_{w.stem}"] = np.where(n < 0, np.nan, n.astype(np.float64))
-            out[f"_k_{w.stem}"] = np.where(k < 0, np.nan, k.astype(np.float64))
-    block = _codes(rows.column("block"), null_is_a_place=True)
-    out["_hours_since_block"] = latest_before(block, us, max(spec.lookback_days, 1), line)
+            out[f"_n_{w.stem}"], out[f"_k_{w.stem}"] = n, k
+        return out
+
+    out: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(n_jobs or os.cpu_count() or 1) as pool:
+        for part in pool.map(one_place, [*by_place, ""]):
+            out.update(part)
     return out

@@ -144,15 +144,28 @@ def history_rows_sql(
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     table: str = "incidents",
+    hashed: bool = False,
 ) -> str:
     """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``,
     ``updated_on`` and one place key ``p_<place>`` per place of ``spec.history`` (null
-    where unknown)."""
+    where unknown).
+
+    With ``hashed``, ``block`` and the place keys come as DuckDB's 64-bit ``hash()`` of
+    the text (a null place stays null): an eighth of the bytes of the text, and
+    integers that encode faster. Two different places share a hash with probability
+    about ``k**2 / 2**65`` for ``k`` distinct places (below 1e-7 for a million).
+    """
     places = sorted({w.place for w in spec.history})
-    keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
-    return (f"SELECT key, _us, is_index, block, updated_on{keys}\n"
-            f"FROM ({rows_sql(spec, since=since, until=until, table=table, extra=('updated_on',))})"
-            " AS rows")
+    if hashed:
+        keys = "".join(f", CASE WHEN {_PARTITION_SQL[p]} IS NOT NULL THEN "
+                       f"hash({_PARTITION_SQL[p]}) END AS p_{p}" for p in places)
+        block = "CASE WHEN block IS NOT NULL THEN hash(block) END AS block"
+    else:
+        keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
+        block = "block"
+    rows = rows_sql(spec, since=since, until=until, table=table, extra=("updated_on",))
+    return (f"SELECT key, _us, is_index, {block}, updated_on{keys}\n"
+            f"FROM ({rows}) AS rows")
 
 
 def _history_sql(spec: FeatureSpec, history_from: str | None) -> str:
@@ -192,15 +205,15 @@ def history_sums(con: Any, spec: FeatureSpec, *, since: str | dt.date | None = N
 
     from crimeclass.features._history import history_columns
 
-    rows = con.sql(history_rows_sql(spec, since=since, until=until, table=table)).to_arrow_table()
+    sql = history_rows_sql(spec, since=since, until=until, table=table, hashed=True)
+    rows = con.sql(sql).to_arrow_table()
     sums = history_columns(rows, spec)
     arrays = {"key": rows.column("key")}
-    for name, values in sums.items():
-        if name == "_hours_since_block":
-            arrays[name] = pa.array(values, mask=np.isnan(values))
-        else:
-            arrays[name] = pa.array(np.nan_to_num(values, nan=0).astype(np.int32),
-                                    mask=np.isnan(values))
+    del rows
+    for name in list(sums):
+        values = sums.pop(name)  # each array is freed once it is in Arrow
+        arrays[name] = pa.array(values, mask=(np.isnan(values) if values.dtype.kind == "f"
+                                              else values < 0))
     return pa.table(arrays)
 
 
