@@ -28,7 +28,7 @@ def _batch(con, since: str, until: str) -> dict[int, dict[str, float]]:
 
 
 def _rows_of(con, since: str, until: str) -> list[dict]:
-    sql = (f"SELECT * FROM ({history_rows_sql(SPEC)}) WHERE _us >= "
+    sql = (f"SELECT * FROM ({history_rows_sql(SPEC, hashed=True)}) WHERE _us >= "
            f"epoch_us(TIMESTAMP '{since}') AND _us < epoch_us(TIMESTAMP '{until}') "
            "ORDER BY _us, key")
     return con.sql(sql).to_arrow_table().to_pylist()
@@ -44,12 +44,15 @@ def test_online_features_of_2017_fed_in_date_order_equal_the_batch(incidents_con
     index = HistoryIndex.from_connection(incidents_con, SPEC, until="2017-01-01")
     held = len(index)
     want = _batch(incidents_con, "2017-01-01", "2018-01-01")
-    fed = _rows_of(incidents_con, "2017-01-01", "2018-01-01")
+    incidents_con.execute("CREATE TEMP VIEW new_2017 AS SELECT * FROM incidents "
+                          "WHERE date >= TIMESTAMP '2017-01-01' AND date < TIMESTAMP '2018-01-01'")
+    fed = index.rows(incidents_con, "new_2017")  # in date order, places by the feature SQL
     assert len(fed) == len(want) > 1000
     for row in fed:
         _assert_same(index.sums(row), want[row["key"]], row["key"])
         assert index.add(row)
     assert len(index) == held + len(fed)
+    assert 0 < index.nbytes() < 200 * len(index)
     assert index.newest == dt.datetime(1970, 1, 1) + dt.timedelta(
         microseconds=max(r["_us"] for r in fed))
 
@@ -88,7 +91,7 @@ def test_a_moved_incident_leaves_its_old_block(incidents_con):
     moved = next(r for r in rows if r["block"] is not None)
     probe = {**moved, "key": -1, "_us": moved["_us"] + 1, "updated_on": None}
     assert index.sums(probe)["_hours_since_block"] == pytest.approx(1 / 3_600_000_000)
-    elsewhere = {**moved, "block": "NOWHERE", "updated_on": dt.datetime(2030, 1, 1)}
+    elsewhere = {**moved, "block": 12345, "updated_on": dt.datetime(2030, 1, 1)}
     elsewhere.update({k: None for k in moved if k.startswith("p_")})
     assert index.add(elsewhere)
     got = index.sums(probe)["_hours_since_block"]
