@@ -1,0 +1,296 @@
+"""The online history index: the history features of new incidents, one at a time.
+
+The index holds, for each kind of place of a :class:`FeatureSpec`'s history windows, the
+incidents sorted by (place, time): one segment of time ranks per place, with a prefix sum
+of index offenses, as the batch kernel (:mod:`crimeclass.features._history`) sorts them.
+A query is a few binary searches in one segment. Incidents that arrive later go to a
+small per-place buffer beside the sorted arrays (appends, and updates with a newer
+``Updated On``, which take the old version's counts back), so the index stays current
+without a rebuild. Its answers are the window SQL's, exactly: the same rows, the same
+strict ``[t - days, t)`` windows.
+
+Places are held by the 64-bit hashes of their keys (``history_rows_sql(hashed=True)``),
+so a new incident's places are found with the same SQL that defines them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from crimeclass.features._catalog import FeatureSpec, HistoryWindow
+from crimeclass.features._history import DAY_US, Timeline
+from crimeclass.features._sql import history_rows_sql
+
+__all__ = ["HistoryIndex"]
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_BLOCK = "block"  # the place of hours_since_block: every block, an unknown one too
+_NEW = 1 << 30  # codes of places first seen after the index was built start here
+_MIN = -(1 << 62)  # sorts before every weight in a (us, n, k) entry
+
+
+def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys of a column, and each row's code (its key's position; -1 for
+    null, or ``len(keys)`` where a null is a place of its own)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    values = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False))
+    perm = np.argsort(values, kind="stable")
+    position = np.empty(len(values) + 1, dtype=np.int32)
+    position[perm] = np.arange(len(values), dtype=np.int32)
+    position[-1] = len(values) if null_is_a_place else -1
+    indices = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
+    return values[perm], position[indices]
+
+
+@dataclass
+class _Place:
+    """One kind of place: its keys, the sorted segments, and the later arrivals."""
+
+    keys: np.ndarray  # sorted distinct place keys (hashes); code = position
+    starts: np.ndarray  # segment of code c: ranks[starts[c]:starts[c + 1]]
+    ranks: np.ndarray  # time ranks, ascending within each segment
+    prefix: np.ndarray  # index offenses among the first i sorted incidents
+    null_code: int | None  # the code of the null place (the block kind only)
+    fresh: dict[Any, int] = field(default_factory=dict)  # places first seen later
+    added: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, column: Any, line: Timeline, is_index: np.ndarray, *,
+              null_is_a_place: bool = False) -> tuple[_Place, np.ndarray]:
+        """The sorted segments of one kind of place, and each incident's code."""
+        keys, codes = _encode(column, null_is_a_place=null_is_a_place)
+        n_codes = len(keys) + (1 if null_is_a_place else 0)
+        known = np.flatnonzero(codes >= 0)
+        composite = codes[known].astype(np.int64) * line.stride + line.rank[known]
+        by = np.argsort(composite, kind="stable")
+        composite = composite[by]
+        starts = np.searchsorted(composite // line.stride, np.arange(n_codes + 1))
+        prefix = np.zeros(len(by) + 1, dtype=np.int32)
+        np.cumsum(is_index[known[by]], out=prefix[1:])
+        ranks = (composite % line.stride).astype(np.int32)
+        return cls(keys, starts, ranks, prefix,
+                   len(keys) if null_is_a_place else None), codes
+
+    def code(self, key: Any, *, create: bool = False) -> int:
+        """The code of a place key (-1: a place with no sorted segment and not created)."""
+        if key is None and self.null_code is not None:
+            return self.null_code
+        if key is not None:
+            # the key in the keys' own dtype: a Python int beyond int64 would make numpy
+            # convert the whole array to compare
+            i = int(np.searchsorted(self.keys, self.keys.dtype.type(key)))
+            if i < len(self.keys) and self.keys[i] == key:
+                return i
+        if create and key not in self.fresh:
+            self.fresh[key] = _NEW + len(self.fresh)
+        return self.fresh.get(key, -1)
+
+    def _segment(self, code: int) -> tuple[int, np.ndarray]:
+        if not 0 <= code < len(self.starts) - 1:
+            return 0, self.ranks[:0]
+        s, e = int(self.starts[code]), int(self.starts[code + 1])
+        return s, self.ranks[s:e]
+
+    def count(self, code: int, lo_us: int, hi_us: int, line: Timeline) -> tuple[int, int]:
+        """Incidents and index offenses of a place with times in [lo_us, hi_us)."""
+        s, seg = self._segment(code)
+        a, b = np.searchsorted(seg, np.searchsorted(line.times, [lo_us, hi_us]))
+        n, k = int(b - a), int(self.prefix[s + b] - self.prefix[s + a])
+        entries = self.added.get(code)
+        if entries:
+            i = bisect.bisect_left(entries, (lo_us, _MIN, 0))
+            j = bisect.bisect_left(entries, (hi_us, _MIN, 0))
+            n += sum(e[1] for e in entries[i:j])
+            k += sum(e[2] for e in entries[i:j])
+        return n, k
+
+    def latest(self, code: int, lo_us: int, hi_us: int, line: Timeline) -> int | None:
+        """The latest time in [lo_us, hi_us) at which the place still holds an incident
+        (an updated incident's old time no longer counts)."""
+        _, seg = self._segment(code)
+        lo, hi = np.searchsorted(seg, np.searchsorted(line.times, [lo_us, hi_us]))
+        entries = self.added.get(code) or []
+        j_lo = bisect.bisect_left(entries, (lo_us, _MIN, 0))
+        i, j = int(hi) - 1, bisect.bisect_left(entries, (hi_us, _MIN, 0)) - 1
+        while i >= lo or j >= j_lo:
+            at_i = int(line.times[seg[i]]) if i >= lo else -1
+            when, net = max(at_i, entries[j][0] if j >= j_lo else -1), 0
+            while i >= lo and int(line.times[seg[i]]) == when:
+                net, i = net + 1, i - 1
+            while j >= j_lo and entries[j][0] == when:
+                net, j = net + entries[j][1], j - 1
+            if net > 0:
+                return when
+        return None
+
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.starts.nbytes + self.ranks.nbytes + self.prefix.nbytes
+
+
+@dataclass
+class _Row:
+    """What the index remembers of an incident, to take it back when it is updated."""
+
+    us: int
+    is_index: bool
+    updated_us: int
+    codes: dict[str, int]
+
+
+def _us(value: Any) -> int:
+    """Microseconds since 1970 of a timestamp (naive, as the store keeps them)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+class HistoryIndex:
+    """The history features of a :class:`FeatureSpec`, for incidents one at a time.
+
+    Build it from a store with :meth:`from_connection` (or from the rows of
+    ``history_rows_sql(spec, hashed=True)`` with :meth:`from_rows`); ask :meth:`sums`
+    for an incident's history sums (its places as :meth:`rows` gives them); feed it new
+    incidents with :meth:`add`. :attr:`newest` says how current it is.
+    """
+
+    def __init__(self, spec: FeatureSpec, rows: Any) -> None:
+        import pyarrow.compute as pc
+
+        self.spec = spec
+        us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
+        is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
+                              .to_numpy(zero_copy_only=False), dtype=np.bool_)
+        self._line = Timeline.of(us)
+        self._places: dict[str, _Place] = {}
+        codes: dict[str, np.ndarray] = {}
+        for place in sorted({w.place for w in spec.history} | {_BLOCK}):
+            column = rows.column(_BLOCK if place == _BLOCK else f"p_{place}")
+            self._places[place], codes[place] = _Place.build(
+                column, self._line, is_index, null_is_a_place=place == _BLOCK)
+        self._line = Timeline(self._line.times, np.empty(0, dtype=np.int64))  # ranks: in places
+        self._keys, self._rows = self._remember(rows, us, is_index, codes)
+        self._later: dict[int, _Row] = {}
+        self.newest_us = int(us.max()) if len(us) else None
+
+    @staticmethod
+    def _remember(rows: Any, us: np.ndarray, is_index: np.ndarray,
+                  codes: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The sorted incident keys, and each incident's time, label, update and places."""
+        keys = np.asarray(rows.column("key").to_numpy(), dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        updated = rows.column("updated_on").cast("int64").fill_null(0).to_numpy()
+        kept = {"us": us[order], "is_index": is_index[order],
+                "updated": np.asarray(updated, dtype=np.int64)[order]}
+        kept.update({f"code_{p}": c[order] for p, c in codes.items()})
+        return keys[order], kept
+
+    @classmethod
+    def from_rows(cls, rows: Any, spec: FeatureSpec | None = None) -> HistoryIndex:
+        """An index of ``rows``: the columns of ``history_rows_sql(spec, hashed=True)``."""
+        return cls(spec or FeatureSpec(), rows)
+
+    @classmethod
+    def from_connection(cls, con: Any, spec: FeatureSpec | None = None, *,
+                        since: str | None = None, until: str | None = None) -> HistoryIndex:
+        """An index of a store's incidents (``since``/``until``: ISO dates)."""
+        spec = spec or FeatureSpec()
+        return cls(spec, con.sql(history_rows_sql(spec, since=since, until=until,
+                                                  hashed=True)).to_arrow_table())
+
+    def rows(self, con: Any, table: str = "incidents") -> list[dict[str, Any]]:
+        """The incidents of a table (store columns) as :meth:`sums` and :meth:`add` take
+        them: their time, label, update and places, by the feature SQL's definitions."""
+        sql = history_rows_sql(self.spec, table=table, hashed=True) + " ORDER BY _us, key"
+        return con.sql(sql).to_arrow_table().to_pylist()
+
+    @property
+    def newest(self) -> dt.datetime | None:
+        """The timestamp of the newest incident the index holds."""
+        return None if self.newest_us is None else _EPOCH + dt.timedelta(
+            microseconds=self.newest_us)
+
+    def __len__(self) -> int:
+        return len(self._keys) + sum(1 for k in self._later if self._sorted_at(k) is None)
+
+    def nbytes(self) -> int:
+        """Bytes of the index's arrays (the buffers of later arrivals aside)."""
+        return (sum(p.nbytes() for p in self._places.values()) + self._keys.nbytes
+                + self._line.times.nbytes + sum(a.nbytes for a in self._rows.values()))
+
+    def sums(self, incident: dict[str, Any]) -> dict[str, float]:
+        """The history sums of one incident, as ``history_columns`` names them (NaN where
+        a place is unknown or, for the hours, where no earlier incident exists)."""
+        t = _us(incident["_us"])
+        out: dict[str, float] = {}
+        for w in self.spec.history:
+            out.update(self._window(w, incident.get(f"p_{w.place}"), t))
+        block = self._places[_BLOCK]
+        days = max(self.spec.lookback_days, 1)
+        latest = block.latest(block.code(incident.get(_BLOCK)), t - days * DAY_US, t,
+                              self._line)
+        out["_hours_since_block"] = np.nan if latest is None else (t - latest) / 3_600_000_000
+        return out
+
+    def _window(self, w: HistoryWindow, key: Any, t: int) -> dict[str, float]:
+        n_name, k_name = f"_n_{w.stem}", f"_k_{w.stem}"
+        if key is None:
+            return {n_name: np.nan, k_name: np.nan}
+        place = self._places[w.place]
+        n, k = place.count(place.code(key), t - w.days * DAY_US, t, self._line)
+        return {n_name: float(n), k_name: float(k)}
+
+    def add(self, incident: dict[str, Any]) -> bool:
+        """Take in a new incident, or a newer version of one held (by ``key``).
+
+        A version whose ``updated_on`` is not newer than the one held changes nothing.
+        Returns whether it was taken.
+        """
+        key = int(incident["key"])
+        updated = incident.get("updated_on")
+        updated_us = 0 if updated is None else _us(updated)
+        old = self._held(key)
+        if old is not None and updated_us <= old.updated_us:
+            return False
+        if old is not None:
+            self._enter(old, -1)
+        new = _Row(_us(incident["_us"]), bool(incident.get("is_index") or False), updated_us,
+                   {p: self._code_of(p, incident) for p in self._places})
+        self._enter(new, +1)
+        self._later[key] = new
+        self.newest_us = new.us if self.newest_us is None else max(self.newest_us, new.us)
+        return True
+
+    def _code_of(self, place: str, incident: dict[str, Any]) -> int:
+        key = incident.get(_BLOCK if place == _BLOCK else f"p_{place}")
+        if key is None and place != _BLOCK:
+            return -1
+        return self._places[place].code(key, create=True)
+
+    def _sorted_at(self, key: int) -> int | None:
+        i = int(np.searchsorted(self._keys, key))
+        return i if i < len(self._keys) and int(self._keys[i]) == key else None
+
+    def _held(self, key: int) -> _Row | None:
+        """The version of an incident the index holds now, if any."""
+        if key in self._later:
+            return self._later[key]
+        i = self._sorted_at(key)
+        if i is None:
+            return None
+        r = self._rows
+        return _Row(int(r["us"][i]), bool(r["is_index"][i]), int(r["updated"][i]),
+                    {p: int(r[f"code_{p}"][i]) for p in self._places})
+
+    def _enter(self, row: _Row, sign: int) -> None:
+        """Count an incident in (+1) or take it back out (-1) in every place it has."""
+        for place, code in row.codes.items():
+            if code >= 0:
+                entries = self._places[place].added.setdefault(code, [])
+                bisect.insort(entries, (row.us, sign, sign * int(row.is_index)))

@@ -1,0 +1,93 @@
+"""The vectorized history kernel gives the window SQL's values, row for row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crimeclass.features import FeatureSpec
+from crimeclass.features._history import DAY_US, history_columns, latest_before, window_counts
+from crimeclass.features._sql import history_rows_sql, rows_sql
+
+
+def _sql_sums(con, spec: FeatureSpec, since: str, until: str):
+    """The window SQL's own sums (``_n_``, ``_k_``, hours) of every row, by key."""
+    from crimeclass.features._sql import _BOTH, _PARTITION_SQL, _window
+
+    parts = []
+    for w in spec.history:
+        part = _PARTITION_SQL[w.place]
+        s = (f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
+             f"{_window(part, w.days)}, 0) END")
+        parts += [f"({s}) % {2 ** 32} AS _n_{w.stem}", f"({s}) // {2 ** 32} AS _k_{w.stem}"]
+    parts.append(f"CAST(_us - max(_us) OVER {_window('block', max(spec.lookback_days, 1))} "
+                 "AS DOUBLE) / 3600000000 AS _hours_since_block")
+    sql = f"SELECT key, {', '.join(parts)} FROM ({rows_sql(spec, since=since, until=until)})"
+    return con.sql(sql).df().set_index("key")
+
+
+@pytest.mark.parametrize("since,until", [("2012-01-01", "2018-01-01"),
+                                         ("2016-03-01", "2017-07-01")], ids=["all", "part"])
+def test_the_kernel_equals_the_window_sql_on_the_sample(incidents_con, since, until):
+    spec = FeatureSpec()
+    rows = incidents_con.sql(history_rows_sql(spec, since=since, until=until)).to_arrow_table()
+    got = history_columns(rows, spec)
+    want = _sql_sums(incidents_con, spec, since, until).loc[rows.column("key").to_pylist()]
+    assert len(rows) > 1000
+    for name, values in got.items():
+        if values.dtype.kind == "i":
+            values = np.where(values < 0, np.nan, values.astype(np.float64))
+        expected = want[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        if name == "_hours_since_block":
+            np.testing.assert_allclose(values, expected, rtol=1e-12, equal_nan=True,
+                                       err_msg=name)
+        else:
+            np.testing.assert_array_equal(values, expected, err_msg=name)
+    # the windows are not all empty: the comparison says something
+    assert got["_n_beat_28d"].max() > 0 and got["_k_block_location_1095d"].max() > 0
+
+
+def test_window_counts_against_brute_force():
+    rng = np.random.default_rng(7)
+    n = 400
+    codes = rng.integers(-1, 6, n)
+    us = rng.integers(0, 30, n) * (DAY_US // 4)  # many ties on the same microsecond
+    is_index = rng.random(n) < 0.4
+    (got_n, got_k), = window_counts(codes, us, is_index, [3])
+    for i in range(n):
+        if codes[i] < 0:
+            assert got_n[i] == got_k[i] == -1
+            continue
+        inside = (codes == codes[i]) & (us >= us[i] - 3 * DAY_US) & (us < us[i])
+        assert got_n[i] == inside.sum()
+        assert got_k[i] == (inside & is_index).sum()
+
+
+def test_latest_before_against_brute_force():
+    rng = np.random.default_rng(11)
+    n = 300
+    codes = rng.integers(0, 5, n)
+    us = rng.integers(0, 40, n) * (DAY_US // 8)
+    got = latest_before(codes, us, 2)
+    for i in range(n):
+        inside = (codes == codes[i]) & (us >= us[i] - 2 * DAY_US) & (us < us[i])
+        want = (us[i] - us[inside].max()) / 3_600_000_000 if inside.any() else np.nan
+        np.testing.assert_equal(got[i], want)
+
+
+@pytest.mark.parametrize("since,until,labeled_only", [
+    ("2012-01-01", "2018-01-01", True), ("2017-01-01", "2018-01-01", False), (None, None, True)],
+    ids=["train-window", "2017-unlabeled", "everything"])
+def test_read_features_is_the_same_frame_by_kernel_or_by_window_sql(incidents_con, since, until,
+                                                                   labeled_only):
+    import pandas as pd
+
+    from crimeclass.features import read_features
+
+    args = {"since": since, "until": until, "labeled_only": labeled_only}
+    by_kernel = read_features(incidents_con, FeatureSpec(), history="kernel", **args)
+    by_sql = read_features(incidents_con, FeatureSpec(), history="sql", **args)
+    assert len(by_kernel) > 1000
+    pd.testing.assert_frame_equal(by_kernel, by_sql, check_exact=True)
+    # the kernel's relation is gone after the query
+    assert "_history_sums" not in {r[0] for r in incidents_con.execute("SHOW TABLES").fetchall()}
