@@ -68,10 +68,11 @@ import json, sys, time
 from pathlib import Path
 from crimeclass.data import Store
 from crimeclass.features import read_features
-from crimeclass.models import load_run_model
+from crimeclass.models import open_run
 run, inp, work, store, chunk, limit = sys.argv[1:]
 t0 = time.perf_counter()
-model, manifest, spec = load_run_model(run)
+m = open_run(run).load_model()
+model, manifest, spec = m.pipeline, m.manifest, m.spec
 with Store(Path(work) / "s.duckdb") as s:
     s.ingest_path(inp)
     frame = read_features(s.con, spec, labeled_only=False)
