@@ -28,7 +28,8 @@ def _batch(con, since: str, until: str) -> dict[int, dict[str, float]]:
 
 
 def _rows_of(con, since: str, until: str) -> list[dict]:
-    sql = (f"SELECT * FROM ({history_rows_sql(SPEC, hashed=True)}) WHERE _us >= "
+    rows = history_rows_sql(SPEC, hashed=True, extra=("updated_on",))
+    sql = (f"SELECT * FROM ({rows}) WHERE _us >= "
            f"epoch_us(TIMESTAMP '{since}') AND _us < epoch_us(TIMESTAMP '{until}') "
            "ORDER BY _us, key")
     return con.sql(sql).to_arrow_table().to_pylist()

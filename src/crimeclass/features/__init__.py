@@ -30,10 +30,12 @@ from crimeclass.features._sql import (
     META_COLUMNS,
     feature_frame,
     feature_sql,
+    history_sums,
     holiday_rows,
     meta_columns,
     read_features,
     store_feature_sql,
+    table_history_sums,
     to_spark_sql,
 )
 
@@ -63,7 +65,9 @@ __all__ = [
     "holiday_rows",
     "make_preprocessor",
     "meta_columns",
+    "history_sums",
     "read_features",
+    "table_history_sums",
     "store_feature_sql",
     "to_spark_sql",
 ]

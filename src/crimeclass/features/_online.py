@@ -32,6 +32,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _BLOCK = "block"  # the place of hours_since_block: every block, an unknown one too
 _NEW = 1 << 30  # codes of places first seen after the index was built start here
 _MIN = -(1 << 62)  # sorts before every weight in a (us, n, k) entry
+_EXTRA = ("updated_on",)  # what the index reads beside the places: which version is newer
 
 
 def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -155,9 +156,10 @@ class HistoryIndex:
     """The history features of a :class:`FeatureSpec`, for incidents one at a time.
 
     Build it from a store with :meth:`from_connection` (or from the rows of
-    ``history_rows_sql(spec, hashed=True)`` with :meth:`from_rows`); ask :meth:`sums`
-    for an incident's history sums (its places as :meth:`rows` gives them); feed it new
-    incidents with :meth:`add`. :attr:`newest` says how current it is.
+    ``history_rows_sql(spec, hashed=True, extra=("updated_on",))`` with
+    :meth:`from_rows`); ask :meth:`sums` for an incident's history sums (its places as
+    :meth:`rows` gives them); feed it new incidents with :meth:`add`. :attr:`newest`
+    says how current it is.
     """
 
     def __init__(self, spec: FeatureSpec, rows: Any) -> None:
@@ -193,7 +195,8 @@ class HistoryIndex:
 
     @classmethod
     def from_rows(cls, rows: Any, spec: FeatureSpec | None = None) -> HistoryIndex:
-        """An index of ``rows``: the columns of ``history_rows_sql(spec, hashed=True)``."""
+        """An index of ``rows``: the columns of ``history_rows_sql`` (hashed, with
+        ``updated_on``)."""
         return cls(spec or FeatureSpec(), rows)
 
     @classmethod
@@ -201,13 +204,14 @@ class HistoryIndex:
                         since: str | None = None, until: str | None = None) -> HistoryIndex:
         """An index of a store's incidents (``since``/``until``: ISO dates)."""
         spec = spec or FeatureSpec()
-        return cls(spec, con.sql(history_rows_sql(spec, since=since, until=until,
-                                                  hashed=True)).to_arrow_table())
+        sql = history_rows_sql(spec, since=since, until=until, hashed=True, extra=_EXTRA)
+        return cls(spec, con.sql(sql).to_arrow_table())
 
     def rows(self, con: Any, table: str = "incidents") -> list[dict[str, Any]]:
         """The incidents of a table (store columns) as :meth:`sums` and :meth:`add` take
         them: their time, label, update and places, by the feature SQL's definitions."""
-        sql = history_rows_sql(self.spec, table=table, hashed=True) + " ORDER BY _us, key"
+        sql = (history_rows_sql(self.spec, table=table, hashed=True, extra=_EXTRA)
+               + " ORDER BY _us, key")
         return con.sql(sql).to_arrow_table().to_pylist()
 
     @property

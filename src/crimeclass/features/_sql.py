@@ -34,9 +34,9 @@ import pandas as pd
 
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
-__all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "holiday_rows", "meta_columns",
-           "history_rows_sql", "history_sums", "read_features", "rows_sql", "store_feature_sql",
-           "to_spark_sql"]
+__all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
+           "holiday_rows", "meta_columns", "read_features", "rows_sql", "store_feature_sql",
+           "table_history_sums", "to_spark_sql"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
@@ -145,10 +145,11 @@ def history_rows_sql(
     until: str | dt.date | None = None,
     table: str = "incidents",
     hashed: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> str:
-    """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``,
-    ``updated_on`` and one place key ``p_<place>`` per place of ``spec.history`` (null
-    where unknown).
+    """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``, the
+    columns ``extra`` of ``table`` and one place key ``p_<place>`` per place of
+    ``spec.history`` (null where unknown).
 
     With ``hashed``, ``block`` and the place keys come as DuckDB's 64-bit ``hash()`` of
     the text (a null place stays null): an eighth of the bytes of the text, and
@@ -163,8 +164,8 @@ def history_rows_sql(
     else:
         keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
         block = "block"
-    rows = rows_sql(spec, since=since, until=until, table=table, extra=("updated_on",))
-    return (f"SELECT key, _us, is_index, {block}, updated_on{keys}\n"
+    rows = rows_sql(spec, since=since, until=until, table=table, extra=extra)
+    return (f"SELECT key, _us, is_index, {block}{''.join(', ' + c for c in extra)}{keys}\n"
             f"FROM ({rows}) AS rows")
 
 
@@ -215,6 +216,21 @@ def history_sums(con: Any, spec: FeatureSpec, *, since: str | dt.date | None = N
         arrays[name] = pa.array(values, mask=(np.isnan(values) if values.dtype.kind == "f"
                                               else values < 0))
     return pa.table(arrays)
+
+
+def table_history_sums(con: Any, spec: FeatureSpec, *, table: str,
+                       name: str = "_history_sums", temp: bool = False) -> str:
+    """Compute the history sums of every row of ``table`` with the kernel and keep them in
+    a DuckDB table ``name`` (``temp``: a temporary one), for ``feature_sql(...,
+    history_from=name)``. Returns ``name``."""
+    sums = history_sums(con, spec, table=table)
+    con.register("_history_sums_arrow", sums)
+    try:
+        con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {name} AS "
+                    "SELECT * FROM _history_sums_arrow")
+    finally:
+        con.unregister("_history_sums_arrow")
+    return name
 
 
 def feature_sql(

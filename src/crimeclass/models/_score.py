@@ -31,7 +31,13 @@ import pandas as pd
 import pyarrow as pa
 
 from crimeclass.data import COLUMNS
-from crimeclass.features import FeatureSpec, feature_catalog, feature_frame, feature_sql
+from crimeclass.features import (
+    FeatureSpec,
+    feature_catalog,
+    feature_frame,
+    feature_sql,
+    table_history_sums,
+)
 from crimeclass.models._errors import PredictError
 from crimeclass.models._run import LoadedModel
 
@@ -132,8 +138,10 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
         rows += (f"\nUNION ALL\nSELECT {cols}, false, NULL, NULL FROM {history} "
                  f"WHERE {span} AND key NOT IN (SELECT key FROM {inputs} WHERE {taken})")
     con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE _rows AS {rows}")
+    sums = (table_history_sums(con, spec, table="_rows", temp=temp)
+            if "history" in spec.groups else None)
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
-                           table="_rows")
+                           table="_rows", history_from=sums)
     names = [f.name for f in feature_catalog(spec)]
     # days of earlier data the history features could read (at most the lookback): not a
     # feature (it only grows with the calendar), but each output row reports it
