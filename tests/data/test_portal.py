@@ -20,7 +20,7 @@ from crimeclass.data import (
 )
 from crimeclass.data._portal import _retry_after, soda_batch
 from crimeclass.data._rowfilter import soda_timestamp
-from tests.data.loopback import SodaServer, incidents
+from tests.data.loopback import SodaServer, _row_id, incidents
 
 PAGE = 400  # 2,000 rows: 5 pages
 FAST = RetryPolicy(attempts=3, backoff=0.001, max_wait=0.01)
@@ -283,3 +283,71 @@ def test_a_page_becomes_raw_text_as_validation_wants():
     assert (row["beat"], row["x_coordinate"], row["domestic"], row["location"]) == (
         "1834", "1179279.5", "false", None)
     assert (row["_line"], row["_reject"]) == (7, None)
+
+
+# ------------------------------------------------- the portal changes meanwhile
+
+
+def _by_row_id(records: list[dict]) -> list[dict]:
+    """The records in the order the portal serves them (``$order=:id``)."""
+    return sorted(records, key=lambda r: _row_id(r["id"]))
+
+
+@pytest.mark.parametrize("when", ["between-pages", "before-resume"])
+def test_rows_changed_during_a_run_are_neither_lost_nor_missed_by_the_next_sync(
+        records, tmp_path, when):
+    # While a sync reads the portal, the portal updates a row already read and one not yet
+    # read, publishes a new row, and deletes a row already read and one not yet read.
+    today = "2025-11-02T15:40:00.000"
+    served = _by_row_id(records)
+    read_early, read_late = served[100], served[1500]
+    gone_read, gone_unread = served[200]["id"], served[1700]["id"]
+    new = dict(served[5], id="99999999", case_number="JZ999999", updated_on=today)
+
+    def change(srv: SodaServer) -> None:
+        later = []
+        for r in records:
+            if r["id"] in (gone_read, gone_unread):
+                continue
+            if r["id"] in (read_early["id"], read_late["id"]):
+                r = dict(r, arrest=not r["arrest"], updated_on=today)
+            later.append(r)
+        srv.replace([*later, new])
+
+    path = tmp_path / "sync.duckdb"
+    with SodaServer(records) as srv:
+        if when == "between-pages":
+            pages = []
+
+            def on_request(params):
+                if "$order" in params:
+                    pages.append(params)
+                    if len(pages) == 3:  # two pages read: the third comes from the new data
+                        change(srv)
+
+            srv.before_request = on_request
+            with Store(path) as st:
+                sync_portal(st, portal(srv))
+            srv.before_request = None
+        else:
+            srv.fail("503", offset=2 * PAGE, times=99)
+            with Store(path) as st, pytest.raises(SourceError):
+                sync_portal(st, portal(srv))
+            change(srv)
+            srv.heal()
+            with Store(path) as st:
+                assert sync_portal(st, portal(srv)).resumed_at == 2 * PAGE
+        with Store(path, read_only=True) as st:
+            stored = {str(i) for (i,) in st.con.execute("SELECT id FROM incidents").fetchall()}
+        # every row of the run's window is stored, but those that left it before being read
+        assert stored == {r["id"] for r in records} - {read_late["id"], gone_unread}
+        with Store(path) as st:  # the next sync brings exactly the changes
+            s = sync_portal(st, portal(srv)).summary()
+        assert (s["read"], s["updated"], s["inserted"], s["unchanged"]) == (3, 1, 2, 0)
+        fresh = tmp_path / "fresh.duckdb"
+        with Store(fresh) as st:
+            ingest_portal(st, portal(srv))
+    # the store holds the portal as it is now, and the deleted row it had read (the
+    # portal publishes no deletions)
+    assert incidents(path, f"id <> {gone_read}").equals(incidents(fresh))
+    assert incidents(path, f"id = {gone_read}").num_rows == 1
