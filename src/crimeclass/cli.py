@@ -128,8 +128,8 @@ def ingest(
         expand_paths,
         open_source,
         sample_files,
+        total,
     )
-    from crimeclass.data._account import total
 
     if not sources and not sample:
         raise ValueError("name the files to load, or pass --sample for the bundled sample")
@@ -367,8 +367,8 @@ def scaleset(
     The rows are copies of real records, not real incidents: a manifest
     OUT.resampled.json beside the file says so.
     """
-    from crimeclass.data._scaleset import scaleset as make
-    from crimeclass.data._scaleset import scaleset_sources
+    from crimeclass.data import scaleset as make
+    from crimeclass.data import scaleset_sources
 
     sources = scaleset_sources(data_dir)
     with _progress(as_json) as progress:
@@ -418,8 +418,7 @@ MemoryOpt = Annotated[str, typer.Option(help="DuckDB memory limit while loading.
 
 
 def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -> Any:
-    from crimeclass.data import RowFilter
-    from crimeclass.data._rowfilter import parse_timestamp
+    from crimeclass.data import RowFilter, parse_timestamp
 
     return RowFilter(from_year, to_year, parse_timestamp(since) if since else None)
 
@@ -541,8 +540,7 @@ def ingest_bigquery_cmd(
     in one transaction. Credentials come from Google's default credentials
     (gcloud auth application-default login, or $GOOGLE_APPLICATION_CREDENTIALS).
     """
-    from crimeclass.data import BigQuerySource, IngestOptions, Store
-    from crimeclass.data._account import total
+    from crimeclass.data import BigQuerySource, IngestOptions, Store, total
 
     row_filter = _row_filter(from_year, to_year, updated_since)
     path = _store_path(store)

@@ -188,7 +188,8 @@ def _soql(text: str) -> str:
 
 @dataclass
 class Failure:
-    kind: str  # "500", "503", "429", "401", "403", "cut", "cut-unsized", "garbage"
+    kind: str  # "500", "503", "429", "401", "403", "cut", "cut-unsized", "garbage",
+    # or "without-<field>": the answer's records lack that field
     offset: int | None  # fail only page requests at this $offset; None: any request
     times: int
     retry_after: str | None = None
@@ -349,6 +350,10 @@ class SodaServer:
         except (duckdb.Error, ValueError) as e:
             return self._send(h, 400, {"code": "query.compiler.malformed", "error": True,
                                        "message": str(e).splitlines()[0]})
+        if failure and failure.kind.startswith("without-"):  # an answer that lacks a field
+            field = failure.kind.removeprefix("without-")
+            body = json.dumps([{k: v for k, v in r.items() if k != field}
+                               for r in json.loads(body)]).encode()
         if failure and failure.kind in ("cut", "cut-unsized"):
             # the headers promise the whole body (or none says how long), half comes, close
             h.send_response(200)
