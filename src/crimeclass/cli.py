@@ -152,6 +152,10 @@ def ingest(
                     err_console.print(f"{len(accounts)} file(s) loaded before the error; "
                                       f"{path} was not loaded.")
                 raise e
+            except KeyboardInterrupt:  # the store rolled the file back
+                before = f" ({len(accounts)} file(s) before it are stored)" if accounts else ""
+                err_console.print(f"interrupted, nothing stored from {path}{before}")
+                raise typer.Exit(130) from None
             progress.update(task, completed=src.size())
             accounts.append(account)
     summary = total(accounts)
@@ -196,6 +200,8 @@ def _print_accounts(accounts: list[Any]) -> None:
             notes.append(f"unchanged includes {a.stale:,} older than stored and "
                          f"{a.matched_by_derived_key:,} matched without ID")
         console.print(f"[dim]{Path(a.source).name}: " + "; ".join(n for n in notes if n) + "[/]")
+        for w in a.warnings:
+            err_console.print(f"[yellow]warning:[/] {Path(a.source).name}: {w}")
 
 
 class _NoProgress:
@@ -415,6 +421,9 @@ SinceOpt = Annotated[str | None, typer.Option(
     help="Only rows updated after this Chicago time, e.g. 2025-06-01 or 2025-06-01T08:30.",
     show_default=False)]
 MemoryOpt = Annotated[str, typer.Option(help="DuckDB memory limit while loading.")]
+DeadlineOpt = Annotated[float, typer.Option(
+    min=0, help="Seconds one request may take with its retries: the server's Retry-After is "
+                "honoured, whatever its size, within it.")]
 
 
 def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -> Any:
@@ -424,10 +433,19 @@ def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -
 
 
 def _portal_run(store: Path | None, url: str, dataset: str, page_rows: int, restart: bool,
-                memory_limit: str, as_json: bool, row_filter: Any | None) -> None:
-    from crimeclass.data import IngestOptions, Portal, Store, ingest_portal, sync_portal
+                memory_limit: str, as_json: bool, row_filter: Any | None,
+                retry_deadline: float) -> None:
+    from crimeclass.data import (
+        IngestOptions,
+        Portal,
+        RetryPolicy,
+        Store,
+        ingest_portal,
+        sync_portal,
+    )
 
-    portal = Portal.from_env(url=url, dataset=dataset, page_rows=page_rows)
+    portal = Portal.from_env(url=url, dataset=dataset, page_rows=page_rows,
+                             retry=RetryPolicy(deadline=retry_deadline))
     options = IngestOptions(memory_limit=memory_limit)
     path = _store_path(store)
     with Store(path) as st, _progress(as_json) as progress:
@@ -476,6 +494,7 @@ def ingest_portal_cmd(
     updated_since: SinceOpt = None,
     page_rows: PageRowsOpt = 50_000,
     restart: RestartOpt = False,
+    retry_deadline: DeadlineOpt = 900.0,
     store: StoreOpt = None,
     memory_limit: MemoryOpt = "1GB",
     as_json: JsonOpt = False,
@@ -489,7 +508,7 @@ def ingest_portal_cmd(
     $SODA_APP_TOKEN if set.
     """
     _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json,
-                _row_filter(from_year, to_year, updated_since))
+                _row_filter(from_year, to_year, updated_since), retry_deadline)
 
 
 @app.command()
@@ -499,6 +518,7 @@ def sync(
     dataset: DatasetOpt = "ijzp-q8t2",
     page_rows: PageRowsOpt = 50_000,
     restart: RestartOpt = False,
+    retry_deadline: DeadlineOpt = 900.0,
     store: StoreOpt = None,
     memory_limit: MemoryOpt = "1GB",
     as_json: JsonOpt = False,
@@ -510,7 +530,8 @@ def sync(
     next sync resumes where it stopped, without losing or repeating a row. An app
     token is read from $SODA_APP_TOKEN if set.
     """
-    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json, None)
+    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json, None,
+                retry_deadline)
 
 
 @app.command("ingest-bigquery", hidden=True)

@@ -15,7 +15,8 @@ class IngestAccount:
     ``read = inserted + updated + unchanged + quarantined`` always holds
     (:meth:`check`). ``stale`` (a row older than the stored one) and
     ``matched_by_derived_key`` (a row without ID that is an incident already
-    stored) are parts of ``unchanged``.
+    stored) are parts of ``unchanged``. ``warnings`` says what the counts alone do
+    not (a file that holds no row).
     """
 
     source: str
@@ -35,6 +36,7 @@ class IngestAccount:
     flags: dict[str, int] = field(default_factory=dict)
     date_format: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -75,5 +77,6 @@ def total(accounts: list[IngestAccount]) -> dict[str, Any]:
     seconds = sum(a.seconds for a in accounts)
     out["seconds"] = round(seconds, 3)
     out["rows_per_second"] = round(out["read"] / seconds) if seconds else 0
+    out["warnings"] = [f"{a.source}: {w}" for a in accounts for w in a.warnings]
     out["files"] = [a.to_dict() for a in accounts]
     return out

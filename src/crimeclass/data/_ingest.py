@@ -21,8 +21,10 @@ copy of each row, and memory bounded by the batch size.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Queue
 from typing import Any
@@ -174,21 +176,67 @@ def detect_date_format(con: duckdb.DuckDBPyConnection, batch: pa.Table,
     return None
 
 
+@contextmanager
+def _noting_interrupts() -> Iterator[list[int]]:
+    """Note each Ctrl-C (SIGINT) while the block runs, handling it as Python does.
+
+    DuckDB reports a Ctrl-C that lands while it runs a statement as an error of its
+    own (a stopped statement: ``RuntimeError('Query interrupted')``; one inside its
+    scan of an Arrow batch: ``InvalidInputException``), which would hide it. Only in
+    the main thread, and only where Python's own handler is installed.
+    """
+    seen: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
            options: IngestOptions, account: IngestAccount,
            on_progress: Callable[[int, int], None] | None = None) -> None:
-    """Load ``source`` into the store behind ``con`` (inside the caller's transaction)."""
+    """Load ``source`` into the store behind ``con`` (inside the caller's transaction).
+
+    A Ctrl-C raises KeyboardInterrupt, however DuckDB reports it; the caller's rollback
+    then leaves the store as it was.
+    """
+    with _noting_interrupts() as interrupts:
+        try:
+            _ingest(con, source, ingest_id, options, account, on_progress)
+        except Exception as e:
+            if interrupts:
+                raise KeyboardInterrupt(f"interrupted, nothing of {source.name} stored"
+                                        ) from e
+            raise
+    if account.read == 0:
+        account.warnings.append("no rows: the file holds a header and no record"
+                                if source.format == "csv" else "no rows: the source holds none")
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
+            options: IngestOptions, account: IngestAccount,
+            on_progress: Callable[[int, int], None] | None) -> None:
     now = f"TIMESTAMP '{options.now}'" if options.now else "now()::TIMESTAMP"
     con.execute("DELETE FROM quarantine WHERE source = ?", [source.name])
     con.execute("CREATE OR REPLACE TEMP TABLE _seen (base_key BIGINT PRIMARY KEY, n BIGINT)")
     codes = iucr_table()
     for name, sql in lookup_sql("_batch").items():
         run_on(con, codes, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    try:
-        ids = _append(con, source, ingest_id, options, now, account, on_progress)
-    finally:
-        for t in ("_b", "_seen", "_rank", *lookup_sql()):
-            con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    ids = _append(con, source, ingest_id, options, now, account, on_progress)
+    # on failure the caller's rollback drops these (a statement in an aborted
+    # transaction would fail, and hide the error)
+    for t in ("_b", "_seen", "_rank", *lookup_sql()):
+        con.execute(f"DROP TABLE IF EXISTS temp.{t}")
     reconcile(con, source.name, ingest_id, account, maybe_duplicates=ids.maybe_duplicates())
 
 
