@@ -24,9 +24,11 @@ so the typed values are those the SQL would have produced. Dates stay text.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,11 +165,25 @@ class CsvSource(FileSource):
         try:
             return stream.read(n)
         except OSError as e:  # truncated or corrupt gzip stream
+            # the read that failed began at ``line``; the lines it had decompressed
+            # are lost with it, so count them again: the last whole line read
+            last = self._whole_lines() if self.compressed else line - 1
             raise SourceError(
-                self.name, line, None,
-                f"the file is cut off or corrupt after line {line - 1} ({e}); "
+                self.name, last + 1, None,
+                f"the file is cut off or corrupt after line {last:,} ({e}); "
                 "download it again",
             ) from e
+
+    def _whole_lines(self) -> int:
+        """Lines that end with a line end before the gzip stream fails (only on error)."""
+        n = 0
+        try:
+            with gzip.open(self.path, "rb") as f:
+                for text in f:
+                    n += text.endswith(b"\n")
+        except (OSError, EOFError, zlib.error):
+            pass
+        return n
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Raw batches (every column as text), one or more per block, in file order."""
