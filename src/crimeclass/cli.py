@@ -114,19 +114,21 @@ def ingest(
     """Validate, label and load crime records into the store.
 
     Every row is loaded, updated, left unchanged or quarantined (with file, line,
-    field and reason); each file is loaded in one transaction, so a failure leaves
-    the store as it was. Re-loading the same or a newer export upserts by ID.
+    field and reason). Each file is loaded in its own transaction: a file that
+    fails (a wrong header, binary data, a cut-off download) stores nothing and the
+    next files are still loaded; the account gives each file's status (committed,
+    failed, or, after Ctrl-C, interrupted and not reached), and the exit status is
+    1 if any file failed. Re-loading the same or a newer export upserts by ID.
 
     Live sources: [bold]crimeclass ingest portal[/] (the Data Portal's web API) and
     [bold]crimeclass ingest bigquery[/] (BigQuery); see their --help, and
     [bold]crimeclass sync[/].
     """
     from crimeclass.data import (
-        IngestAccount,
         IngestOptions,
         Store,
         expand_paths,
-        open_source,
+        ingest_files,
         sample_files,
         total,
     )
@@ -134,30 +136,14 @@ def ingest(
     if not sources and not sample:
         raise ValueError("name the files to load, or pass --sample for the bundled sample")
     files = expand_paths(list(sources or [])) + (sample_files() if sample else [])
-    options = IngestOptions(memory_limit=memory_limit)
-    accounts: list[IngestAccount] = []
     with Store(_store_path(store)) as st, _progress(as_json, bytes_=True) as progress:
-        for path in files:
-            src = open_source(path, block_bytes=options.block_bytes)
+
+        def start(path: Path, src: Any) -> Any:
             task = progress.add_task(path.name, total=src.size())
+            return lambda done, total: progress.update(task, completed=done, total=total)
 
-            def step(done: int, total: int, task: Any = task) -> None:
-                progress.update(task, completed=done, total=total)
-
-            try:
-                account = st.ingest(src, options, on_progress=step)
-            except CrimeclassError as e:
-                if accounts and not as_json:
-                    _print_accounts(accounts)
-                    err_console.print(f"{len(accounts)} file(s) loaded before the error; "
-                                      f"{path} was not loaded.")
-                raise e
-            except KeyboardInterrupt:  # the store rolled the file back
-                before = f" ({len(accounts)} file(s) before it are stored)" if accounts else ""
-                err_console.print(f"interrupted, nothing stored from {path}{before}")
-                raise typer.Exit(130) from None
-            progress.update(task, completed=src.size())
-            accounts.append(account)
+        accounts = ingest_files(st, files, IngestOptions(memory_limit=memory_limit),
+                                progress=start)
     summary = total(accounts)
     summary["store"] = str(_store_path(store))
     if as_json:
@@ -165,6 +151,10 @@ def ingest(
     else:
         _print_accounts(accounts)
         console.print(f"store: {summary['store']}")
+    if summary["status"]["interrupted"]:
+        raise typer.Exit(130)
+    if summary["status"]["failed"]:
+        raise typer.Exit(1)
 
 
 def _account_table() -> Table:
@@ -184,10 +174,13 @@ def _account_table() -> Table:
 def _print_accounts(accounts: list[Any]) -> None:
     t = _account_table()
     for a in accounts:
+        if a.status != "committed":
+            t.add_row(f"{Path(a.source).name} ({a.status})", *["-"] * 5)
+            continue
         t.add_row(Path(a.source).name, f"{a.read:,}", f"{a.inserted:,}", f"{a.updated:,}",
                   f"{a.unchanged:,}", f"{a.quarantined:,}")
     console.print(t)
-    for a in accounts:
+    for a in (a for a in accounts if a.status == "committed"):
         notes = [f"{a.variant}, {a.seconds:,.1f} s ({a.rows_per_second:,.0f} rows/s)"]
         if a.quarantine_reasons:
             notes.append("quarantined: " + ", ".join(f"{k} {v:,}" for k, v in
@@ -202,6 +195,22 @@ def _print_accounts(accounts: list[Any]) -> None:
         console.print(f"[dim]{Path(a.source).name}: " + "; ".join(n for n in notes if n) + "[/]")
         for w in a.warnings:
             err_console.print(f"[yellow]warning:[/] {Path(a.source).name}: {w}")
+    _print_statuses(accounts)
+
+
+def _print_statuses(accounts: list[Any]) -> None:
+    """Which files were not stored, and why (nothing when every file was)."""
+    if all(a.status == "committed" for a in accounts):
+        return
+    for a in accounts:
+        if a.status in ("failed", "interrupted"):
+            err_console.print(f"[bold red]{a.status}:[/] {a.error}", highlight=False,
+                              soft_wrap=True)
+    counts = {s: sum(a.status == s for a in accounts)
+              for s in ("committed", "failed", "interrupted", "not reached")}
+    err_console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                      + " (each file in its own transaction: a file not committed stored "
+                      "nothing)", highlight=False)
 
 
 class _NoProgress:

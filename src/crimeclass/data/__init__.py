@@ -9,6 +9,7 @@ from crimeclass.data._errors import (
     StoreError,
 )
 from crimeclass.data._ingest import IngestOptions
+from crimeclass.data._ingest_files import ingest_files
 from crimeclass.data._labels import FBI_PART_I, LabelRoute, iucr_table
 from crimeclass.data._reasons import Flag, Reason
 from crimeclass.data._rowfilter import RowFilter, parse_timestamp
@@ -72,6 +73,7 @@ __all__ = [
     "StoreError",
     "default_store_path",
     "expand_paths",
+    "ingest_files",
     "ingest_portal",
     "iucr_table",
     "open_source",

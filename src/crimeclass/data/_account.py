@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["IngestAccount", "total"]
+__all__ = ["IngestAccount", "Status", "total"]
+
+#: What became of a source: stored; failed (nothing of it stored); interrupted by Ctrl-C
+#: (nothing of it stored); not reached (a command stopped before it).
+Status = Literal["committed", "failed", "interrupted", "not reached"]
 
 
 @dataclass
@@ -16,7 +20,8 @@ class IngestAccount:
     (:meth:`check`). ``stale`` (a row older than the stored one) and
     ``matched_by_derived_key`` (a row without ID that is an incident already
     stored) are parts of ``unchanged``. ``warnings`` says what the counts alone do
-    not (a file that holds no row).
+    not (a file that holds no row). ``status`` says whether the source was stored
+    (``"committed"``) and, if not, ``error`` why: then every count is 0.
     """
 
     source: str
@@ -37,6 +42,8 @@ class IngestAccount:
     date_format: str | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    status: Status = "committed"
+    error: str | None = None
 
     @property
     def balanced(self) -> bool:
@@ -78,5 +85,7 @@ def total(accounts: list[IngestAccount]) -> dict[str, Any]:
     out["seconds"] = round(seconds, 3)
     out["rows_per_second"] = round(out["read"] / seconds) if seconds else 0
     out["warnings"] = [f"{a.source}: {w}" for a in accounts for w in a.warnings]
+    out["status"] = {s: sum(a.status == s for a in accounts)
+                     for s in ("committed", "failed", "interrupted", "not reached")}
     out["files"] = [a.to_dict() for a in accounts]
     return out
