@@ -19,7 +19,7 @@ real services use:
   BigQuery schema; it honours ``offset`` on a reconnect, and can fail a
   session or break a stream once.
 
-Used by tests/data/test_portal.py, tests/data/test_bigquery.py,
+Used by tests/data/sources/test_portal.py, tests/data/sources/test_bigquery.py,
 tests/test_cli_sources.py and bench/sources.py. Loopback only; stop them with
 ``close()`` (or ``with``).
 """

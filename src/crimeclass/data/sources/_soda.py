@@ -195,7 +195,7 @@ class SodaClient:
         hint = ("" if self.portal.app_token else
                 f"; an app token in ${APP_TOKEN_ENV} raises the portal's rate limit")
         late = "" if tries >= policy.attempts else (
-            f", and the next retry would end past the {policy.deadline:g} s deadline "
+            f", and the next try would begin past the {policy.deadline:g} s deadline "
             "(--retry-deadline)")
         raise self.error(
             f"gave up after {tries} {'try' if tries == 1 else 'tries'} ({problem}){late}: "
