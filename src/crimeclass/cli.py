@@ -114,46 +114,36 @@ def ingest(
     """Validate, label and load crime records into the store.
 
     Every row is loaded, updated, left unchanged or quarantined (with file, line,
-    field and reason); each file is loaded in one transaction, so a failure leaves
-    the store as it was. Re-loading the same or a newer export upserts by ID.
+    field and reason). Each file is loaded in its own transaction: a file that
+    fails (a wrong header, binary data, a cut-off download) stores nothing and the
+    next files are still loaded; the account gives each file's status (committed,
+    failed, or, after Ctrl-C, interrupted and not reached), and the exit status is
+    1 if any file failed. Re-loading the same or a newer export upserts by ID.
 
     Live sources: [bold]crimeclass ingest portal[/] (the Data Portal's web API) and
     [bold]crimeclass ingest bigquery[/] (BigQuery); see their --help, and
     [bold]crimeclass sync[/].
     """
     from crimeclass.data import (
-        IngestAccount,
         IngestOptions,
         Store,
         expand_paths,
-        open_source,
+        ingest_files,
         sample_files,
+        total,
     )
-    from crimeclass.data._account import total
 
     if not sources and not sample:
         raise ValueError("name the files to load, or pass --sample for the bundled sample")
     files = expand_paths(list(sources or [])) + (sample_files() if sample else [])
-    options = IngestOptions(memory_limit=memory_limit)
-    accounts: list[IngestAccount] = []
     with Store(_store_path(store)) as st, _progress(as_json, bytes_=True) as progress:
-        for path in files:
-            src = open_source(path, block_bytes=options.block_bytes)
+
+        def start(path: Path, src: Any) -> Any:
             task = progress.add_task(path.name, total=src.size())
+            return lambda done, total: progress.update(task, completed=done, total=total)
 
-            def step(done: int, total: int, task: Any = task) -> None:
-                progress.update(task, completed=done, total=total)
-
-            try:
-                account = st.ingest(src, options, on_progress=step)
-            except CrimeclassError as e:
-                if accounts and not as_json:
-                    _print_accounts(accounts)
-                    err_console.print(f"{len(accounts)} file(s) loaded before the error; "
-                                      f"{path} was not loaded.")
-                raise e
-            progress.update(task, completed=src.size())
-            accounts.append(account)
+        accounts = ingest_files(st, files, IngestOptions(memory_limit=memory_limit),
+                                progress=start)
     summary = total(accounts)
     summary["store"] = str(_store_path(store))
     if as_json:
@@ -161,6 +151,10 @@ def ingest(
     else:
         _print_accounts(accounts)
         console.print(f"store: {summary['store']}")
+    if summary["status"]["interrupted"]:
+        raise typer.Exit(130)
+    if summary["status"]["failed"]:
+        raise typer.Exit(1)
 
 
 def _account_table() -> Table:
@@ -180,10 +174,13 @@ def _account_table() -> Table:
 def _print_accounts(accounts: list[Any]) -> None:
     t = _account_table()
     for a in accounts:
+        if a.status != "committed":
+            t.add_row(f"{Path(a.source).name} ({a.status})", *["-"] * 5)
+            continue
         t.add_row(Path(a.source).name, f"{a.read:,}", f"{a.inserted:,}", f"{a.updated:,}",
                   f"{a.unchanged:,}", f"{a.quarantined:,}")
     console.print(t)
-    for a in accounts:
+    for a in (a for a in accounts if a.status == "committed"):
         notes = [f"{a.variant}, {a.seconds:,.1f} s ({a.rows_per_second:,.0f} rows/s)"]
         if a.quarantine_reasons:
             notes.append("quarantined: " + ", ".join(f"{k} {v:,}" for k, v in
@@ -196,6 +193,24 @@ def _print_accounts(accounts: list[Any]) -> None:
             notes.append(f"unchanged includes {a.stale:,} older than stored and "
                          f"{a.matched_by_derived_key:,} matched without ID")
         console.print(f"[dim]{Path(a.source).name}: " + "; ".join(n for n in notes if n) + "[/]")
+        for w in a.warnings:
+            err_console.print(f"[yellow]warning:[/] {Path(a.source).name}: {w}")
+    _print_statuses(accounts)
+
+
+def _print_statuses(accounts: list[Any]) -> None:
+    """Which files were not stored, and why (nothing when every file was)."""
+    if all(a.status == "committed" for a in accounts):
+        return
+    for a in accounts:
+        if a.status in ("failed", "interrupted"):
+            err_console.print(f"[bold red]{a.status}:[/] {a.error}", highlight=False,
+                              soft_wrap=True)
+    counts = {s: sum(a.status == s for a in accounts)
+              for s in ("committed", "failed", "interrupted", "not reached")}
+    err_console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                      + " (each file in its own transaction: a file not committed stored "
+                      "nothing)", highlight=False)
 
 
 class _NoProgress:
@@ -367,8 +382,8 @@ def scaleset(
     The rows are copies of real records, not real incidents: a manifest
     OUT.resampled.json beside the file says so.
     """
-    from crimeclass.data._scaleset import scaleset as make
-    from crimeclass.data._scaleset import scaleset_sources
+    from crimeclass.data import scaleset as make
+    from crimeclass.data import scaleset_sources
 
     sources = scaleset_sources(data_dir)
     with _progress(as_json) as progress:
@@ -415,20 +430,31 @@ SinceOpt = Annotated[str | None, typer.Option(
     help="Only rows updated after this Chicago time, e.g. 2025-06-01 or 2025-06-01T08:30.",
     show_default=False)]
 MemoryOpt = Annotated[str, typer.Option(help="DuckDB memory limit while loading.")]
+DeadlineOpt = Annotated[float, typer.Option(
+    min=0, help="Seconds one request may take with its retries: the server's Retry-After is "
+                "honoured, whatever its size, within it.")]
 
 
 def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -> Any:
-    from crimeclass.data import RowFilter
-    from crimeclass.data._rowfilter import parse_timestamp
+    from crimeclass.data import RowFilter, parse_timestamp
 
     return RowFilter(from_year, to_year, parse_timestamp(since) if since else None)
 
 
 def _portal_run(store: Path | None, url: str, dataset: str, page_rows: int, restart: bool,
-                memory_limit: str, as_json: bool, row_filter: Any | None) -> None:
-    from crimeclass.data import IngestOptions, Portal, Store, ingest_portal, sync_portal
+                memory_limit: str, as_json: bool, row_filter: Any | None,
+                retry_deadline: float) -> None:
+    from crimeclass.data import (
+        IngestOptions,
+        Portal,
+        RetryPolicy,
+        Store,
+        ingest_portal,
+        sync_portal,
+    )
 
-    portal = Portal.from_env(url=url, dataset=dataset, page_rows=page_rows)
+    portal = Portal.from_env(url=url, dataset=dataset, page_rows=page_rows,
+                             retry=RetryPolicy(deadline=retry_deadline))
     options = IngestOptions(memory_limit=memory_limit)
     path = _store_path(store)
     with Store(path) as st, _progress(as_json) as progress:
@@ -477,6 +503,7 @@ def ingest_portal_cmd(
     updated_since: SinceOpt = None,
     page_rows: PageRowsOpt = 50_000,
     restart: RestartOpt = False,
+    retry_deadline: DeadlineOpt = 900.0,
     store: StoreOpt = None,
     memory_limit: MemoryOpt = "1GB",
     as_json: JsonOpt = False,
@@ -490,7 +517,7 @@ def ingest_portal_cmd(
     $SODA_APP_TOKEN if set.
     """
     _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json,
-                _row_filter(from_year, to_year, updated_since))
+                _row_filter(from_year, to_year, updated_since), retry_deadline)
 
 
 @app.command()
@@ -500,6 +527,7 @@ def sync(
     dataset: DatasetOpt = "ijzp-q8t2",
     page_rows: PageRowsOpt = 50_000,
     restart: RestartOpt = False,
+    retry_deadline: DeadlineOpt = 900.0,
     store: StoreOpt = None,
     memory_limit: MemoryOpt = "1GB",
     as_json: JsonOpt = False,
@@ -511,7 +539,8 @@ def sync(
     next sync resumes where it stopped, without losing or repeating a row. An app
     token is read from $SODA_APP_TOKEN if set.
     """
-    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json, None)
+    _portal_run(store, url, dataset, page_rows, restart, memory_limit, as_json, None,
+                retry_deadline)
 
 
 @app.command("ingest-bigquery", hidden=True)
@@ -541,8 +570,7 @@ def ingest_bigquery_cmd(
     in one transaction. Credentials come from Google's default credentials
     (gcloud auth application-default login, or $GOOGLE_APPLICATION_CREDENTIALS).
     """
-    from crimeclass.data import BigQuerySource, IngestOptions, Store
-    from crimeclass.data._account import total
+    from crimeclass.data import BigQuerySource, IngestOptions, Store, total
 
     row_filter = _row_filter(from_year, to_year, updated_since)
     path = _store_path(store)

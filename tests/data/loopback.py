@@ -19,7 +19,7 @@ real services use:
   BigQuery schema; it honours ``offset`` on a reconnect, and can fail a
   session or break a stream once.
 
-Used by tests/data/test_portal.py, tests/data/test_bigquery.py,
+Used by tests/data/sources/test_portal.py, tests/data/sources/test_bigquery.py,
 tests/test_cli_sources.py and bench/sources.py. Loopback only; stop them with
 ``close()`` (or ``with``).
 """
@@ -31,7 +31,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,6 +177,10 @@ def _soda_value(v: Any) -> Any:
     return v
 
 
+#: The key clause that a client paging by key appends to its ``$where``.
+_AFTER_KEY = re.compile(r"(?: AND )?:id > '([^']*)'$")
+
+
 def _soql(text: str) -> str:
     """SoQL as DuckDB SQL: the ``:id`` system field is the column ``_id``."""
     return re.sub(r"(?<![\w@]):id\b", "_id", text)
@@ -184,7 +188,8 @@ def _soql(text: str) -> str:
 
 @dataclass
 class Failure:
-    kind: str  # "500", "503", "429", "401", "403", "cut", "cut-unsized", "garbage"
+    kind: str  # "500", "503", "429", "401", "403", "cut", "cut-unsized", "garbage",
+    # or "without-<field>": the answer's records lack that field
     offset: int | None  # fail only page requests at this $offset; None: any request
     times: int
     retry_after: str | None = None
@@ -217,6 +222,9 @@ class SodaServer:
         self.requests: list[dict[str, str]] = []
         self.headers: list[dict[str, str]] = []
         self.failures: list[Failure] = []
+        #: Called with a request's parameters before it is answered (to change the data
+        #: between pages, as the portal does while a run reads it).
+        self.before_request: Callable[[dict[str, str]], None] | None = None
         self._lock = threading.Lock()
         self._con = duckdb.connect()
         self._con.execute("SET threads = 1")
@@ -289,17 +297,37 @@ class SodaServer:
 
     def _take_failure(self, params: dict[str, str]) -> Failure | None:
         with self._lock:
+            offset = None
             for f in self.failures:
-                page_request = "$offset" in params
-                if f.times > 0 and (f.offset is None or
-                                    (page_request and int(params["$offset"]) == f.offset)):
+                if f.times <= 0:
+                    continue
+                if f.offset is not None and offset is None:
+                    offset = self._offset(params)
+                if f.offset is None or offset == f.offset:
                     f.times -= 1
                     return f
         return None
 
+    def _offset(self, params: dict[str, str]) -> int:
+        """Rows before a page request's first row: its ``$offset``, or for a request by key
+        (``... AND :id > 'k'``) the rows of its window up to ``k``; -1 if no page request."""
+        if "$offset" in params:
+            return int(params["$offset"])
+        if "$order" not in params:
+            return -1
+        where = params.get("$where") or "true"
+        found = _AFTER_KEY.search(where)
+        if not found:
+            return 0
+        base = where[:found.start()] or "true"
+        return int(self._con.execute(f"SELECT count(*) FROM data WHERE ({_soql(base)}) "
+                                     "AND _id <= ?", [found.group(1)]).fetchall()[0][0])
+
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
         params = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        if self.before_request is not None:
+            self.before_request(params)
         with self._lock:
             self.requests.append(params)
             self.headers.append(dict(h.headers))
@@ -322,6 +350,10 @@ class SodaServer:
         except (duckdb.Error, ValueError) as e:
             return self._send(h, 400, {"code": "query.compiler.malformed", "error": True,
                                        "message": str(e).splitlines()[0]})
+        if failure and failure.kind.startswith("without-"):  # an answer that lacks a field
+            field = failure.kind.removeprefix("without-")
+            body = json.dumps([{k: v for k, v in r.items() if k != field}
+                               for r in json.loads(body)]).encode()
         if failure and failure.kind in ("cut", "cut-unsized"):
             # the headers promise the whole body (or none says how long), half comes, close
             h.send_response(200)
@@ -345,7 +377,14 @@ class SodaServer:
         if limit > 50_000:
             raise ValueError("$limit must be at most 50000 on a 2.0 endpoint")
         page = f"ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        select = params.get("$select", "*")
         with self._lock:
+            if select.replace(" ", "") in (":id,*", "*,:id"):  # the records and their :id
+                rows = self._con.execute(f"SELECT _pos, _id FROM data WHERE {where} {page}"
+                                         ).fetchall()
+                return ("[" + ",".join('{":id":' + json.dumps(i) + ("," if self._json[p] != "{}"
+                                       else "") + self._json[p][1:] for p, i in rows)
+                        + "]").encode()
             if "$select" in params:
                 sql = f"SELECT {_soql(params['$select'])} FROM data WHERE {where}"
                 rel = self._con.sql(sql if "(" in params["$select"] else f"{sql} {page}")

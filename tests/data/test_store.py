@@ -24,7 +24,7 @@ from crimeclass.data import (
     StoreError,
 )
 
-from .helpers import fields, with_fields, write_csv
+from .helpers import FIELD, fields, with_fields, write_csv
 
 MODERN = 22_000  # first 2012 row of the main sample
 
@@ -206,44 +206,70 @@ def test_the_account_always_adds_up(tmp_path_factory, sample_lines, data):
 
 
 KILLER = textwrap.dedent("""
-    import signal, sys, time
+    import os, signal, sys, threading, time
     from crimeclass.data import IngestOptions, Store
     # Ctrl-C as in a terminal: a pytest-xdist worker's children inherit SIGINT ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    store, path = sys.argv[1], sys.argv[2]
+    store, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     waited = []
     def progress(done, total):
-        if done > 2_000_000 and not waited:  # rows are being written: wait for the signal
-            waited.append(True)  # here, so that a busy machine cannot finish the ingest first
-            print("midway", flush=True)
-            time.sleep(60)
-    with Store(store) as s:
-        s.ingest_path(path, IngestOptions(statement_rows=2_000, block_bytes=1 << 18),
-                      on_progress=progress)
+        if done > 2_000_000 and not waited:  # rows are being written
+            waited.append(True)
+            if mode == "in-statement":  # Ctrl-C while DuckDB runs the next statements
+                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+                return
+            print("midway", flush=True)  # wait for the signal here, so that a busy
+            time.sleep(60)  # machine cannot finish the ingest first
+    try:
+        with Store(store) as s:
+            s.ingest_path(path, IngestOptions(statement_rows=2_000, block_bytes=1 << 18),
+                          on_progress=progress)
+    except KeyboardInterrupt as e:
+        print(f"KeyboardInterrupt: {e}", flush=True)
+        sys.exit(130)
     print("finished", flush=True)
 """)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize(("sig", "mode"), [
+    pytest.param(signal.SIGKILL, "wait", id="SIGKILL"),
+    pytest.param(signal.SIGINT, "wait", id="SIGINT"),
+    pytest.param(signal.SIGINT, "in-statement", id="SIGINT-in-a-statement"),
+])
 def test_an_ingest_killed_midway_leaves_the_store_as_it_was(
-        tmp_path, sample_store_copy, shared_data, sig):
+        tmp_path, sample_store_copy, shared_data, sig, mode):
+    # Ctrl-C reaches the caller as KeyboardInterrupt, also when it stops a DuckDB
+    # statement (which DuckDB reports as a plain RuntimeError)
     before = fingerprint(sample_store_copy)
     script = tmp_path / "ingest.py"
     script.write_text(KILLER)
     with subprocess.Popen(
         [sys.executable, str(script), str(sample_store_copy),
-         str(shared_data / "chicago_crimes_datastore_2016.csv.gz")],
+         str(shared_data / "chicago_crimes_datastore_2016.csv.gz"), mode],
         stdout=subprocess.PIPE, text=True, env={**os.environ},
     ) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:  # wait until rows are being written
-            if line.startswith("midway"):
-                break
-        proc.send_signal(sig)
+        if mode == "wait":
+            for line in proc.stdout:  # wait until rows are being written
+                if line.startswith("midway"):
+                    break
+            proc.send_signal(sig)
         rest = proc.stdout.read()
         proc.wait(timeout=60)
     assert proc.returncode != 0 and "finished" not in rest
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "KeyboardInterrupt" in rest
     assert fingerprint(sample_store_copy) == before
+
+
+def test_a_header_only_file_loads_nothing_and_says_so(tmp_path, sample_store_copy):
+    before = fingerprint(sample_store_copy)[0]
+    path = write_csv(tmp_path / "empty.csv", ",".join(FIELD) + "\n", [])
+    with Store(sample_store_copy) as s:
+        account = s.ingest_path(path)
+    assert (account.read, account.inserted) == (0, 0)
+    assert account.warnings == ["no rows: the file holds a header and no record"]
+    assert fingerprint(sample_store_copy)[0] == before
 
 
 def test_a_file_cut_off_midway_changes_nothing(tmp_path, sample_store_copy, main_sample):

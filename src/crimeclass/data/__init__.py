@@ -1,7 +1,6 @@
 """Data layer: the canonical schema, file and live sources, validation, labels and the store."""
 
-from crimeclass.data._account import IngestAccount
-from crimeclass.data._bigquery import BigQuerySource
+from crimeclass.data._account import IngestAccount, total
 from crimeclass.data._errors import (
     CrimeclassError,
     EmptyStoreError,
@@ -10,10 +9,10 @@ from crimeclass.data._errors import (
     StoreError,
 )
 from crimeclass.data._ingest import IngestOptions
+from crimeclass.data._ingest_files import ingest_files
 from crimeclass.data._labels import FBI_PART_I, LabelRoute, iucr_table
-from crimeclass.data._portal import Portal, PortalRun, RetryPolicy, ingest_portal, sync_portal
 from crimeclass.data._reasons import Flag, Reason
-from crimeclass.data._rowfilter import RowFilter
+from crimeclass.data._rowfilter import RowFilter, parse_timestamp
 from crimeclass.data._sample import sample_files
 from crimeclass.data._schema import (
     CANONICAL_SCHEMA,
@@ -24,9 +23,24 @@ from crimeclass.data._schema import (
     Column,
     resolve_header,
 )
-from crimeclass.data._sources import CsvSource, ParquetSource, Source, expand_paths, open_source
 from crimeclass.data._store import Store, default_store_path
 from crimeclass.data._validate import Bounds
+from crimeclass.data.sources import (
+    BigQuerySource,
+    CsvSource,
+    Cursor,
+    ParquetSource,
+    Portal,
+    PortalRun,
+    RetryPolicy,
+    Source,
+    expand_paths,
+    ingest_portal,
+    open_source,
+    scaleset,
+    scaleset_sources,
+    sync_portal,
+)
 
 __all__ = [
     "CANONICAL_SCHEMA",
@@ -40,6 +54,7 @@ __all__ = [
     "Column",
     "CrimeclassError",
     "CsvSource",
+    "Cursor",
     "EmptyStoreError",
     "Flag",
     "HeaderError",
@@ -58,10 +73,15 @@ __all__ = [
     "StoreError",
     "default_store_path",
     "expand_paths",
+    "ingest_files",
     "ingest_portal",
     "iucr_table",
     "open_source",
+    "parse_timestamp",
     "resolve_header",
     "sample_files",
+    "scaleset",
+    "scaleset_sources",
     "sync_portal",
+    "total",
 ]

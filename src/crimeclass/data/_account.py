@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["IngestAccount", "total"]
+__all__ = ["IngestAccount", "Status", "total"]
+
+#: What became of a source: stored; failed (nothing of it stored); interrupted by Ctrl-C
+#: (nothing of it stored); not reached (a command stopped before it).
+Status = Literal["committed", "failed", "interrupted", "not reached"]
 
 
 @dataclass
@@ -15,7 +19,9 @@ class IngestAccount:
     ``read = inserted + updated + unchanged + quarantined`` always holds
     (:meth:`check`). ``stale`` (a row older than the stored one) and
     ``matched_by_derived_key`` (a row without ID that is an incident already
-    stored) are parts of ``unchanged``.
+    stored) are parts of ``unchanged``. ``warnings`` says what the counts alone do
+    not (a file that holds no row). ``status`` says whether the source was stored
+    (``"committed"``) and, if not, ``error`` why: then every count is 0.
     """
 
     source: str
@@ -35,6 +41,9 @@ class IngestAccount:
     flags: dict[str, int] = field(default_factory=dict)
     date_format: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    status: Status = "committed"
+    error: str | None = None
 
     @property
     def balanced(self) -> bool:
@@ -75,5 +84,8 @@ def total(accounts: list[IngestAccount]) -> dict[str, Any]:
     seconds = sum(a.seconds for a in accounts)
     out["seconds"] = round(seconds, 3)
     out["rows_per_second"] = round(out["read"] / seconds) if seconds else 0
+    out["warnings"] = [f"{a.source}: {w}" for a in accounts for w in a.warnings]
+    out["status"] = {s: sum(a.status == s for a in accounts)
+                     for s in ("committed", "failed", "interrupted", "not reached")}
     out["files"] = [a.to_dict() for a in accounts]
     return out

@@ -21,8 +21,10 @@ copy of each row, and memory bounded by the batch size.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Queue
 from typing import Any
@@ -33,15 +35,22 @@ import pyarrow as pa
 
 from crimeclass.data._account import IngestAccount
 from crimeclass.data._labels import iucr_table, label_sql, lookup_sql
-from crimeclass.data._reasons import Reason
-from crimeclass.data._schema import COLUMN_NAMES, COLUMNS, DATE_FORMATS
-from crimeclass.data._sources import Source
+from crimeclass.data._reconcile import (
+    BASE_TEXT,
+    STORED,
+    add_counts,
+    derived_key,
+    hash62,
+    reconcile,
+    sql_int,
+    sql_rows,
+)
+from crimeclass.data._schema import COLUMN_NAMES, DATE_FORMATS
 from crimeclass.data._validate import Bounds, raw_json_sql, validation_sql
+from crimeclass.data.sources._base import Source
 
-__all__ = ["IngestOptions", "ingest", "stage_sql"]
+__all__ = ["STORED", "IngestOptions", "ingest", "stage_sql"]
 
-STORED = [c for c in COLUMNS if c.kind != "derived"]  # location is computed
-CONTENT = [c.name for c in STORED if c.name != "id"]
 INSERT_COLUMNS = [c.name for c in STORED] + [
     "key", "base_key", "ordinal", "key_derived", "is_index", "label_source",
     "flags", "ingest_id", "source_line"]
@@ -75,23 +84,6 @@ class IngestOptions:
     now: str | None = None
 
 
-def hash62(expr: str) -> str:
-    """A stable 62-bit hash (from MD5, the same on every DuckDB version), as BIGINT."""
-    return f"CAST(md5_number({expr}) >> 66 AS BIGINT)"
-
-
-#: What identifies an incident that has no ID (docs/data.md).
-BASE_TEXT = (
-    "concat_ws('|', coalesce(upper(case_number), ''), strftime(date, '%Y-%m-%d %H:%M:%S'), "
-    "coalesce(iucr, upper(coalesce(primary_type, '')) || '/' || upper(coalesce(description, ''))), "
-    "coalesce(upper(block), ''))"
-)
-
-def derived_key(base_key: str, ordinal: str) -> str:
-    """SQL for the key of the ``ordinal``-th incident without ID of a base key (< 0)."""
-    return f"(-{hash62(f'{base_key}::VARCHAR || chr(35) || {ordinal}::VARCHAR')} - 1)"
-
-
 def stage_sql(formats: list[str], bounds: Bounds, now: str, relation: str = "_batch",
               typed: frozenset[str] = frozenset()) -> str:
     """Validation, label and key material of the raw rows of ``relation`` (the columns
@@ -105,18 +97,6 @@ def typed_columns(schema: pa.Schema) -> frozenset[str]:
     """The canonical columns of a raw batch that arrive parsed (not as text)."""
     return frozenset(f.name for f in schema if f.name in COLUMN_NAMES
                      and not pa.types.is_string(f.type) and not pa.types.is_null(f.type))
-
-
-def _newer(n: str, o: str) -> str:
-    """CASE: 'update', 'stale' or 'unchanged' for incoming ``n`` against stored ``o``."""
-    return f"""CASE
-        WHEN {n}.updated_on > {o}.updated_on
-          OR ({o}.updated_on IS NULL AND {n}.updated_on IS NOT NULL) THEN 'update'
-        WHEN {n}.updated_on < {o}.updated_on
-          OR ({n}.updated_on IS NULL AND {o}.updated_on IS NOT NULL) THEN 'stale'
-        WHEN {" OR ".join(f"{n}.{c} IS DISTINCT FROM {o}.{c}" for c in CONTENT)}
-            THEN 'update'
-        ELSE 'unchanged' END"""
 
 
 def _grouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -170,20 +150,6 @@ def _prefetch(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
             t.join(timeout=0.05)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
-          ) -> list[tuple[Any, ...]]:
-    return con.execute(sql, params or []).fetchall()
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
-    return int(_rows(con, sql, params)[0][0] or 0)
-
-
-def _add(counter: dict[str, int], rows: list[tuple[Any, ...]]) -> None:
-    for key, n in rows:
-        counter[str(key)] = counter.get(str(key), 0) + int(n)
-
-
 def run_on(con: duckdb.DuckDBPyConnection, table: pa.Table, sql: str,
            params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Run ``sql`` with the relation ``_batch`` bound to the Arrow ``table``.
@@ -210,22 +176,68 @@ def detect_date_format(con: duckdb.DuckDBPyConnection, batch: pa.Table,
     return None
 
 
+@contextmanager
+def _noting_interrupts() -> Iterator[list[int]]:
+    """Note each Ctrl-C (SIGINT) while the block runs, handling it as Python does.
+
+    DuckDB reports a Ctrl-C that lands while it runs a statement as an error of its
+    own (a stopped statement: ``RuntimeError('Query interrupted')``; one inside its
+    scan of an Arrow batch: ``InvalidInputException``), which would hide it. Only in
+    the main thread, and only where Python's own handler is installed.
+    """
+    seen: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
            options: IngestOptions, account: IngestAccount,
            on_progress: Callable[[int, int], None] | None = None) -> None:
-    """Load ``source`` into the store behind ``con`` (inside the caller's transaction)."""
+    """Load ``source`` into the store behind ``con`` (inside the caller's transaction).
+
+    A Ctrl-C raises KeyboardInterrupt, however DuckDB reports it; the caller's rollback
+    then leaves the store as it was.
+    """
+    with _noting_interrupts() as interrupts:
+        try:
+            _ingest(con, source, ingest_id, options, account, on_progress)
+        except Exception as e:
+            if interrupts:
+                raise KeyboardInterrupt(f"interrupted, nothing of {source.name} stored"
+                                        ) from e
+            raise
+    if account.read == 0:
+        account.warnings.append("no rows: the file holds a header and no record"
+                                if source.format == "csv" else "no rows: the source holds none")
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
+            options: IngestOptions, account: IngestAccount,
+            on_progress: Callable[[int, int], None] | None) -> None:
     now = f"TIMESTAMP '{options.now}'" if options.now else "now()::TIMESTAMP"
     con.execute("DELETE FROM quarantine WHERE source = ?", [source.name])
     con.execute("CREATE OR REPLACE TEMP TABLE _seen (base_key BIGINT PRIMARY KEY, n BIGINT)")
     codes = iucr_table()
     for name, sql in lookup_sql("_batch").items():
         run_on(con, codes, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    try:
-        ids = _append(con, source, ingest_id, options, now, account, on_progress)
-    finally:
-        for t in ("_b", "_seen", "_rank", *lookup_sql()):
-            con.execute(f"DROP TABLE IF EXISTS temp.{t}")
-    _reconcile(con, source.name, ingest_id, account, maybe_duplicates=ids.maybe_duplicates())
+    ids = _append(con, source, ingest_id, options, now, account, on_progress)
+    # on failure the caller's rollback drops these (a statement in an aborted
+    # transaction would fail, and hide the error)
+    for t in ("_b", "_seen", "_rank", *lookup_sql()):
+        con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    reconcile(con, source.name, ingest_id, account, maybe_duplicates=ids.maybe_duplicates())
 
 
 class _IdsSeen:
@@ -300,11 +312,11 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
         else:
             run_on(con, table, f"CREATE OR REPLACE TEMP TABLE _b AS {sql}")
             con.execute(insert_with_id.format(relation="_b"))
-            done = _one(con, "SELECT count(*) FROM _b WHERE _problems = '' AND id IS NOT NULL")
+            done = sql_int(con, "SELECT count(*) FROM _b WHERE _problems = '' AND id IS NOT NULL")
         del table
         if done < rows:
             if typed:
-                typed_bad += [line for (line,) in _rows(
+                typed_bad += [line for (line,) in sql_rows(
                     con, "SELECT _line FROM _b WHERE _problems <> ''")]
             _append_staged(con, source.name, ingest_id, columns, canonical, valid)
         if on_progress:
@@ -315,9 +327,9 @@ def _append(con: duckdb.DuckDBPyConnection, source: Source, ingest_id: int,
             UPDATE quarantine SET raw = {raw_json_sql()} FROM _batch
             WHERE quarantine.ingest_id = {int(ingest_id)} AND quarantine.line = _batch._line""")
     rows = f"(SELECT * FROM incidents WHERE ingest_id = {int(ingest_id)})"
-    _add(account.label_routes, _rows(con, f"SELECT label_source, count(*) FROM {rows} "
+    add_counts(account.label_routes, sql_rows(con, f"SELECT label_source, count(*) FROM {rows} "
                                           "GROUP BY ALL ORDER BY 1"))
-    _add(account.flags, _rows(con, f"SELECT f, count(*) FROM (SELECT unnest(flags) AS f "
+    add_counts(account.flags, sql_rows(con, f"SELECT f, count(*) FROM (SELECT unnest(flags) AS f "
                                    f"FROM {rows}) GROUP BY ALL ORDER BY 1"))
     return ids
 
@@ -347,156 +359,3 @@ def _append_staged(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
         INSERT INTO _seen SELECT base_key, count(*) FROM {valid}
         WHERE id IS NULL GROUP BY base_key
         ON CONFLICT (base_key) DO UPDATE SET n = n + excluded.n""")
-
-
-def _reconcile(con: duckdb.DuckDBPyConnection, source: str, ingest_id: int,
-               account: IngestAccount, *, maybe_duplicates: bool = True) -> None:
-    """Step 2: settle the new rows against each other and against the stored ones.
-
-    ``maybe_duplicates`` False: the file repeats no ID (see :class:`_IdsSeen`).
-    """
-    cur = int(ingest_id)
-    new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
-
-    if maybe_duplicates:
-        _drop_duplicate_ids(con, source, cur)
-    if _one(con, f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE ingest_id <> {cur} "
-                 "LIMIT 1)"):
-        counts, upgraded = _reconcile_stored(con, cur)
-    else:  # the store held nothing before: every new row is new
-        counts, upgraded = {}, 0
-
-    problems = _rows(con, f"SELECT reason, count(*) FROM quarantine WHERE ingest_id = {cur} "
-                          "GROUP BY ALL ORDER BY 2 DESC")
-    account.quarantine_reasons = {str(r): int(n) for r, n in problems}
-    account.quarantined = sum(account.quarantine_reasons.values())
-    account.derived_keys = _one(con, f"SELECT count(*) FROM {new} WHERE key_derived")
-    account.updated = counts.get("update", 0) + upgraded
-    account.stale = counts.get("stale", 0)
-    account.matched_by_derived_key = counts.get("matched", 0)
-    account.unchanged = counts.get("unchanged", 0) + account.stale + account.matched_by_derived_key
-    stored_now = _one(con, f"SELECT count(*) FROM {new}")
-    account.inserted = stored_now - account.updated
-
-
-def _drop_duplicate_ids(con: duckdb.DuckDBPyConnection, source: str, cur: int) -> None:
-    """Rows of the file that repeat an ID: the newest (then the last line) stays, the
-    others are quarantined."""
-    new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _dup AS
-        SELECT key, source_line, first(source_line ORDER BY updated_on DESC NULLS LAST,
-                                       source_line DESC) OVER (PARTITION BY key) AS winner
-        FROM {new} WHERE NOT key_derived AND key IN (
-            SELECT key FROM {new} WHERE NOT key_derived GROUP BY key HAVING count(*) > 1)""")
-    con.execute(f"""
-        INSERT INTO quarantine
-        SELECT {cur}, ?, i.source_line, 'ID', '{Reason.DUPLICATE_ID}',
-               'ID:{Reason.DUPLICATE_ID}',
-               to_json({{'superseded_by_line': d.winner, 'row': {{{", ".join(
-                   f"'{c.portal}': i.{c.name}" for c in STORED)}}}}})
-        FROM incidents AS i JOIN _dup AS d USING (key, source_line)
-        WHERE i.ingest_id = {cur} AND d.source_line <> d.winner""", [source])
-    con.execute(f"""
-        DELETE FROM incidents USING _dup
-        WHERE incidents.ingest_id = {cur} AND incidents.key = _dup.key
-          AND incidents.source_line = _dup.source_line AND _dup.source_line <> _dup.winner""")
-    con.execute("DROP TABLE IF EXISTS temp._dup")
-
-
-def _reconcile_stored(con: duckdb.DuckDBPyConnection, cur: int) -> tuple[dict[str, int], int]:
-    """The new rows against the stored ones: the counts of each action, and the stored
-    incidents without ID that new rows with an ID took over."""
-    new = f"(SELECT * FROM incidents WHERE ingest_id = {cur})"
-    old = f"(SELECT * FROM incidents WHERE ingest_id <> {cur})"
-    counts: dict[str, int] = {}
-    # An ID already stored: the newer row stays. Which IDs are stored already is
-    # found on the key column alone; whole rows are compared only for those.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _known AS
-        SELECT key FROM {new} WHERE NOT key_derived
-        INTERSECT SELECT key FROM {old} WHERE NOT key_derived""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _act AS
-        SELECT n.key, {_newer('n', 'o')} AS action
-        FROM {new} AS n JOIN {old} AS o USING (key)
-        WHERE n.key IN (SELECT key FROM _known) AND o.key IN (SELECT key FROM _known)
-          AND NOT n.key_derived""" if _one(con, "SELECT count(*) FROM _known") else
-                "CREATE OR REPLACE TEMP TABLE _act (key BIGINT, action VARCHAR)")
-    _add(counts, _rows(con, "SELECT action, count(*) FROM _act GROUP BY ALL"))
-    con.execute(f"DELETE FROM incidents WHERE ingest_id <> {cur} AND key IN "
-                "(SELECT key FROM _act WHERE action = 'update')")
-    con.execute(f"DELETE FROM incidents WHERE ingest_id = {cur} AND key IN "
-                "(SELECT key FROM _act WHERE action <> 'update')")
-
-    # A new ID that is a stored incident without ID (same derived key material):
-    # it takes that incident over. Pair the k-th of each base key with the k-th.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _up AS
-        WITH cand AS (
-            SELECT key, base_key, row_number() OVER (PARTITION BY base_key ORDER BY key) AS rk
-            FROM {new} WHERE NOT key_derived AND key NOT IN (SELECT key FROM _act)
-              AND base_key IN (SELECT base_key FROM {old} WHERE key_derived)
-        ), st AS (
-            SELECT key, base_key, row_number() OVER (PARTITION BY base_key
-                                                     ORDER BY ordinal, key) AS rk
-            FROM {old} WHERE key_derived AND base_key IN (SELECT base_key FROM cand)
-        )
-        SELECT cand.key AS new_key, st.key AS old_key FROM cand JOIN st USING (base_key, rk)""")
-    upgraded = _one(con, "SELECT count(*) FROM _up")
-    con.execute(f"DELETE FROM incidents WHERE ingest_id <> {cur} AND key IN "
-                "(SELECT old_key FROM _up)")
-
-    # New rows without ID: the k-th of a base key pairs with the k-th stored
-    # incident of that base key (rows of this file excluded).
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pair AS
-        WITH st AS (
-            SELECT *, row_number() OVER (PARTITION BY base_key
-                                      ORDER BY ordinal, key_derived, key) AS rk
-            FROM {old} WHERE base_key IN (SELECT base_key FROM {new} WHERE key_derived)
-        )
-        SELECT n.key AS new_key, o.key AS old_key, o.ordinal AS old_ordinal,
-               CASE WHEN NOT o.key_derived THEN 'matched' ELSE {_newer('n', 'o')} END AS action
-        FROM {new} AS n JOIN st AS o ON o.base_key = n.base_key AND o.rk = n.ordinal
-        WHERE n.key_derived""")
-    _add(counts, _rows(con, "SELECT action, count(*) FROM _pair GROUP BY ALL"))
-    con.execute(f"DELETE FROM incidents WHERE ingest_id <> {cur} AND key IN "
-                "(SELECT old_key FROM _pair WHERE action = 'update')")
-    con.execute(f"DELETE FROM incidents WHERE ingest_id = {cur} AND key IN "
-                "(SELECT new_key FROM _pair WHERE action <> 'update')")
-    # an updated incident keeps its key; so does a stored one whose key a new row took
-    con.execute(f"""
-        UPDATE incidents SET key = p.old_key, ordinal = p.old_ordinal
-        FROM _pair AS p WHERE incidents.ingest_id = {cur} AND incidents.key = p.new_key
-          AND p.action = 'update'""")
-    _rekey_collisions(con, cur)
-    for t in ("_known", "_act", "_up", "_pair"):
-        con.execute(f"DROP TABLE IF EXISTS temp.{t}")
-    return counts, upgraded
-
-
-def _rekey_collisions(con: duckdb.DuckDBPyConnection, cur: int) -> None:
-    """Give a new row without ID a fresh ordinal if its key is taken by a stored row.
-
-    Happens only when stored incidents of a base key were taken over (by rows with
-    an ID) so that ordinals have gaps; the new row moves past the largest ordinal.
-    """
-    ordinal = "m.top + row_number() OVER (PARTITION BY n.base_key ORDER BY n.key)"
-    while True:
-        clash = _one(con, f"""
-            SELECT count(*) FROM incidents AS n JOIN incidents AS o USING (key)
-            WHERE n.ingest_id = {cur} AND o.ingest_id <> {cur}""")
-        if not clash:
-            return
-        con.execute(f"""
-            UPDATE incidents SET ordinal = f.ordinal, key = f.key
-            FROM (
-                SELECT n.key AS old, n.base_key, {ordinal} AS ordinal,
-                       {derived_key('n.base_key', ordinal)} AS key
-                FROM incidents AS n JOIN incidents AS o USING (key)
-                JOIN (SELECT base_key, max(ordinal) AS top FROM incidents GROUP BY ALL) AS m
-                  ON m.base_key = n.base_key
-                WHERE n.ingest_id = {cur} AND o.ingest_id <> {cur}
-            ) AS f
-            WHERE incidents.ingest_id = {cur} AND incidents.key = f.old""")

@@ -42,7 +42,8 @@ from crimeclass.data._errors import EmptyStoreError, StoreError
 from crimeclass.data._ingest import STORED, IngestOptions, ingest
 from crimeclass.data._reasons import Reason
 from crimeclass.data._schema import COLUMNS
-from crimeclass.data._sources import Source, open_source
+from crimeclass.data.sources._base import Source
+from crimeclass.data.sources._files import open_source
 
 __all__ = ["DEFAULT_STORE", "IngestOptions", "Store", "default_store_path"]
 

@@ -15,10 +15,10 @@ have any.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crimeclass.data._reasons import Flag, Reason
-from crimeclass.data._schema import COLUMNS, DATE_FORMATS
+from crimeclass.data._schema import COLUMNS, DATE_FORMATS, Column
 
 __all__ = ["Bounds", "raw_json_sql", "validation_sql"]
 
@@ -60,6 +60,20 @@ def _unparsed(parsed: str, col: str) -> str:
             f"THEN trim({col}) <> '' ELSE false END")
 
 
+@dataclass
+class _Rules:
+    """The pieces of :func:`validation_sql`, gathered column by column."""
+
+    parsed: list[str] = field(default_factory=list)  # p_<col>: each value parsed once
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (condition, 'Field:reason')
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (condition, flag)
+    final: list[str] = field(default_factory=list)  # output columns
+
+    def problem(self, cond: str, field: str, reason: Reason) -> None:
+        # a NULL condition counts as false: NULL OR true is true, NULL OR false is NULL
+        self.problems.append((f"({cond})", _q(f"{field}:{reason}")))
+
+
 def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: frozenset[str]
            ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]], list[str]]:
     """The pieces of :func:`validation_sql`: parsed values, problems, flags, outputs.
@@ -69,40 +83,12 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: frozens
     range and consistency checks apply as to a parsed text.
     """
     fmts = _list(date_formats)
-    parsed: list[str] = []  # p_<col>: each value parsed once
-    problems: list[tuple[str, str]] = []  # (condition, 'Field:reason')
-    flags: list[tuple[str, str]] = []  # (condition, flag)
-    final: list[str] = []  # output columns
-
-    def problem(cond: str, field: str, reason: Reason) -> None:
-        # a NULL condition counts as false: NULL OR true is true, NULL OR false is NULL
-        problems.append((f"({cond})", _q(f"{field}:{reason}")))
-
+    r = _Rules()
+    parsed, final, problem = r.parsed, r.final, r.problem
     for c in COLUMNS:
         n = c.name
         if c.kind in ("id", "int", "year"):
-            sql_type = "BIGINT" if c.kind == "id" else "INTEGER"
-            if n in typed:
-                parsed.append(f"{n} AS p_{n}")
-            else:
-                parsed.append(f"TRY_CAST({n} AS DOUBLE) AS d_{n}")  # the cast ignores spaces
-                parsed.append(f"CASE WHEN d_{n} = trunc(d_{n}) AND abs(d_{n}) < 9.0e15 "
-                              f"THEN CAST(d_{n} AS {sql_type}) END AS p_{n}")
-                problem(f"{_unparsed(f'd_{n}', n)} OR NOT isfinite(d_{n})", c.portal,
-                        Reason.NOT_A_NUMBER)
-                problem(f"isfinite(d_{n}) AND d_{n} <> trunc(d_{n})", c.portal,
-                        Reason.NOT_A_WHOLE_NUMBER)
-            if c.kind == "year":
-                problem(f"CASE WHEN p_{n} IS NOT NULL THEN p_{n} <> year(p_date) END", c.portal,
-                        Reason.YEAR_MISMATCH)
-                final.append(f"CAST(year(p_date) AS INTEGER) AS {n}")
-            elif hasattr(bounds, n):
-                lo, hi = getattr(bounds, n)
-                final.append(f"CASE WHEN p_{n} BETWEEN {lo} AND {hi} THEN p_{n} END AS {n}")
-                flags.append((f"(p_{n} NOT BETWEEN {lo} AND {hi})",
-                              _q(Flag(f"{n}_out_of_range"))))
-            else:
-                final.append(f"p_{n} AS {n}")
+            _number_rules(r, c, bounds, typed)
         elif c.kind in ("timestamp", "bool", "float") and n in typed:
             parsed.append(f"{n} AS p_{n}")
             if c.kind == "float":
@@ -148,24 +134,55 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: frozens
         else:  # pragma: no cover - a new kind must be handled above
             raise AssertionError(c.kind)
 
+    _row_rules(r, bounds, now, typed)
+    return r.parsed, r.problems, r.flags, r.final
+
+
+def _number_rules(r: _Rules, c: Column, bounds: Bounds, typed: frozenset[str]) -> None:
+    """Rules of a column of whole numbers (ID, codes of places, Year)."""
+    n = c.name
+    sql_type = "BIGINT" if c.kind == "id" else "INTEGER"
+    if n in typed:
+        r.parsed.append(f"{n} AS p_{n}")
+    else:
+        r.parsed.append(f"TRY_CAST({n} AS DOUBLE) AS d_{n}")  # the cast ignores spaces
+        r.parsed.append(f"CASE WHEN d_{n} = trunc(d_{n}) AND abs(d_{n}) < 9.0e15 "
+                        f"THEN CAST(d_{n} AS {sql_type}) END AS p_{n}")
+        r.problem(f"{_unparsed(f'd_{n}', n)} OR NOT isfinite(d_{n})", c.portal,
+                  Reason.NOT_A_NUMBER)
+        r.problem(f"isfinite(d_{n}) AND d_{n} <> trunc(d_{n})", c.portal,
+                  Reason.NOT_A_WHOLE_NUMBER)
+    if c.kind == "year":
+        r.problem(f"CASE WHEN p_{n} IS NOT NULL THEN p_{n} <> year(p_date) END", c.portal,
+                  Reason.YEAR_MISMATCH)
+        r.final.append(f"CAST(year(p_date) AS INTEGER) AS {n}")
+    elif hasattr(bounds, n):
+        lo, hi = getattr(bounds, n)
+        r.final.append(f"CASE WHEN p_{n} BETWEEN {lo} AND {hi} THEN p_{n} END AS {n}")
+        r.flags.append((f"(p_{n} NOT BETWEEN {lo} AND {hi})",
+                        _q(Flag(f"{n}_out_of_range"))))
+    else:
+        r.final.append(f"p_{n} AS {n}")
+
+
+def _row_rules(r: _Rules, bounds: Bounds, now: str, typed: frozenset[str]) -> None:
+    """Rules across columns: coordinate pairs, the date's presence and range, the field count."""
     # Coordinates: each pair is checked on its own; a pair outside Chicago is nulled.
     for a, b in (("latitude", "longitude"), ("x_coordinate", "y_coordinate")):
         (alo, ahi), (blo, bhi) = getattr(bounds, a), getattr(bounds, b)
         inside = f"(p_{a} BETWEEN {alo} AND {ahi} AND p_{b} BETWEEN {blo} AND {bhi})"
         for n in (a, b):
-            final.append(f"CASE WHEN {inside} THEN p_{n} END AS {n}")
+            r.final.append(f"CASE WHEN {inside} THEN p_{n} END AS {n}")
         present = f"(p_{a} IS NOT NULL OR p_{b} IS NOT NULL)"
-        flags.append((f"(NOT coalesce({inside}, false) AND {present})",
-                      _q(Flag.COORDINATES_OUTSIDE_CHICAGO)))
+        r.flags.append((f"(NOT coalesce({inside}, false) AND {present})",
+                        _q(Flag.COORDINATES_OUTSIDE_CHICAGO)))
 
-    problem("p_date IS NULL" if "date" in typed else
-            "CASE WHEN p_date IS NULL THEN date IS NULL OR trim(date) = '' ELSE false END",
-            "Date", Reason.MISSING_DATE)
-    problem(f"p_date < TIMESTAMP '{bounds.earliest_year}-01-01' OR p_date > {now}",
-            "Date", Reason.DATE_OUT_OF_RANGE)
-    problem("_reject IS NOT NULL", "", Reason.WRONG_FIELD_COUNT)
-
-    return parsed, problems, flags, final
+    r.problem("p_date IS NULL" if "date" in typed else
+              "CASE WHEN p_date IS NULL THEN date IS NULL OR trim(date) = '' ELSE false END",
+              "Date", Reason.MISSING_DATE)
+    r.problem(f"p_date < TIMESTAMP '{bounds.earliest_year}-01-01' OR p_date > {now}",
+              "Date", Reason.DATE_OUT_OF_RANGE)
+    r.problem("_reject IS NOT NULL", "", Reason.WRONG_FIELD_COUNT)
 
 
 def raw_json_sql() -> str:
@@ -175,7 +192,7 @@ def raw_json_sql() -> str:
 
 # A row the source could not take apart is reported by the source's verdict alone (its
 # other fields may be empty): a bare reason (a CSV line with the wrong number of fields)
-# or 'field:reason;...' (a web API record of the wrong shape, see _portal.py).
+# or 'field:reason;...' (a web API record of the wrong shape, see sources/_soda_records.py).
 _REJECT_PROBLEMS = "CASE WHEN contains(_reject, ':') THEN _reject ELSE ':' || _reject END"
 
 

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crimeclass.data import Store
-from crimeclass.data._scaleset import FIRST_SCALE_ID, scaleset, scaleset_sources
+from crimeclass.data.sources import FIRST_SCALE_ID, scaleset, scaleset_sources
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ import pyarrow as pa
 from crimeclass.data._errors import SourceError
 from crimeclass.data._rowfilter import RowFilter
 from crimeclass.data._schema import BIGQUERY_NAMES, BIGQUERY_TABLE, COLUMNS, HeaderMapping
-from crimeclass.data._sources import Source
+from crimeclass.data.sources._base import Cursor, Source, raw_batch
 
 __all__ = ["BigQuerySource", "bigquery_client"]
 
@@ -124,7 +124,7 @@ class BigQuerySource(Source):
         if self.streams < 1:
             raise ValueError(f"streams must be at least 1, not {self.streams}")
         self._path = _table_path(self.table)
-        self._position = 0
+        self.cursor = Cursor()
         try:
             import google.cloud.bigquery_storage_v1  # noqa: F401
         except ImportError as e:
@@ -304,8 +304,8 @@ class BigQuerySource(Source):
                 n = len(next(iter(item.values()))) if item else 0
                 lines = pa.array(np.arange(line, line + n, dtype=np.int64))
                 line += n
-                self._position = line - 1
-                yield self._raw_batch(item, lines)
+                self._advance(n)
+                yield raw_batch(item, lines)
         finally:
             stop.set()
             for t in threads:

@@ -1,9 +1,10 @@
-"""File sources: CSV (plain or gzipped) and Parquet exports as streams of Arrow batches.
+"""CSV exports (plain or gzipped) as streams of raw Arrow batches.
 
-Every source yields :class:`pyarrow.RecordBatch` objects of
-:data:`~crimeclass.data._schema.RAW_SCHEMA`: each canonical column as text
-(null where the file lacks it), the line the row came from, and, for a line
-that cannot be split into the header's fields, the reason and its text.
+Every file source (this one and :class:`~crimeclass.data.sources.ParquetSource`)
+yields :class:`pyarrow.RecordBatch` objects of
+:data:`~crimeclass.data._schema.RAW_SCHEMA`: each canonical column as text (null
+where the file lacks it), the line the row came from, and, for a line that
+cannot be split into the header's fields, the reason and its text.
 Memory stays bounded by the block size, whatever the file's size.
 
 CSV is read in blocks cut at line ends outside quotes; pyarrow's multi-threaded
@@ -23,9 +24,11 @@ so the typed values are those the SQL would have produced. Dates stay text.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,113 +36,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
 from crimeclass.data._errors import HeaderError, SourceError
 from crimeclass.data._reasons import Reason
-from crimeclass.data._schema import (
-    ARROW_TYPES,
-    COLUMN_NAMES,
-    COLUMNS,
-    RAW_SCHEMA,
-    HeaderMapping,
-    resolve_header,
-)
+from crimeclass.data._schema import COLUMNS, resolve_header
+from crimeclass.data.sources._base import Cursor, FileSource, raw_batch
 
-__all__ = ["CsvSource", "ParquetSource", "Source", "expand_paths", "open_source"]
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_PARQUET_MAGIC = b"PAR1"
-_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".gz")
-
-
-def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Files to ingest: each file as given, each folder's data files, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(_SUFFIXES))
-            if not found:
-                raise SourceError(str(p), None, None,
-                                  "the folder holds no .csv, .csv.gz or .parquet file")
-            out.extend(found)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise SourceError(str(p), None, None, "no such file")
-    return out
-
-
-class Source:
-    """A stream of raw Arrow batches from one file.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The file.
-    header : HeaderMapping
-        How the file's columns map onto the canonical schema.
-    format : {"csv", "parquet"}
-        The file's format.
-    """
-
-    path: Path
-    header: HeaderMapping
-    format: str
-    _position: int = 0
-
-    @property
-    def name(self) -> str:
-        return str(self.path)
-
-    def batches(self) -> Iterator[pa.RecordBatch]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def ingest_batches(self) -> Iterator[pa.RecordBatch]:
-        """The batches the ingest validates: :meth:`batches`, except that a source may
-        hand over some columns already parsed, in their canonical Arrow type, where it
-        parsed them exactly as validation would (CSV: see :class:`CsvSource`)."""
-        return self.batches()
-
-    def text_rows(self, lines: Sequence[int]) -> pa.RecordBatch | None:
-        """The rows at ``lines`` as text (:data:`RAW_SCHEMA`), for the quarantine's copy of
-        rows that :meth:`ingest_batches` handed over typed; None if the source has no text."""
-        return None
-
-    def size(self) -> int:
-        """Total work, in the unit of :meth:`position` (bytes of the file, or rows)."""
-        return self.path.stat().st_size
-
-    def position(self) -> int:
-        """Work done so far: bytes of the file read, or rows."""
-        return self._position
-
-    def _raw_batch(self, columns: dict[str, pa.Array], lines: pa.Array,
-                   reject: pa.Array | None = None, raw: pa.Array | None = None) -> pa.RecordBatch:
-        """A batch of :data:`RAW_SCHEMA`'s columns (a column may be typed, see
-        :meth:`ingest_batches`; a missing one is null text)."""
-        n = len(lines)
-        arrays = [columns.get(c) or pa.nulls(n, pa.string()) for c in COLUMN_NAMES]
-        arrays += [lines, reject if reject is not None else pa.nulls(n, pa.string()),
-                   raw if raw is not None else pa.nulls(n, pa.string())]
-        fields = [RAW_SCHEMA.field(i).with_type(a.type) for i, a in enumerate(arrays)]
-        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def open_source(path: str | Path, *, block_bytes: int = 16 << 20) -> Source:
-    """Open a CSV, CSV.gz or Parquet file, detected from its first bytes."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise SourceError(str(path), None, None, f"cannot open: {e.strerror}") from e
-    if magic == _PARQUET_MAGIC:
-        return ParquetSource(path)
-    return CsvSource(path, compressed=magic[:2] == _GZIP_MAGIC, block_bytes=block_bytes)
-
-
-# --------------------------------------------------------------------- CSV
+__all__ = ["CsvSource"]
 
 #: Arrow type the CSV parser gives each kind of column in a typed block. Timestamps stay
 #: text: DuckDB's strptime parses them for less than Arrow's parser (measured: 0.45
@@ -191,7 +94,7 @@ def _first_bad_utf8(data: bytes, first_line: int) -> tuple[int, str]:
 
 
 @dataclass
-class CsvSource(Source):
+class CsvSource(FileSource):
     """A Data Portal CSV export, plain or gzipped, in any of the known header variants.
 
     Parameters
@@ -211,7 +114,7 @@ class CsvSource(Source):
     format = "csv"
 
     def __post_init__(self) -> None:
-        self._position = 0
+        self.cursor = Cursor()
         head = b""
         bom = b"\xef\xbb\xbf"
         with self._open() as stream:
@@ -262,11 +165,25 @@ class CsvSource(Source):
         try:
             return stream.read(n)
         except OSError as e:  # truncated or corrupt gzip stream
+            # the read that failed began at ``line``; the lines it had decompressed
+            # are lost with it, so count them again: the last whole line read
+            last = self._whole_lines() if self.compressed else line - 1
             raise SourceError(
-                self.name, line, None,
-                f"the file is cut off or corrupt after line {line - 1} ({e}); "
+                self.name, last + 1, None,
+                f"the file is cut off or corrupt after line {last:,} ({e}); "
                 "download it again",
             ) from e
+
+    def _whole_lines(self) -> int:
+        """Lines that end with a line end before the gzip stream fails (only on error)."""
+        n = 0
+        try:
+            with gzip.open(self.path, "rb") as f:
+                for text in f:
+                    n += text.endswith(b"\n")
+        except (OSError, EOFError, zlib.error):
+            pass
+        return n
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Raw batches (every column as text), one or more per block, in file order."""
@@ -314,8 +231,9 @@ class CsvSource(Source):
                 buf = carry + chunk
                 if not chunk:
                     if buf.strip():
-                        yield from self._parse_block(buf, line, typed)
-                    self._position = self.size()
+                        yield from self._counted(self._parse_block(buf, line, typed),
+                                                 self.size())
+                    self._advance(0, self.size())
                     return
                 cut = _cut(buf)
                 if not cut:
@@ -323,9 +241,17 @@ class CsvSource(Source):
                     continue
                 block, carry = buf[:cut], buf[cut:]
                 n_lines = block.count(b"\n")  # the block ends with a line end
-                yield from self._parse_block(block, line, typed, n_lines)
+                yield from self._counted(self._parse_block(block, line, typed, n_lines),
+                                         self._raw_file.tell())
                 line += n_lines
-                self._position = self._raw_file.tell()
+
+    def _counted(self, batches: Iterator[pa.RecordBatch], position: int
+                 ) -> Iterator[pa.RecordBatch]:
+        """``batches`` of a block, the cursor moving past each as it is handed over (its
+        position to ``position``, the bytes read up to the block's end)."""
+        for batch in batches:
+            self._advance(batch.num_rows, position)
+            yield batch
 
     def _parse_block(self, block: bytes, first_line: int, typed: bool = False,
                      n_lines: int | None = None) -> Iterator[pa.RecordBatch]:
@@ -358,7 +284,7 @@ class CsvSource(Source):
             for chunk in table.to_batches():
                 n = chunk.num_rows
                 lines = pa.array(np.arange(start, start + n, dtype=np.int64))
-                yield self._raw_batch({self._keep[k]: chunk.column(k) for k in self._keep}, lines)
+                yield raw_batch({self._keep[k]: chunk.column(k) for k in self._keep}, lines)
                 start += n
             return
         yield from self._parse_block_slowly(block, first_line)
@@ -417,80 +343,7 @@ class CsvSource(Source):
         if not lines:
             return
         arrays = {v: pa.array(vals, pa.string()) for v, vals in cols.items()}
-        yield self._raw_batch(arrays, pa.array(lines, pa.int64()),
+        yield raw_batch(arrays, pa.array(lines, pa.int64()),
                               pa.array(rejects, pa.string()), pa.array(raws, pa.string()))
 
 
-# ------------------------------------------------------------------ Parquet
-
-
-@dataclass
-class ParquetSource(Source):
-    """A Parquet file of crime records; columns of any type are read as text.
-
-    ``_line`` is the row's number in the file, counting from 1.
-    """
-
-    path: Path
-    batch_rows: int = 131_072
-
-    format = "parquet"
-
-    def __post_init__(self) -> None:
-        try:
-            self._file = pq.ParquetFile(str(self.path))
-        except (pa.ArrowInvalid, OSError) as e:
-            raise SourceError(self.name, None, None, f"not a readable Parquet file: {e}") from e
-        names = self._file.schema_arrow.names
-        self.header = resolve_header(names, source=self.name)
-        self._position = 0
-
-    def size(self) -> int:
-        return int(self._file.metadata.num_rows)
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """Raw batches, every column as text."""
-        return self._batches(typed=False)
-
-    def ingest_batches(self) -> Iterator[pa.RecordBatch]:
-        """As :meth:`batches`, with the columns that the file stores in their canonical type
-        (or one that converts to it exactly: int64 to int32, say) left typed."""
-        return self._batches(typed=True)
-
-    def _batches(self, typed: bool) -> Iterator[pa.RecordBatch]:
-        first = 1
-        mapping = self.header.mapping
-        try:
-            for batch in self._file.iter_batches(batch_size=self.batch_rows,
-                                                 columns=list(mapping)):
-                cols = {}
-                for name in mapping:
-                    arr = batch.column(name)
-                    if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
-                        arr = arr.cast(pa.timestamp(arr.type.unit))  # wall-clock time
-                    cols[mapping[name]] = _as_parsed(arr, mapping[name]) if typed else None
-                    if cols[mapping[name]] is None:
-                        cols[mapping[name]] = (arr if arr.type == pa.string()
-                                               else arr.cast(pa.string()))
-                n = batch.num_rows
-                yield self._raw_batch(cols, pa.array(np.arange(first, first + n, dtype=np.int64)))
-                first += n
-                self._position = first - 1
-        except (pa.ArrowInvalid, OSError) as e:
-            raise SourceError(self.name, first, None, f"cannot read the Parquet data: {e}") from e
-
-
-def _as_parsed(arr: pa.Array, name: str) -> pa.Array | None:
-    """``arr`` in the canonical type of column ``name``, if it is of a parsed kind and its
-    values convert exactly (a safe cast); otherwise None (the column goes as text)."""
-    if _KIND[name] not in _PARSED_TYPES and _KIND[name] != "timestamp":
-        return None
-    target = ARROW_TYPES[name]
-    same_family = any(f(arr.type) and f(target) for f in (
-        pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_timestamp))
-    if not same_family:
-        return None
-    try:
-        return arr.cast(target)  # safe: raises on overflow or lost precision
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from crimeclass.data._errors import SourceError
 from crimeclass.data._schema import COLUMNS
-from crimeclass.data._sources import open_source
+from crimeclass.data.sources._files import open_source
 
 __all__ = ["FIRST_SCALE_ID", "scaleset", "scaleset_sources"]
 

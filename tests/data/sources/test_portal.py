@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from crimeclass.data import (
     ingest_portal,
     sync_portal,
 )
-from crimeclass.data._portal import _retry_after, soda_batch
 from crimeclass.data._rowfilter import soda_timestamp
-from tests.data.loopback import SodaServer, incidents
+from crimeclass.data.sources import SodaClient, soda_batch
+from crimeclass.data.sources._soda import _retry_after
+from tests.data.loopback import SodaServer, _row_id, incidents
 
 PAGE = 400  # 2,000 rows: 5 pages
 FAST = RetryPolicy(attempts=3, backoff=0.001, max_wait=0.01)
@@ -37,7 +39,22 @@ def portal(server: SodaServer, **kwargs) -> Portal:
 
 
 def page_requests(server: SodaServer) -> list[dict]:
-    return [r for r in server.requests if "$offset" in r]
+    return [r for r in server.requests if "$order" in r]
+
+
+def page_keys(server: SodaServer) -> list[str | None]:
+    """The ``:id`` after which each page request asks for rows (None: from the start)."""
+    keys = []
+    for r in page_requests(server):
+        found = re.search(r":id > '([^']*)'$", r.get("$where", ""))
+        keys.append(found.group(1) if found else None)
+    return keys
+
+
+def first_keys(records: list[dict], start: int = 0) -> list[str | None]:
+    """The keys of the page requests of a run over ``records`` that starts at ``start``."""
+    ids = sorted(_row_id(r["id"]) for r in records)
+    return [ids[i - 1] if i else None for i in range(start, len(ids), PAGE)]
 
 
 def state(path: Path) -> list[tuple]:
@@ -58,8 +75,9 @@ def test_full_load_equals_the_file_ingest_of_the_same_rows(server, file_store, t
     assert all(a.balanced for a in run.accounts)
     assert incidents(path).equals(incidents(file_store))
     pages = page_requests(server)
-    assert [int(r["$offset"]) for r in pages] == [0, 400, 800, 1200, 1600]
-    assert {(r["$order"], r["$limit"]) for r in pages} == {(":id", "400")}
+    assert page_keys(server) == first_keys(server.records)  # each page after the last :id
+    assert {(r["$select"], r["$order"], r["$limit"]) for r in pages} == {
+        (":id, *", ":id", "400")}
     assert state(path) == []  # a completed one-off ingest leaves no run behind
 
 
@@ -167,7 +185,7 @@ def test_an_interrupted_sync_resumes_losing_and_repeating_nothing(
     assert run.resumed_at == offset
     assert (s["read"], s["inserted"], s["unchanged"], s["updated"]) == (2000 - offset,) * 2 + (
         0, 0)
-    assert [int(r["$offset"]) for r in page_requests(server)] == list(range(offset, 2000, PAGE))
+    assert page_keys(server) == first_keys(server.records, offset)
     assert incidents(path).equals(incidents(file_store))
     assert state(path)[0][1:] == (run.cursor, None, None)
     with Store(path, read_only=True) as st:  # every page once in the log, in order
@@ -192,6 +210,7 @@ def test_backoff_doubles_and_honours_retry_after():
     policy = RetryPolicy(attempts=6, backoff=0.5, max_wait=3)
     assert [policy.wait(a) for a in range(5)] == [0.5, 1, 2, 3, 3]
     assert policy.wait(0, retry_after=2.5) == 2.5
+    assert policy.wait(0, retry_after=3600) == 3600  # whatever its size
     assert _retry_after("7") == 7
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") < 0
     assert _retry_after(None) is None
@@ -214,7 +233,8 @@ def test_bad_records_are_quarantined_with_page_and_offset(records, file_store, t
             q = st.quarantine().to_pylist()
         # the records in the order the run saw them
         served = requests.get(portal(srv).resource, timeout=10, params={
-            "$order": ":id", "$limit": "50000", "$where": run.where}).json()
+            "$select": ":id, *", "$order": ":id", "$limit": "50000",
+            "$where": run.where}).json()
     s = run.summary()
     assert (s["read"], s["inserted"], s["quarantined"]) == (2000, 1996, 4)
     assert s["quarantine_reasons"] == {"wrong_type": 1, "missing_field": 1,
@@ -283,3 +303,112 @@ def test_a_page_becomes_raw_text_as_validation_wants():
     assert (row["beat"], row["x_coordinate"], row["domestic"], row["location"]) == (
         "1834", "1179279.5", "false", None)
     assert (row["_line"], row["_reject"]) == (7, None)
+
+
+# ------------------------------------------------- the portal changes meanwhile
+
+
+def _by_row_id(records: list[dict]) -> list[dict]:
+    """The records in the order the portal serves them (``$order=:id``)."""
+    return sorted(records, key=lambda r: _row_id(r["id"]))
+
+
+@pytest.mark.parametrize("when", ["between-pages", "before-resume"])
+def test_rows_changed_during_a_run_are_neither_lost_nor_missed_by_the_next_sync(
+        records, tmp_path, when):
+    # While a sync reads the portal, the portal updates a row already read and one not yet
+    # read, publishes a new row, and deletes a row already read and one not yet read.
+    today = "2025-11-02T15:40:00.000"
+    served = _by_row_id(records)
+    read_early, read_late = served[100], served[1500]
+    gone_read, gone_unread = served[200]["id"], served[1700]["id"]
+    new = dict(served[5], id="99999999", case_number="JZ999999", updated_on=today)
+
+    def change(srv: SodaServer) -> None:
+        later = []
+        for r in records:
+            if r["id"] in (gone_read, gone_unread):
+                continue
+            if r["id"] in (read_early["id"], read_late["id"]):
+                r = dict(r, arrest=not r["arrest"], updated_on=today)
+            later.append(r)
+        srv.replace([*later, new])
+
+    path = tmp_path / "sync.duckdb"
+    with SodaServer(records) as srv:
+        if when == "between-pages":
+            pages = []
+
+            def on_request(params):
+                if "$order" in params:
+                    pages.append(params)
+                    if len(pages) == 3:  # two pages read: the third comes from the new data
+                        change(srv)
+
+            srv.before_request = on_request
+            with Store(path) as st:
+                sync_portal(st, portal(srv))
+            srv.before_request = None
+        else:
+            srv.fail("503", offset=2 * PAGE, times=99)
+            with Store(path) as st, pytest.raises(SourceError):
+                sync_portal(st, portal(srv))
+            change(srv)
+            srv.heal()
+            with Store(path) as st:
+                assert sync_portal(st, portal(srv)).resumed_at == 2 * PAGE
+        with Store(path, read_only=True) as st:
+            stored = {str(i) for (i,) in st.con.execute("SELECT id FROM incidents").fetchall()}
+        # every row of the run's window is stored, but those that left it before being read
+        assert stored == {r["id"] for r in records} - {read_late["id"], gone_unread}
+        with Store(path) as st:  # the next sync brings exactly the changes
+            s = sync_portal(st, portal(srv)).summary()
+        assert (s["read"], s["updated"], s["inserted"], s["unchanged"]) == (3, 1, 2, 0)
+        fresh = tmp_path / "fresh.duckdb"
+        with Store(fresh) as st:
+            ingest_portal(st, portal(srv))
+    # the store holds the portal as it is now, and the deleted row it had read (the
+    # portal publishes no deletions)
+    assert incidents(path, f"id <> {gone_read}").equals(incidents(fresh))
+    assert incidents(path, f"id = {gone_read}").num_rows == 1
+
+
+# ------------------------------------------------------ retries, count answers
+
+
+def test_a_retry_after_of_any_size_is_honoured_within_the_deadline(server):
+    server.fail("429", retry_after="3600")  # an hour
+    slept: list[float] = []
+    policy = RetryPolicy(attempts=3, backoff=0.001, max_wait=0.01, deadline=7200)
+    with SodaClient(Portal(url=server.url, retry=policy), sleep=slept.append) as client:
+        answer = client.get({"$select": "count(*) AS n"})
+    assert (slept, answer, client.retries) == ([3600], [{"n": "2000"}], 1)
+
+
+def test_a_retry_after_past_the_deadline_gives_up_at_once_and_says_why(server):
+    server.fail("429", retry_after="3600", times=99)
+    slept: list[float] = []
+    policy = RetryPolicy(attempts=6, deadline=600)
+    with SodaClient(Portal(url=server.url, retry=policy), sleep=slept.append) as client, \
+            pytest.raises(SourceError, match=r"gave up after 1 try \(HTTP 429 .*past the 600 s "
+                                             r"deadline \(--retry-deadline\)") as err:
+        client.get({"$select": "count(*) AS n"})
+    assert (slept, client.requests) == ([], 1)
+    assert err.value.source == f"{server.url}/resource/ijzp-q8t2.json"
+
+
+@pytest.mark.parametrize(("field", "match"), [
+    pytest.param("n", r"the answer to the count query .* has no count \(n\)", id="no-count"),
+    pytest.param("high", r"counts 2,000 rows but has no newest updated_on \(high\)",
+                 id="no-newest"),
+])
+def test_a_count_answer_without_its_count_or_newest_time_is_an_error(
+        server, tmp_path, field, match):
+    server.fail(f"without-{field}")
+    path = tmp_path / "s.duckdb"
+    with Store(path) as st, pytest.raises(SourceError, match=match) as err:
+        sync_portal(st, portal(server))
+    assert err.value.source == f"{server.url}/resource/ijzp-q8t2.json"
+    assert state(path) == []
+    with Store(path, read_only=True) as st:
+        assert st.count() == 0

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from crimeclass.data import BigQuerySource, RowFilter, SourceError, Store
-from crimeclass.data._bigquery import SELECTED_FIELDS
 from crimeclass.data._schema import BIGQUERY_ARROW_SCHEMA, BIGQUERY_NAMES, BIGQUERY_TYPES
+from crimeclass.data.sources._bigquery import SELECTED_FIELDS
 from tests.data.loopback import TABLE_PATH, BigQueryReadServer, incidents
 
 
