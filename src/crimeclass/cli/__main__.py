@@ -1,0 +1,5 @@
+"""``python -m crimeclass.cli``: the command line."""
+
+from crimeclass.cli import app
+
+app(prog_name="crimeclass")
