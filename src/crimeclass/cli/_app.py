@@ -6,9 +6,9 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from crimeclass import __version__
 from crimeclass.cli._common import error_line, print_json
@@ -41,27 +41,27 @@ class CrimeclassGroup(TyperGroup):
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args,
                                 **extra)
-        except click.exceptions.NoArgsIsHelpError as e:  # the help is printed already
-            sys.exit(e.exit_code)
-        except click.ClickException as e:
-            usage_error(e, as_json="--json" in argv)
-            sys.exit(e.exit_code)
-        except click.Abort:
+        except TyperException as e:  # click's exceptions: usage errors
+            if type(e).__name__ != "NoArgsIsHelpError":  # its help is printed already
+                usage_error(e, as_json="--json" in argv)
+            sys.exit(getattr(e, "exit_code", 2))
+        except typer.Abort:
             error_line("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def usage_error(e: click.ClickException, *, as_json: bool) -> None:
+def usage_error(e: Exception, *, as_json: bool) -> None:
     """A usage error (bad option value, unknown command) in the user's words, one line."""
-    ctx: click.Context | None = getattr(e, "ctx", None)
+    ctx: typer.Context | None = getattr(e, "ctx", None)
+    message = e.format_message() if hasattr(e, "format_message") else str(e)
     if as_json:
-        print_json({"error": e.format_message(), "type": type(e).__name__})
+        print_json({"error": message, "type": type(e).__name__})
         return
     hint = ""
     if ctx is not None and ctx.command.get_help_option(ctx) is not None:
         hint = f" (see '{ctx.command_path} {ctx.help_option_names[0]}')"
-    error_line(e.format_message(), hint)
+    error_line(message, hint)
 
 
 app = typer.Typer(

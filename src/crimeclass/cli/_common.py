@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.text import Text
+from typer.exceptions import TyperException
 
 from crimeclass.cli._render import err_console
 
@@ -81,8 +82,8 @@ def handles_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
+        except (TyperException, typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise  # usage errors and exits: the command group ends them
         except Exception as e:
             as_json = bool(kwargs.get("as_json"))
             if expected(e):

@@ -251,7 +251,7 @@ def evaluate(
     target_precision: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="With --threshold-rule precision: the precision to reach.")
     ] = None,
-    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap replicates.")] = 1000,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap replicates.")] = 1000,
     explain_rows: Annotated[int, typer.Option(
         min=0, help="Rows for permutation importance (seeded subsample; 0: no explanations)."
     )] = 20_000,
@@ -268,6 +268,9 @@ def evaluate(
     from crimeclass._api import evaluate as run_evaluation
     from crimeclass.evaluation import check_roc_sanity
 
+    if threshold_rule is ThresholdRule.precision and target_precision is None:
+        raise typer.BadParameter("a value is needed with --threshold-rule precision",
+                                 param_hint="'--target-precision'")
     with progress(as_json) as bars:
         task = bars.add_task("evaluating", total=None)
 
