@@ -13,6 +13,8 @@ See docs/python.md.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -23,22 +25,23 @@ _LAZY = {
     "Store": "crimeclass.data",
     "ingest": "crimeclass._api",
     "info": "crimeclass._api",
-    "explore": "crimeclass._api",
     "train": "crimeclass._api",
     "evaluate": "crimeclass._api",
     "predict": "crimeclass._api",
 }
 
 if TYPE_CHECKING:
-    from crimeclass._api import evaluate, explore, info, ingest, predict, train
+    from crimeclass._api import evaluate, info, ingest, predict, train
     from crimeclass.data import Store
 
 
 def __getattr__(name: str) -> Any:
     """Import the verbs on first use (PEP 562)."""
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name == "explore":  # the stage's package, callable as the verb
+        return importlib.import_module("crimeclass.explore")
+    if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
@@ -46,4 +49,26 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, "explore"])
+
+
+class _ExplorePackage(types.ModuleType):
+    """``crimeclass.explore`` is the exploration stage's package and, called, the verb
+    :func:`crimeclass._api.explore` (the name of both)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from crimeclass._api import explore
+
+        return explore(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    """This package: makes its subpackage ``explore`` callable when it is imported."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "explore" and type(value) is types.ModuleType:
+            value.__class__ = _ExplorePackage
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

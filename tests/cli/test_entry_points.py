@@ -53,8 +53,30 @@ def test_the_verbs_are_imported_on_first_use():
     from crimeclass.data import Store
 
     assert crimeclass.Store is Store
-    for verb in ("ingest", "info", "explore", "train", "evaluate", "predict"):
+    for verb in ("ingest", "info", "train", "evaluate", "predict"):
         assert getattr(crimeclass, verb) is getattr(_api, verb)
-        assert verb in dir(crimeclass)
+    assert {"Store", "ingest", "info", "explore", "train", "evaluate", "predict"} <= set(
+        dir(crimeclass))
     with pytest.raises(AttributeError, match="has no attribute 'fit'"):
         crimeclass.fit  # noqa: B018
+
+
+EXPLORE = """
+import crimeclass
+{first}
+import crimeclass.explore as stage
+from crimeclass.explore import CATALOG
+assert crimeclass.explore is stage and stage.CATALOG is CATALOG
+try:
+    crimeclass.explore("none.duckdb", "out", engine="polars")
+except ValueError as e:
+    print(e)
+"""
+
+
+@pytest.mark.parametrize("first", ["", "crimeclass.explore", "import crimeclass.explore"],
+                         ids=["import", "verb-first", "stage-first"])
+def test_explore_is_the_stage_and_the_verb(first):
+    done = _python("-c", EXPLORE.format(first=first))
+    assert done.returncode == 0, done.stderr
+    assert "unknown engine 'polars'; engines are: duckdb, spark" in done.stdout

@@ -200,3 +200,15 @@ def test_python_m_crimeclass_ends_a_failure_in_one_line(tmp_path):
     done = _python("-m", "crimeclass", "info", "--store", "o'brien/none.duckdb", cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: the store o'brien/none.duckdb holds no incidents")
+
+
+@pytest.mark.xfail(strict=True, reason="evaluation.evaluate_run takes no store: it finds the "
+                                       "run's store from run.json only, so evaluate has no "
+                                       "--store to pass on yet")
+def test_evaluate_takes_store_like_every_command(place):
+    moved = Path(place["dir"]) / "moved.duckdb"
+    shutil.copy(place["store"], moved)
+    result = _run(["evaluate", "{run}", "--store", str(moved), "--n-boot", "20",
+                   "--explain-rows", "0", "--out", "{dir}/ev-moved", "--json"], place)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["source"]["store"] == str(moved)
