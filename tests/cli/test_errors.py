@@ -91,6 +91,14 @@ USAGE = [  # bad values that the options refuse themselves: exit status 2
     pytest.param(["ingest", "bigquery", "--streams", "0"], "'--streams'", id="streams"),
     pytest.param(["explore", "--store", "{store}", "--district", "north"], "'--district'",
                  id="district-not-a-number"),
+    pytest.param(["ingest", "{sample}", "--store", "{dir}/m.duckdb", "--memory-limit", "lots"],
+                 "'--memory-limit': 'lots' is not a memory size", id="ingest-memory"),
+    pytest.param(["sync", "--store", "{store}", "--memory-limit", "0GB"],
+                 "'--memory-limit': '0GB' is not a memory size", id="sync-memory"),
+    pytest.param(["train", "--store", "{store}", "--memory-limit", "3"],
+                 "'--memory-limit': '3' is not a memory size", id="train-memory"),
+    pytest.param(["predict", "--run", "{run}", "--out", "{dir}/p.csv", "{sample}",
+                  "--memory-limit", "1XB"], "'--memory-limit': '1XB'", id="predict-memory"),
     pytest.param(["ingset", "{sample}"], "No such command 'ingset'. Did you mean 'ingest'?",
                  id="unknown-command"),
 ]
@@ -116,6 +124,9 @@ FAILS = [  # values the library refuses: exit status 1
     pytest.param(["evaluate", "{dir}/runs/none"], "o'brien/runs/none", id="no-run-folder"),
     pytest.param(["evaluate", "{run}", "--since", "2030-01-01"], "no held-out rows",
                  id="evaluate-window"),
+    pytest.param(["evaluate", "{run}", "--since", "soon"], "soon", id="evaluate-since"),
+    pytest.param(["train", "--store", "{store}", "--since", "soon"], "'soon' is not a date",
+                 id="train-since"),
     pytest.param(["predict", "--run", "{dir}/runs/none", "--out", "{dir}/p.csv", "{sample}"],
                  "o'brien/runs/none", id="predict-no-run"),
     pytest.param(["ingest", "portal", "--updated-since", "yesterday", "--store", "{store}"],
@@ -212,3 +223,13 @@ def test_evaluate_takes_store_like_every_command(place):
                    "--explain-rows", "0", "--out", "{dir}/ev-moved", "--json"], place)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["source"]["store"] == str(moved)
+
+
+@pytest.mark.parametrize("value", ["1GB", "512MB", "2GiB", "1.5 gb", "80%", "1 gigabyte"])
+def test_memory_limits_that_duckdb_reads_pass(value):
+    import duckdb
+
+    from crimeclass.cli._common import check_memory_limit
+
+    assert check_memory_limit(value) == value
+    duckdb.connect().execute(f"SET memory_limit = '{value}'")  # and DuckDB takes them

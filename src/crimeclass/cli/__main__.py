@@ -2,4 +2,5 @@
 
 from crimeclass.cli import app
 
-app(prog_name="crimeclass")
+if __name__ == "__main__":
+    app(prog_name="crimeclass")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -32,6 +33,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object, fo
 SeedOpt = Annotated[int, typer.Option(min=0, help="The same seed gives the same numbers.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_MEMORY = re.compile(r"\s*(\d+(\.\d+)?)\s*(%|b|bytes?|[kmgt]i?b|(kilo|mega|giga|tera)bytes?)\s*",
+                     re.IGNORECASE)
+
+
+def check_memory_limit(value: str) -> str:
+    """Check a ``--memory-limit`` as DuckDB reads it (1GB, 512MB, 2GiB, 80%), before any work."""
+    match = _MEMORY.fullmatch(value)
+    if match is None or float(match.group(1)) == 0:
+        raise typer.BadParameter(f"{value!r} is not a memory size; use a number and a unit, "
+                                 "e.g. 1GB, 512MB, 2GiB or 80%")
+    return value
 
 
 def store_path(store: Path | None) -> Path:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crimeclass.cli._common import JsonOpt, StoreOpt, handles_errors, print_json
+from crimeclass.cli._common import JsonOpt, StoreOpt, check_memory_limit, handles_errors, print_json
 from crimeclass.cli._common import store_path as _store_path
 from crimeclass.cli._render import (
     console,
@@ -28,7 +28,8 @@ def ingest(
         "--sample", help="Load the real sample bundled with crimeclass (about 50,000 rows).")
     ] = False,
     store: StoreOpt = None,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit while loading.")] = "1GB",
+    memory_limit: Annotated[str, typer.Option(
+        callback=check_memory_limit, help="DuckDB memory limit while loading.")] = "1GB",
     as_json: JsonOpt = False,
 ) -> None:
     """Validate, label and load crime records into the store.

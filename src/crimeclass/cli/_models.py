@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from crimeclass.cli._common import JsonOpt, SeedOpt, StoreOpt, handles_errors, print_json
+from crimeclass.cli._common import (
+    JsonOpt,
+    SeedOpt,
+    StoreOpt,
+    check_memory_limit,
+    handles_errors,
+    print_json,
+)
 from crimeclass.cli._common import store_path as _store_path
 from crimeclass.cli._render import (
     console,
@@ -102,8 +109,8 @@ def train(
     timeout: Annotated[float | None, typer.Option(
         min=0, help="Seconds after which a model's search starts no new trial.")] = None,
     memory_limit: Annotated[str, typer.Option(
-        help="DuckDB memory limit while computing the features (beyond it DuckDB spills "
-             "to disk).")] = "3GB",
+        callback=check_memory_limit, help="DuckDB memory limit while computing the features "
+                                          "(beyond it DuckDB spills to disk).")] = "3GB",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -193,6 +200,7 @@ def predict(
         help="Store input only: day after the last to score (excluded).")] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 100_000,
     memory_limit: Annotated[str, typer.Option(
+        callback=check_memory_limit,
         help="DuckDB memory limit (features, reading); it spills to disk beyond.")] = "1GB",
     as_json: JsonOpt = False,
 ) -> None:

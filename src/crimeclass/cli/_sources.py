@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crimeclass.cli._common import JsonOpt, StoreOpt, handles_errors, print_json
+from crimeclass.cli._common import JsonOpt, StoreOpt, check_memory_limit, handles_errors, print_json
 from crimeclass.cli._common import store_path as _store_path
 from crimeclass.cli._render import (
     console,
@@ -31,7 +31,8 @@ ToYearOpt = Annotated[int | None, typer.Option(help="Last year (of Date) to load
 SinceOpt = Annotated[str | None, typer.Option(
     help="Only rows updated after this Chicago time, e.g. 2025-06-01 or 2025-06-01T08:30.",
     show_default=False)]
-MemoryOpt = Annotated[str, typer.Option(help="DuckDB memory limit while loading.")]
+MemoryOpt = Annotated[str, typer.Option(callback=check_memory_limit,
+                                        help="DuckDB memory limit while loading.")]
 
 
 def _row_filter(from_year: int | None, to_year: int | None, since: str | None) -> Any:
