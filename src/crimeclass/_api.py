@@ -279,7 +279,7 @@ class Prediction(_Shown):
     result: Any
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("_") or name == "result":  # not set yet (a copy, an unpickling)
             raise AttributeError(name)
         return getattr(self.result, name)
 
