@@ -1,0 +1,303 @@
+"""The models' commands: train, predict, evaluate."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crimeclass.cli._common import (
+    JsonOpt,
+    SeedOpt,
+    StoreOpt,
+    check_memory_limit,
+    handles_errors,
+    print_json,
+)
+from crimeclass.cli._common import store_path as _store_path
+from crimeclass.cli._render import (
+    console,
+    err_console,
+    prediction_lines,
+    print_comparison,
+    print_evaluation,
+    progress,
+)
+
+
+class CVChoice(StrEnum):
+    """Cross-validation inside the training period."""
+
+    time = "time"
+    stratified = "stratified"
+
+
+class TargetChoice(StrEnum):
+    """What the classifiers predict (a member named ``index`` would hide ``str.index``)."""
+
+    index_offense = "index"
+    arrest = "arrest"
+
+
+class ThresholdRule(StrEnum):
+    """Where each model's decision threshold comes from."""
+
+    run = "run"
+    f1 = "f1"
+    precision = "precision"
+
+
+def _train_events(bars: Any, as_json: bool) -> Any:
+    """Progress of a training run: a bar per model, with its best CV score so far."""
+    tasks: dict[str, Any] = {}
+    best: dict[str, float] = {}
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "stage" and not as_json:
+            err_console.print(f"[dim]{info['text']}[/]")
+        elif kind == "model":
+            tasks[info["name"]] = bars.add_task(info["name"], total=info["trials"])
+        elif kind == "trial":
+            name = info["name"]
+            if info["value"] is not None and info["state"] == "complete":
+                best[name] = max(best.get(name, float("-inf")), info["value"])
+            label = f"{name} (best CV {best[name]:.4f})" if name in best else name
+            bars.update(tasks[name], completed=info["done"], description=label)
+
+    return on_event
+
+
+@handles_errors
+def train(
+    models: Annotated[str, typer.Option(
+        help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
+             "majority and location_rate, and type_rate for the arrest target, are "
+             "added).")] = "lr,rf,svm,xgb,nn",
+    target: Annotated[TargetChoice, typer.Option(
+        help="index: an index offense (the offense type is never a feature); arrest: an "
+             "arrest was made (the offense type is a feature, arrest never).")] = (
+        TargetChoice.index_offense),
+    cv: Annotated[CVChoice, typer.Option(
+        help="time: train on earlier periods, validate on the next; stratified: shuffled "
+             "k-fold.")] = CVChoice.time,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials per model.")] = 20,
+    since: Annotated[str | None, typer.Option(
+        help="First day of the data window (YYYY-MM-DD); the store's first by default.")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Day after the data window (YYYY-MM-DD, excluded).")] = None,
+    holdout: Annotated[str, typer.Option(
+        help="Held-out period, never used for tuning: auto (latest complete year), 2017, "
+             "2017-06 or START:END.")] = "auto",
+    sample: Annotated[int | None, typer.Option(
+        min=1, help="Train on this many training rows, drawn at random (seeded).")] = None,
+    search_sample: Annotated[int, typer.Option(
+        min=0, help="Rows the hyperparameter search sees (0: all training rows); the best "
+                    "parameters are refitted on all training rows.")] = 50_000,
+    runs_dir: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path(
+        "runs"),
+    seed: SeedOpt = 0,
+    allow_arrest: Annotated[bool, typer.Option(
+        "--allow-arrest", help="Use Arrest as a feature. It is recorded AFTER the report: "
+                               "every output of the run says so.")] = False,
+    baselines: Annotated[bool, typer.Option(
+        help="Add the majority-class and location-rate baselines.")] = True,
+    n_jobs: Annotated[int | None, typer.Option(
+        help="Threads for random forest and XGBoost (all cores by default).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        min=0, help="Seconds after which a model's search starts no new trial.")] = None,
+    memory_limit: Annotated[str, typer.Option(
+        callback=check_memory_limit, help="DuckDB memory limit while computing the features "
+                                          "(beyond it DuckDB spills to disk).")] = "3GB",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train, tune and compare the classifiers of a target; write runs/<run-id>/.
+
+    The target is an index offense (default) or an arrest. Features are those
+    known when an incident is reported; the latest complete
+    year is held out and never used for tuning. The run folder holds the config,
+    a fingerprint of the data, metrics.json, a comparison table (comparison.md,
+    report.html) and every fitted model in a safe format.
+    """
+    from crimeclass.models import TrainConfig, parse_model_names
+    from crimeclass.models import train as run_training
+
+    config = TrainConfig(
+        models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
+        folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
+        search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
+        target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
+    if allow_arrest and not as_json:
+        err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
+                          "the report; these models will not predict at report time.")
+    with progress(as_json) as bars:
+        result = run_training(_store_path(store), config, runs_dir=runs_dir,
+                              on_event=_train_events(bars, as_json))
+    if as_json:
+        print_json(train_summary(result))
+        return
+    print_comparison(result.metrics)
+    console.print(f"run: {result.run_dir}  (report.html, metrics.json, models/)")
+
+
+def train_summary(result: Any) -> dict[str, Any]:
+    """``crimeclass train --json``: the run folder, its window and each model's metrics."""
+    metrics = result.metrics
+    return {
+        "run_dir": str(result.run_dir), "best_model": metrics["best_model"],
+        "primary_metric": metrics["primary_metric"], "target": metrics["target"],
+        "allow_arrest": metrics["allow_arrest"],
+        "holdout": metrics["holdout"], "train": metrics["train"],
+        "models": [{"name": m["name"], "baseline": m["baseline"], "cv_mean": m["cv"]["mean"],
+                    **{k: m["metrics"][k] for k in ("roc_auc", "average_precision",
+                                                    "log_loss", "brier", "f1")}}
+                   for m in metrics["models"]]}
+
+
+def _predict_events(bars: Any, as_json: bool) -> Any:
+    """Progress of a batch prediction: a bar per file read, and one for scoring."""
+    tasks: dict[str, Any] = {}
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "stage" and not as_json:
+            err_console.print(f"[dim]{info['text']}[/]", highlight=False)
+        elif kind == "ingest":
+            name = "read " + Path(info["file"]).name
+            if name not in tasks:
+                tasks[name] = bars.add_task(name, total=info["total"])
+            bars.update(tasks[name], completed=info["done"])
+        elif kind == "score":
+            if "score" not in tasks:
+                tasks["score"] = bars.add_task("score", total=info["total"])
+            bars.update(tasks["score"], completed=info["done"])
+
+    return on_event
+
+
+@handles_errors
+def predict(
+    run: Annotated[Path, typer.Option(help="The run folder (runs/<run-id>).",
+                                      show_default=False)],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet; bad input rows go "
+                                           "to OUT.quarantine.csv.", show_default=False)],
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        metavar="[INPUT]...", help="CSV, CSV.gz or Parquet files or folders (any export "
+                                   "ingest reads), or a store (.duckdb). Omitted: the "
+                                   "incidents of --store.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(
+        help="A model of the run (lr, xgb, ...); the run's best by default.")] = None,
+    store: Annotated[Path | None, typer.Option(
+        "--store", envvar="CRIMECLASS_STORE",
+        help="History store ($CRIMECLASS_STORE): the history features count its incidents before "
+                        "each input row. Without it, only the input's own earlier rows "
+                        "(marked history_complete=false in the output).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Store input only: first day to score (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Store input only: day after the last to score (excluded).")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 100_000,
+    memory_limit: Annotated[str, typer.Option(
+        callback=check_memory_limit,
+        help="DuckDB memory limit (features, reading); it spills to disk beyond.")] = "1GB",
+    as_json: JsonOpt = False,
+) -> None:
+    """Score incidents with a saved model of a run; write ID, probability, label, model id.
+
+    Input rows are validated exactly as by ingest; bad rows are quarantined
+    beside the output. The output is written under a temporary name and
+    renamed when complete.
+    """
+    from crimeclass.models import PredictOptions
+    from crimeclass.models import predict as run_predict
+
+    if not inputs:
+        if store is None:
+            raise ValueError("nothing to score: give INPUT files or a store, or --store")
+        inputs = [store]
+    options = PredictOptions(chunk_rows=chunk_rows, memory_limit=memory_limit, since=since,
+                             until=until)
+    with progress(as_json) as bars:
+        result = run_predict(run, inputs, out, model_name=model, history_store=store,
+                             options=options, on_event=_predict_events(bars, as_json))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in prediction_lines(result):
+        console.print(line, highlight=False)
+    if result.history == "input":
+        err_console.print(
+            "[bold yellow]warning:[/] no history store (--store): history features count the "
+            f"input's own earlier rows only; {result.history_incomplete:,} rows have less "
+            "history than the model was trained with (history_complete=false).")
+    elif result.history_incomplete:
+        console.print(f"[dim]{result.history_incomplete:,} rows lie within the lookback of "
+                      "the earliest data (history_complete=false)[/]")
+
+
+@handles_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(
+        metavar="RUN", help="A run folder written by crimeclass train (runs/<run-id>).")],
+    data: Annotated[Path | None, typer.Option(
+        help="Score other data: a store, or CSV / Parquet files or a folder that ingest "
+             "reads (validated and quarantined as by ingest, into a temporary store). "
+             "Default: the run's own held-out period.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="First day of the window (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Day after the window (YYYY-MM-DD, excluded).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the evaluation (default: RUN/evaluation, or "
+             "RUN/evaluations/<time> with --data).")] = None,
+    threshold_rule: Annotated[ThresholdRule, typer.Option(
+        help="run: each model's threshold from training (best F1 on validation folds); f1 "
+             "or precision: chosen again on validation data, never on the evaluated rows."
+    )] = ThresholdRule.run,
+    target_precision: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="With --threshold-rule precision: the precision to reach.")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap replicates.")] = 1000,
+    explain_rows: Annotated[int, typer.Option(
+        min=0, help="Rows for permutation importance (seeded subsample; 0: no explanations)."
+    )] = 20_000,
+    seed: Annotated[int, typer.Option(
+        min=0, help="Seeds the bootstrap and the subsamples.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a training run: metrics with intervals, calibration, slices, explanations.
+
+    Writes evaluation.json, evaluation.md, evaluation.html (with the plots) and a model
+    card per model into one folder, atomically; evaluating the run's own held-out period
+    also writes models/<name>/model_card.md into the run.
+    """
+    from crimeclass._api import evaluate as run_evaluation
+    from crimeclass.evaluation import check_roc_sanity
+
+    if threshold_rule is ThresholdRule.precision and target_precision is None:
+        raise typer.BadParameter("a value is needed with --threshold-rule precision",
+                                 param_hint="'--target-precision'")
+    with progress(as_json) as bars:
+        task = bars.add_task("evaluating", total=None)
+
+        def on_event(kind: str, info: dict[str, Any]) -> None:
+            if kind == "stage":
+                bars.update(task, description=info["text"], total=None, completed=0)
+            elif kind == "step":
+                bars.update(task, description=info["text"], total=info["total"],
+                            completed=info["done"])
+
+        result = run_evaluation(run_dir, data=data, since=since, until=until, out=out,
+                                threshold_rule=threshold_rule.value,
+                                target_precision=target_precision, n_boot=n_boot,
+                                explain_rows=explain_rows, seed=seed, on_event=on_event)
+    if as_json:
+        print_json(result.summary())
+        return
+    print_evaluation(result.doc)
+    for warning in check_roc_sanity(result.doc):
+        err_console.print(f"[bold yellow]warning:[/] {warning}")
+    console.print(f"evaluation: {result.out}  (evaluation.html, evaluation.md, evaluation.json, "
+                  "model_cards/)")
