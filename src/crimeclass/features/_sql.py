@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crimeclass.engines import Engine, sql_literal
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "holiday_rows", "meta_columns",
-           "read_features", "store_feature_sql", "to_spark_sql"]
+           "read_features", "store_feature_sql"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
@@ -62,10 +63,6 @@ _PARTITION_SQL = {
                                 "CAST(domestic AS VARCHAR)"),
 }
 assert set(_PARTITION_SQL) == set(HISTORY_PLACES)
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _ts(value: str | dt.date | dt.datetime) -> str:
@@ -143,7 +140,7 @@ def feature_sql(
               else dt.date.today().year + 1)
         years = range(lo, hi + 1)
     hol = holiday_rows(years)
-    hol_values = ", ".join(f"(DATE '{d.isoformat()}', {_lit(name)})" for d, name in hol)
+    hol_values = ", ".join(f"(DATE '{d.isoformat()}', {sql_literal(name)})" for d, name in hol)
     lookback = spec.lookback_days
     where = []
     if since is not None:
@@ -203,13 +200,6 @@ def feature_sql(
     )
 
 
-def to_spark_sql(sql: str, *, pretty: bool = False) -> str:
-    """Compile a feature statement from DuckDB's dialect to Spark SQL (sqlglot)."""
-    import sqlglot
-
-    return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=pretty)[0]
-
-
 def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
     """Categories as pandas ``category`` (compact), numbers as float32 with NaN."""
     for f in feats:
@@ -249,21 +239,24 @@ def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
 
 
 def store_feature_sql(
-    con: Any,
+    engine: Engine,
     spec: FeatureSpec | None = None,
     *,
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     labeled_only: bool = True,
 ) -> str:
-    """:func:`feature_sql` with the holidays of every year the store holds."""
-    lo, hi = con.execute("SELECT min(year), max(year) FROM incidents").fetchall()[0]
-    years = range(int(lo or 2001), int(hi or 2001) + 2)
-    return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only)
+    """:func:`feature_sql` over the engine's incidents (``engine.source``), with the
+    holidays of every year they hold."""
+    row = engine.table(f"SELECT min(year) AS lo, max(year) AS hi FROM {engine.source}"
+                       ).to_pylist()[0]
+    years = range(int(row["lo"] or 2001), int(row["hi"] or 2001) + 2)
+    return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only,
+                       table=engine.source)
 
 
 def read_features(
-    con: Any,
+    engine: Engine,
     spec: FeatureSpec | None = None,
     *,
     since: str | dt.date | None = None,
@@ -272,17 +265,18 @@ def read_features(
     batch_rows: int = 1 << 20,
     memory_limit: str | None = None,
 ) -> pd.DataFrame:
-    """Compute the features of the incidents in ``[since, until)`` with DuckDB.
+    """Compute the features of the incidents in ``[since, until)`` on ``engine``.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        A connection to a store (``Store.con``).
+    engine : crimeclass.engines.Engine
+        Where the incidents are: ``DuckDBEngine.from_store(store)``, or a
+        ``SparkEngine`` (which takes no ``memory_limit``).
     spec : FeatureSpec, optional
     since, until : str or date, optional
     labeled_only : bool, default=True
     batch_rows : int, default=1048576
-        Rows fetched from DuckDB at a time: the result streams into the frame.
+        Rows fetched from the engine at a time: the result streams into the frame.
     memory_limit : str, optional
         DuckDB's memory limit for the query (e.g. ``"3GB"``; the connection's
         setting is restored after). Beyond it DuckDB spills its window
@@ -297,18 +291,9 @@ def read_features(
         ``category``, the rest as float32.
     """
     spec = spec or FeatureSpec()
-    sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only)
-    setting = "SELECT current_setting('memory_limit')"
-    before = con.execute(setting).fetchall()[0][0] if memory_limit else None
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    try:
-        table = _compact_table(con.sql(sql).to_arrow_reader(batch_rows), spec)
-    finally:
-        if before is not None:  # back to the default, or to the caller's own limit
-            con.execute("RESET memory_limit")
-            if con.execute(setting).fetchall()[0][0] != before:
-                con.execute(f"SET memory_limit = '{before}'")
+    sql = store_feature_sql(engine, spec, since=since, until=until, labeled_only=labeled_only)
+    with engine.memory_limit(memory_limit):
+        table = _compact_table(engine.reader(sql, batch_rows), spec)
     return feature_frame(table, spec)
 
 
