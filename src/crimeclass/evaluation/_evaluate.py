@@ -163,12 +163,13 @@ def _check_sources(data: Path, need: set[str]) -> None:
 def _read_frame(store_path: Path, run: Run, since: pd.Timestamp | None,
                 until: pd.Timestamp | None) -> pd.DataFrame:
     from crimeclass.data import Store
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import FeatureSpec, read_features
 
     spec = FeatureSpec.from_dict(run.config["features"])
     with Store(store_path, read_only=True) as st:
         st.require_rows()
-        frame = read_features(st.con, spec, since=since, until=until)
+        frame = read_features(DuckDBEngine.from_store(st), spec, since=since, until=until)
     frame = frame[frame[run.label].notna()].reset_index(drop=True)
     missing = [c for c in run.feature_names if c not in frame.columns]
     if missing:

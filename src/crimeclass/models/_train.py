@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import (
     TARGETS,
     FeatureSpec,
@@ -315,10 +316,11 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                                 holdout=config.holdout)
         emit("stage", {"text": f"computing features {window.train_since:%Y-%m-%d} to "
                                f"{window.holdout_until:%Y-%m-%d}"})
-        frame = read_features(store.con, config.features, since=window.train_since,
-                              until=window.holdout_until, memory_limit=config.memory_limit)
-        sql = store_feature_sql(store.con, config.features, since=window.train_since,
-                                until=window.holdout_until)
+        frame = read_features(DuckDBEngine.from_store(store), config.features,
+                              since=window.train_since, until=window.holdout_until,
+                              memory_limit=config.memory_limit)
+        sql = store_feature_sql(DuckDBEngine.from_store(store), config.features,
+                                since=window.train_since, until=window.holdout_until)
         is_hold = (frame["date"] >= window.holdout_since).to_numpy()
         train_all, hold = frame[~is_hold], frame[is_hold]
         _check_period(train_all, "training", window.train_since, window.holdout_since, label)
