@@ -19,6 +19,7 @@ what the store holds).
 >>> sql = feature_sql(FeatureSpec(groups=("time",)), since="2017-01-01", until="2018-01-01")
 >>> "hour(date)" in sql
 True
+>>> from crimeclass.engines import to_spark_sql
 >>> "HOUR(date)" in to_spark_sql(sql)
 True
 """
