@@ -58,7 +58,8 @@ def pandas_catalog(df: Any) -> dict[str, Any]:
     import pandas as pd
 
     from crimeclass.explore import community_areas, police_districts
-    from crimeclass.explore._catalog import HEX_GRID, MISSING_COLUMNS
+    from crimeclass.explore._catalog import HEX_GRID
+    from crimeclass.explore._relations import MISSING_COLUMNS
     from crimeclass.explore._filters import PRIMARY_TYPE_ALIASES
 
     out: dict[str, pd.DataFrame] = {}
@@ -192,15 +193,17 @@ def worker(engine: str, args: argparse.Namespace) -> None:
     tables_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {}
     if engine == "duckdb":
-        from crimeclass.explore import DuckDBEngine, compute
+        from crimeclass.engines import DuckDBEngine
+        from crimeclass.explore import compute
 
-        with DuckDBEngine(args.store) as eng:
+        with DuckDBEngine.open_store(args.store) as eng:
             t0 = time.perf_counter()
             ex = compute(eng)
             result["queries_s"] = time.perf_counter() - t0
         tables = ex.tables
     elif engine == "spark":
-        from crimeclass.explore import SparkEngine, compute, spark_session
+        from crimeclass.engines import SparkEngine, spark_session
+        from crimeclass.explore import compute
 
         session = spark_session("local[2]", conf={"spark.driver.memory": "3g"})
         with SparkEngine(args.export, session=session) as eng:

@@ -75,14 +75,15 @@ def _env() -> dict[str, str]:
 def _child(method: str, store: str) -> dict[str, Any]:
     import duckdb
 
-    from crimeclass.features import FeatureSpec, read_features
-    from crimeclass.features._sql import history_sums
+    from crimeclass.engines import DuckDBEngine
+    from crimeclass.features import FeatureSpec, history_sums, read_features
 
     con = duckdb.connect(store, read_only=True)
     spec = FeatureSpec()
     t0, c0 = time.perf_counter(), time.process_time()
     if method in ("kernel", "window_sql"):
-        frame = read_features(con, spec, history="kernel" if method == "kernel" else "sql",
+        frame = read_features(DuckDBEngine(con), spec,
+                              history="kernel" if method == "kernel" else "sql",
                               memory_limit="3GB")
         rows, cols = frame.shape
     elif method == "kernel_sums":

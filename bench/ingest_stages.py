@@ -53,8 +53,8 @@ from crimeclass.data import IngestOptions, Store
 from crimeclass.data._ingest import _grouped, stage_sql, typed_columns
 from crimeclass.data._labels import iucr_table, lookup_sql
 from crimeclass.data._schema import DATE_FORMATS
-from crimeclass.data._sources import Source, open_source
 from crimeclass.data._validate import Bounds
+from crimeclass.data.sources import Source, open_source
 
 HERE = Path(__file__).resolve().parent
 

@@ -67,6 +67,7 @@ _IN_MEMORY = """
 import json, sys, time
 from pathlib import Path
 from crimeclass.data import Store
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import read_features
 from crimeclass.models import open_run
 run, inp, work, store, chunk, limit = sys.argv[1:]
@@ -75,7 +76,7 @@ m = open_run(run).load_model()
 model, manifest, spec = m.pipeline, m.manifest, m.spec
 with Store(Path(work) / "s.duckdb") as s:
     s.ingest_path(inp)
-    frame = read_features(s.con, spec, labeled_only=False)
+    frame = read_features(DuckDBEngine.from_store(s), spec, labeled_only=False)
 p = model.predict_proba(frame[["date", *manifest["features"]]])[:, 1]
 print(json.dumps({"rows": len(p), "seconds": round(time.perf_counter() - t0, 2)}))
 """

@@ -114,7 +114,7 @@ def client_to_dataframe(endpoint: str, streams: int) -> int:
     import pandas as pd
     from google.cloud.bigquery_storage_v1 import types
 
-    from crimeclass.data._bigquery import SELECTED_FIELDS, bigquery_client
+    from crimeclass.data.sources._bigquery import SELECTED_FIELDS, bigquery_client
 
     client = bigquery_client(endpoint, plaintext=True)
     requested = types.ReadSession(

@@ -116,6 +116,7 @@ def _frames(store: Path | None, out: Path, sizes: tuple[int | None, ...]) -> dic
     import duckdb
     import numpy as np
 
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import read_features
     from crimeclass.models import TrainConfig
 
@@ -126,7 +127,8 @@ def _frames(store: Path | None, out: Path, sizes: tuple[int | None, ...]) -> dic
         out.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(store), read_only=True)
         t0 = time.perf_counter()
-        df = read_features(con, until="2018-01-01", memory_limit=TrainConfig().memory_limit)
+        df = read_features(DuckDBEngine(con), until="2018-01-01",
+                           memory_limit=TrainConfig().memory_limit)
         print(f"  features of {len(df):,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
         con.close()
         hold = df[df["date"] >= "2017-01-01"]
@@ -282,11 +284,12 @@ def _child_search(a: argparse.Namespace) -> None:
 def _child_features(a: argparse.Namespace) -> None:
     import duckdb
 
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import read_features
 
     con = duckdb.connect(a.store, read_only=True)
     t0 = time.perf_counter()
-    df = read_features(con)
+    df = read_features(DuckDBEngine(con))
     wall = time.perf_counter() - t0
     df.to_parquet(a.train)
     print(json.dumps({"rows": len(df), "features_s": round(wall, 1),
@@ -305,13 +308,15 @@ def _child_scale_e2e(a: argparse.Namespace) -> None:
     then written to ``--train`` (after the figures are taken) for the library default."""
     import duckdb
 
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import feature_catalog, read_features
     from crimeclass.models import TrainConfig, make_model
 
     steps: dict[str, Any] = {}
     t0, c0 = time.perf_counter(), _cpu_s()
     con = duckdb.connect(a.store, read_only=True)
-    df = read_features(con, memory_limit=TrainConfig().memory_limit)  # as `crimeclass train`
+    # as `crimeclass train`
+    df = read_features(DuckDBEngine(con), memory_limit=TrainConfig().memory_limit)
     con.close()
     steps["features"] = {"wall_s": round(time.perf_counter() - t0, 1),
                          "cpu_s": round(_cpu_s() - c0, 1), "rss_after_mb": round(_rss_mb()),

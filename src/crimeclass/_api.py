@@ -244,13 +244,15 @@ class Evaluation(_Shown):
 
 def evaluate(run: PathLike, *, data: PathLike | None = None, since: str | None = None,
              until: str | None = None, out: PathLike | None = None,
-             on_event: EventHandler | None = None, **config: Any) -> Evaluation:
+             on_event: EventHandler | None = None, store: PathLike | None = None,
+             **config: Any) -> Evaluation:
     """Evaluate a training run and write the evaluation folder (``crimeclass evaluate``).
 
     ``out`` defaults to ``RUN/evaluation`` (or ``RUN/evaluations/<time>`` with
     ``data``); the other keywords are those of
     :class:`~crimeclass.evaluation.EvaluateConfig` (``n_boot``, ``explain_rows``,
-    ``threshold_rule``, ``target_precision``, ``seed``, ...).
+    ``threshold_rule``, ``target_precision``, ``seed``, ...). ``store``: the run's
+    training store, where it is no longer where the run recorded it.
     """
     from crimeclass.evaluation import EvaluateConfig, evaluate_run, write_evaluation
 
@@ -259,8 +261,9 @@ def evaluate(run: PathLike, *, data: PathLike | None = None, since: str | None =
     if folder is not None and folder.exists() and not (folder / "evaluation.json").is_file():
         raise FileExistsError(f"{folder} exists and is not an evaluation folder; choose another "
                               "--out")
-    doc = evaluate_run(run_dir, data=None if data is None else Path(data), since=since, until=until,
-                       config=EvaluateConfig(**config), on_event=on_event)
+    doc = evaluate_run(run_dir, data=None if data is None else Path(data), since=since,
+                       until=until, config=EvaluateConfig(**config), on_event=on_event,
+                       store=None if store is None else Path(store))
     if on_event is not None:
         on_event("stage", {"text": "writing the evaluation"})
     if folder is None:

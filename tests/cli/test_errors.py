@@ -180,9 +180,7 @@ def test_rich_markup_in_a_message_is_printed_as_typed(place):
     pytest.param(["evaluate", "{run}", "--n-boot", "20", "--explain-rows", "0", "--out",
                   "{dir}/ev"], id="evaluate"),
     pytest.param(["predict", "--run", "{run}", "--out", "{dir}/p.parquet", "{sample}"],
-                 id="predict", marks=pytest.mark.xfail(
-                     strict=True, reason="models/_predict: SET temp_directory = '<out>' puts "
-                                         "the path in the SQL unquoted (DuckDB parser error)")),
+                 id="predict"),
 ])
 def test_paths_with_an_apostrophe_work(args, place):
     result = _run(args, place)
@@ -213,9 +211,6 @@ def test_python_m_crimeclass_ends_a_failure_in_one_line(tmp_path):
     assert done.stderr.startswith("error: the store o'brien/none.duckdb holds no incidents")
 
 
-@pytest.mark.xfail(strict=True, reason="evaluation.evaluate_run takes no store: it finds the "
-                                       "run's store from run.json only, so evaluate has no "
-                                       "--store to pass on yet")
 def test_evaluate_takes_store_like_every_command(place):
     moved = Path(place["dir"]) / "moved.duckdb"
     shutil.copy(place["store"], moved)

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from crimeclass.explore import DuckDBEngine, Exploration, compute, write_report
+from crimeclass.engines import DuckDBEngine
+from crimeclass.explore import Exploration, compute, write_report
 
 
 @pytest.fixture(scope="session")
 def sample_exploration(sample_store: Path) -> Exploration:
     """The whole catalog on the bundled sample, by DuckDB, without filters."""
-    with DuckDBEngine(sample_store) as engine:
+    with DuckDBEngine.open_store(sample_store) as engine:
         return compute(engine)
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crimeclass.data import EmptyStoreError, Store
+from crimeclass.data import Store
+from crimeclass.engines import DuckDBEngine
 from crimeclass.explore import (
     HEX_GRID,
-    DuckDBEngine,
     FilterError,
     Filters,
     community_areas,
@@ -121,7 +121,7 @@ def test_spatial_density_matches_matplotlib_hexbin(sample_exploration, frame):
 def test_filters_apply_to_every_statistic(sample_store, frame):
     f = parse_filters("2012-03", "2016", ["theft", "Battery"], [11, 1])
     assert f == Filters(date(2012, 3, 1), date(2016, 12, 31), ("theft", "Battery"), (11, 1))
-    with DuckDBEngine(sample_store) as engine:
+    with DuckDBEngine.open_store(sample_store) as engine:
         ex = compute(engine, f)
     keep = (frame.date >= "2012-03-01") & (frame.date < "2017-01-01") \
         & frame.primary_type.isin(["THEFT", "BATTERY"]) & frame.district.isin([1, 11])
@@ -134,7 +134,7 @@ def test_filters_apply_to_every_statistic(sample_store, frame):
 
 
 def test_district_filter_marks_years_without_districts(sample_store):
-    with DuckDBEngine(sample_store) as engine:
+    with DuckDBEngine.open_store(sample_store) as engine:
         ex = compute(engine, Filters(districts=(11,)))
     year = _df(ex, "incidents_by_year").set_index("year")
     assert not year.loc[2005, "complete"]
@@ -148,7 +148,7 @@ def test_district_filter_marks_years_without_districts(sample_store):
     (Filters(since=date(2015, 1, 1), until=date(2014, 1, 1)), "is after --until"),
 ], ids=["district", "type", "since-after-until"])
 def test_bad_filters_list_the_valid_values(sample_store, filters, match):
-    with DuckDBEngine(sample_store) as engine, pytest.raises(FilterError, match=match):
+    with DuckDBEngine.open_store(sample_store) as engine, pytest.raises(FilterError, match=match):
         compute(engine, filters)
 
 
@@ -158,19 +158,10 @@ def test_bad_dates_are_errors():
 
 
 def test_filters_that_match_nothing_give_empty_tables(sample_store):
-    with DuckDBEngine(sample_store) as engine:
+    with DuckDBEngine.open_store(sample_store) as engine:
         ex = compute(engine, Filters(since=date(2018, 1, 1), types=("GAMBLING",)))
     assert ex.empty and ex.rows_window > 0
     assert ex.tables["top_primary_types"].num_rows == 0
     # the coverage of the window is still known, and every count is a true zero
     year = _df(ex, "incidents_by_year")
     assert len(year) and (year["count"] == 0).all()
-
-
-@pytest.mark.parametrize("make", ["missing", "empty"])
-def test_missing_or_empty_store_names_the_ingest_command(tmp_path, make):
-    path = tmp_path / "s.duckdb"
-    if make == "empty":
-        Store(path).close()
-    with pytest.raises(EmptyStoreError, match="crimeclass ingest"):
-        DuckDBEngine(path)

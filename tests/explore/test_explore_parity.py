@@ -8,7 +8,6 @@ Parquet for Spark, so the whole path is covered once; then a filtered run.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -16,18 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crimeclass.cli import app
-from crimeclass.explore import (
-    CATALOG,
-    DuckDBEngine,
-    ExploreError,
-    FilterError,
-    Filters,
-    SparkEngine,
-    compute,
-    export_for_spark,
-    get,
-    spark_session,
-)
+from crimeclass.engines import DuckDBEngine, SparkEngine, export_for_spark, spark_session
+from crimeclass.explore import CATALOG, FilterError, Filters, compute, get
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +62,7 @@ def test_duckdb_and_spark_give_the_same_tables(sample_exploration, sample_store,
         # 2. filters (old spellings, several types and districts, a window) on both
         filters = Filters(since=date(2012, 3, 1), until=date(2016, 12, 31),
                           types=("theft", "crim sexual assault", "BATTERY"), districts=(1, 11))
-        with DuckDBEngine(sample_store) as duck:
+        with DuckDBEngine.open_store(sample_store) as duck:
             expect = compute(duck, filters, statistics=FILTERED)
         incidents, quarantine = export_for_spark(sample_store, tmp_path_factory.mktemp("pq"))
         with SparkEngine(incidents, quarantine, session=session) as engine:
@@ -84,8 +73,3 @@ def test_duckdb_and_spark_give_the_same_tables(sample_exploration, sample_store,
         assert differences(expect.tables, got.tables, [s.name for s in FILTERED]) == []
     finally:
         session.stop()
-
-
-def test_spark_without_an_export_names_the_export_command(tmp_path: Path):
-    with pytest.raises(ExploreError, match="crimeclass export --out"):
-        SparkEngine(tmp_path / "nothing")

@@ -8,12 +8,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crimeclass.engines import attach, connect
+
 
 @pytest.fixture
 def incidents_con(sample_store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB holding a copy of the sample's incidents (a table to change)."""
-    con = duckdb.connect()
-    con.execute(f"ATTACH '{sample_store}' AS s (READ_ONLY)")
+    con = connect()
+    attach(con, sample_store, "s")
     con.execute("CREATE TABLE incidents AS SELECT * FROM s.incidents "
                 "WHERE date >= TIMESTAMP '2012-01-01' AND date < TIMESTAMP '2018-01-01'")
     con.execute("DETACH s")

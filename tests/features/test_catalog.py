@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from crimeclass.features import FEATURE_GROUPS, FeatureSpec, HistoryWindow, feature_catalog
+from crimeclass.data import CrimeclassError
+from crimeclass.features import (
+    FEATURE_GROUPS,
+    FeaturesError,
+    FeatureSpec,
+    HistoryWindow,
+    feature_catalog,
+)
 
 
 def test_every_feature_is_documented_and_named_once():
@@ -39,15 +46,21 @@ def test_arrest_is_a_feature_only_when_allowed():
     assert "arrest" in [f.name for f in feature_catalog(FeatureSpec(allow_arrest=True))]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    pytest.param({"groups": ("time", "weather")}, "unknown feature group", id="group"),
-    pytest.param({"grid_feet": 0}, "grid_feet must be positive", id="grid"),
-    pytest.param({"history": (HistoryWindow("moon", 7),)}, "unknown history place", id="place"),
-    pytest.param({"history": (HistoryWindow("beat", 0),)}, "days must be positive", id="days"),
+@pytest.mark.parametrize("kwargs, match, option, value", [
+    pytest.param({"groups": ("time", "weather")}, "unknown feature group", "groups",
+                 "['weather']", id="group"),
+    pytest.param({"grid_feet": 0}, "grid_feet must be positive", "grid_feet", "0", id="grid"),
+    pytest.param({"history": (HistoryWindow("moon", 7),)}, "unknown history place", "history",
+                 "moon", id="place"),
+    pytest.param({"history": (HistoryWindow("beat", 0),)}, "days must be positive", "history",
+                 "0", id="days"),
+    pytest.param({"target": "speed"}, "unknown target", "target", "speed", id="target"),
 ])
-def test_bad_specs_are_refused(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_specs_are_refused(kwargs, match, option, value):
+    with pytest.raises(FeaturesError, match=match) as info:
         FeatureSpec(**kwargs)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, CrimeclassError)
+    assert info.value.attrs() == {"option": option, "value": value}
 
 
 def test_spec_round_trips_through_a_dict():

@@ -10,18 +10,16 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
 
+from crimeclass.data import Store
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import CategoryCodes, FeatureSpec, feature_catalog, read_features
 
 
 @pytest.fixture(scope="module")
 def frame(sample_store) -> pd.DataFrame:
-    import duckdb
-
-    con = duckdb.connect(str(sample_store), read_only=True)
-    try:
-        return read_features(con, FeatureSpec(groups=("time", "place")), since="2012-01-01")
-    finally:
-        con.close()
+    with Store(sample_store, read_only=True) as store:
+        return read_features(DuckDBEngine.from_store(store),
+                             FeatureSpec(groups=("time", "place")), since="2012-01-01")
 
 
 def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -82,11 +82,13 @@ def test_read_features_is_the_same_frame_by_kernel_or_by_window_sql(incidents_co
                                                                    labeled_only):
     import pandas as pd
 
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import read_features
 
+    engine = DuckDBEngine(incidents_con)
     args = {"since": since, "until": until, "labeled_only": labeled_only}
-    by_kernel = read_features(incidents_con, FeatureSpec(), history="kernel", **args)
-    by_sql = read_features(incidents_con, FeatureSpec(), history="sql", **args)
+    by_kernel = read_features(engine, FeatureSpec(), history="kernel", **args)
+    by_sql = read_features(engine, FeatureSpec(), history="sql", **args)
     assert len(by_kernel) > 1000
     pd.testing.assert_frame_equal(by_kernel, by_sql, check_exact=True)
     # the kernel's relation is gone after the query

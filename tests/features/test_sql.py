@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import sqlglot
 
+from crimeclass.engines import DuckDBEngine, EngineError, SparkEngine, spark_session, to_spark_sql
 from crimeclass.features import (
     FeatureSpec,
     HistoryWindow,
     feature_catalog,
     read_features,
     store_feature_sql,
-    to_spark_sql,
 )
 
 
@@ -31,7 +31,7 @@ SMALL = FeatureSpec(history=(HistoryWindow("beat", 7), HistoryWindow("block_loca
 
 @pytest.fixture
 def frame(incidents_con):
-    return read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01")
+    return read_features(DuckDBEngine(incidents_con), SMALL, since="2016-01-01", until="2017-01-01")
 
 
 def test_frame_has_the_labeled_rows_of_the_window_in_time_order(incidents_con, frame):
@@ -122,7 +122,8 @@ def test_a_rows_own_label_never_reaches_its_features(incidents_con, frame):
          later["date"].to_pydatetime()]).fetchall()[0][0]
     incidents_con.execute("UPDATE incidents SET is_index = NOT is_index WHERE key = ?",
                           [earlier])
-    flipped = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01")
+    flipped = read_features(DuckDBEngine(incidents_con), SMALL,
+                            since="2016-01-01", until="2017-01-01")
     a = frame.set_index("key")
     b = flipped.set_index("key")
     feature_cols = [f.name for f in feature_catalog(SMALL)]
@@ -136,15 +137,17 @@ def test_a_rows_own_label_never_reaches_its_features(incidents_con, frame):
 def test_features_do_not_depend_on_later_incidents(incidents_con, frame):
     cut = pd.Timestamp("2016-07-01")
     incidents_con.execute("DELETE FROM incidents WHERE date >= ?", [cut.to_pydatetime()])
-    before = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01")
+    before = read_features(DuckDBEngine(incidents_con), SMALL,
+                           since="2016-01-01", until="2017-01-01")
     expected = frame[frame["date"] < cut].reset_index(drop=True)
     pd.testing.assert_frame_equal(_plain(before), _plain(expected))
 
 
 def test_history_reaches_back_before_the_window(incidents_con):
     """Rows at the start of a window have the history they would have in a longer one."""
-    short = read_features(incidents_con, SMALL, since="2016-03-01", until="2016-04-01")
-    long = read_features(incidents_con, SMALL, since="2015-01-01", until="2016-04-01")
+    short = read_features(DuckDBEngine(incidents_con), SMALL,
+                          since="2016-03-01", until="2016-04-01")
+    long = read_features(DuckDBEngine(incidents_con), SMALL, since="2015-01-01", until="2016-04-01")
     long = long[long["date"] >= "2016-03-01"].reset_index(drop=True)
     pd.testing.assert_frame_equal(_plain(short), _plain(long))
 
@@ -153,19 +156,22 @@ def test_unlabeled_rows_are_left_out_but_counted_as_history(incidents_con):
     key = incidents_con.execute(
         "SELECT key FROM incidents WHERE date >= '2016-05-01' AND beat IS NOT NULL "
         "ORDER BY date LIMIT 1").fetchall()[0][0]
-    before = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01")
+    before = read_features(DuckDBEngine(incidents_con), SMALL,
+                           since="2016-01-01", until="2017-01-01")
     incidents_con.execute("UPDATE incidents SET is_index = NULL WHERE key = ?", [key])
-    after = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01")
+    after = read_features(DuckDBEngine(incidents_con), SMALL,
+                          since="2016-01-01", until="2017-01-01")
     assert key in set(before["key"]) and key not in set(after["key"])
     assert before["n_beat_7d"].sum() == after.loc[:, "n_beat_7d"].sum() + before.loc[
         before["key"] == key, "n_beat_7d"].sum()
-    all_rows = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01",
+    all_rows = read_features(DuckDBEngine(incidents_con), SMALL,
+                             since="2016-01-01", until="2017-01-01",
                              labeled_only=False)
     assert key in set(all_rows["key"])
 
 
 def test_the_statement_compiles_to_spark_sql(incidents_con):
-    sql = store_feature_sql(incidents_con, FeatureSpec(), since="2016-01-01",
+    sql = store_feature_sql(DuckDBEngine(incidents_con), FeatureSpec(), since="2016-01-01",
                             until="2017-01-01")
     spark = to_spark_sql(sql)
     sqlglot.parse_one(spark, read="spark")  # valid Spark SQL
@@ -176,16 +182,13 @@ def test_the_statement_compiles_to_spark_sql(incidents_con):
 @pytest.mark.slow
 def test_spark_computes_the_same_features_as_duckdb(incidents_con):
     """Run the compiled statement on Spark (local) and compare every value."""
-    from pyspark.sql import SparkSession
-
     spec = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
-    sql = store_feature_sql(incidents_con, spec, since="2016-01-01", until="2018-01-01")
+    sql = store_feature_sql(DuckDBEngine(incidents_con), spec, since="2016-01-01",
+                            until="2018-01-01")
     duck = incidents_con.sql(sql).to_arrow_table().to_pandas()
     inc = incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents "
                             "WHERE date >= '2015-01-01'").to_arrow_table()
-    spark = (SparkSession.builder.master("local[2]").appName("crimeclass-test")
-             .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    spark = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     try:
         spark.createDataFrame(inc).createOrReplaceTempView("incidents")
         out = spark.sql(to_spark_sql(sql)).toArrow().to_pandas()
@@ -203,15 +206,43 @@ def test_spark_computes_the_same_features_as_duckdb(incidents_con):
                     == duck[col].fillna("<null>").astype(str).to_numpy()).all(), col
 
 
+@pytest.mark.slow
+def test_read_features_gives_the_same_frame_on_spark(incidents_con, tmp_path):
+    """read_features on a SparkEngine over a Parquet file of the incidents, against DuckDB."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "incidents"
+    folder.mkdir()
+    pq.write_table(incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents "
+                                     "WHERE date >= '2015-01-01'").to_arrow_table(),
+                   folder / "part-0.parquet")
+    duck = read_features(DuckDBEngine(incidents_con), SMALL, since="2016-01-01",
+                         until="2017-01-01")
+    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
+    try:
+        with SparkEngine(folder, session=session) as engine:
+            spark = read_features(engine, SMALL, since="2016-01-01", until="2017-01-01",
+                                  batch_rows=5000)
+            with pytest.raises(EngineError, match="spark.driver.memory"):
+                read_features(engine, SMALL, since="2016-01-01", memory_limit="1GB")
+    finally:
+        session.stop()
+    assert len(spark) == len(duck) > 3000
+    spark["date"] = spark["date"].dt.tz_localize(None) if spark["date"].dt.tz else spark["date"]
+    pd.testing.assert_frame_equal(_plain(spark), _plain(duck), check_dtype=False,
+                                  rtol=1e-6)
+
+
 def test_holidays_cover_the_years_asked(incidents_con):
-    sql = store_feature_sql(incidents_con, SMALL)
+    sql = store_feature_sql(DuckDBEngine(incidents_con), SMALL)
     assert "DATE '2012-12-25'" in sql and "DATE '2017-07-04'" in sql
     assert dt.date(2016, 11, 24).isoformat() in sql  # Thanksgiving 2016
 
 
 def test_a_memory_limit_and_small_batches_change_nothing_but_the_memory(incidents_con, frame):
     before = incidents_con.execute("SELECT current_setting('memory_limit')").fetchall()
-    limited = read_features(incidents_con, SMALL, since="2016-01-01", until="2017-01-01",
+    limited = read_features(DuckDBEngine(incidents_con), SMALL,
+                            since="2016-01-01", until="2017-01-01",
                             memory_limit="200MB", batch_rows=1000)
     pd.testing.assert_frame_equal(_plain(limited), _plain(frame))
     assert incidents_con.execute("SELECT current_setting('memory_limit')").fetchall() == before

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
 from crimeclass.models import TrainConfig, TrainResult, train
 
@@ -26,7 +27,7 @@ def sample_frame(sample_store: Path) -> pd.DataFrame:
     """Labeled incidents of 2012-2017 from the sample, with their features (24,000 rows)."""
     con = duckdb.connect(str(sample_store), read_only=True)
     try:
-        return read_features(con, SPEC, since="2012-01-01", until="2018-01-01")
+        return read_features(DuckDBEngine(con), SPEC, since="2012-01-01", until="2018-01-01")
     finally:
         con.close()
 

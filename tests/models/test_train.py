@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crimeclass.cli import app
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
 from crimeclass.models import PredictOptions, TrainConfig, load_model, predict, train
 
@@ -75,7 +76,7 @@ def test_every_model_file_matches_its_manifest_and_predicts_what_was_reported(ru
 
     preds = pd.read_parquet(run.run_dir / "predictions.parquet")
     con = duckdb.connect(str(sample_store), read_only=True)
-    frame = read_features(con, SPEC, since="2016-01-01", until="2017-01-01")
+    frame = read_features(DuckDBEngine(con), SPEC, since="2016-01-01", until="2017-01-01")
     con.close()
     assert list(frame["key"]) == list(preds["key"])
     for name in ("majority", "location_rate", "lr", "xgb"):

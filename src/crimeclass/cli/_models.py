@@ -265,6 +265,9 @@ def evaluate(
     )] = 20_000,
     seed: Annotated[int, typer.Option(
         min=0, help="Seeds the bootstrap and the subsamples.")] = 0,
+    store: Annotated[Path | None, typer.Option(
+        help="The store the run was trained on, where it is no longer where the run "
+             "recorded it (default: the run's own record).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a training run: metrics with intervals, calibration, slices, explanations.
@@ -292,7 +295,8 @@ def evaluate(
         result = run_evaluation(run_dir, data=data, since=since, until=until, out=out,
                                 threshold_rule=threshold_rule.value,
                                 target_precision=target_precision, n_boot=n_boot,
-                                explain_rows=explain_rows, seed=seed, on_event=on_event)
+                                explain_rows=explain_rows, seed=seed, on_event=on_event,
+                                store=store)
     if as_json:
         print_json(result.summary())
         return

@@ -167,11 +167,13 @@ def _read_frame(store_path: Path, run: Run, since: pd.Timestamp | None,
                 until: pd.Timestamp | None) -> pd.DataFrame:
     """The labeled incidents of ``[since, until)`` with their features, as training read them."""
     from crimeclass.data import Store
+    from crimeclass.engines import DuckDBEngine
     from crimeclass.features import read_features
 
     with Store(store_path, read_only=True) as st:
         st.require_rows()
-        frame = read_features(st.con, run.feature_spec, since=since, until=until)
+        frame = read_features(DuckDBEngine.from_store(st), run.feature_spec, since=since,
+                              until=until)
     frame = frame[frame[run.label].notna()].reset_index(drop=True)
     missing = [c for c in run.feature_names if c not in frame.columns]
     if missing:
@@ -218,7 +220,7 @@ def _load_models(run: Run, emit: EventHandler) -> dict[str, LoadedModel]:
 
 
 def _held_out(run: Run, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
-              emit: EventHandler, notes: list[str]) -> Scored:
+              emit: EventHandler, notes: list[str], store_path: Path | None) -> Scored:
     """The run's held-out period (inside ``[lo, hi)``): its stored predictions."""
     hold = run.metrics["holdout"]
     h_lo, h_hi = pd.Timestamp(hold["since"]), pd.Timestamp(hold["until"])
@@ -231,7 +233,6 @@ def _held_out(run: Run, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
                                   f"held-out period is {hold['since'][:10]} to "
                                   f"{hold['until'][:10]}", path=run.path, rows=0)
     models = _load_models(run, emit)  # checks every sha256, even where predictions suffice
-    store_path = run.store_path()
     frame: pd.DataFrame | None = None
     if store_path is not None:
         emit("stage", {"text": f"computing features from {store_path.name}"})
@@ -252,7 +253,7 @@ def _held_out(run: Run, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
 
 
 def _other_data(run: Run, data: Path, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
-                emit: EventHandler, notes: list[str]) -> Scored:
+                emit: EventHandler, notes: list[str], store_path: Path | None) -> Scored:
     """Other data (a store, or files ingested with the usual checks), scored by each model."""
     if not data.exists():
         raise FileNotFoundError(f"{data}: no such file or folder")
@@ -275,7 +276,7 @@ def _other_data(run: Run, data: Path, lo: pd.Timestamp | None, hi: pd.Timestamp 
     frame = features.frame
     _note_data(run, frame["date"], accounts, notes)
     return Scored(y=frame[run.label].to_numpy().astype(int), probs=probs, dates=frame["date"],
-                  frame=frame, store_path=run.store_path(),
+                  frame=frame, store_path=store_path,
                   source={"kind": "other data", "path": str(data), "ingested": accounts},
                   models=models, until=hi)
 
@@ -327,6 +328,16 @@ def _drift(run: Run, scored: Scored, config: EvaluateConfig, emit: EventHandler,
     return drift_of(train, scored, run.feature_names, config)
 
 
+def _training_store(run: Run, store: str | Path | None) -> Path | None:
+    """The run's training store: ``store`` where given (it must exist), else as recorded."""
+    if store is None:
+        return run.store_path()
+    if not Path(store).is_file():
+        raise EvaluationDataError(f"the store {store} (--store) does not exist", path=store,
+                                  rows=0)
+    return Path(store)
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -335,6 +346,7 @@ def evaluate_run(
     until: str | dt.date | None = None,
     config: EvaluateConfig | None = None,
     on_event: EventHandler | None = None,
+    store: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every model of a run; return the evaluation (nothing is written).
 
@@ -350,6 +362,10 @@ def evaluate_run(
         The window (``until`` excluded); with ``data`` None, inside the held-out period.
     config : EvaluateConfig, optional
     on_event : callable, optional
+    store : str or Path, optional
+        The store the run was trained on (``--store``), where it is not where the
+        run recorded it: the features of the held-out incidents, slices and drift
+        are read from it.
 
     Returns
     -------
@@ -374,8 +390,9 @@ def evaluate_run(
     if run.metrics.get("allow_arrest"):
         notes.append(run.metrics.get("arrest_warning", "these models use Arrest"))
     lo, hi = _ts(since), _ts(until)
-    scored = (_held_out(run, lo, hi, emit, notes) if data is None
-              else _other_data(run, Path(data), lo, hi, emit, notes))
+    store_path = _training_store(run, store)
+    scored = (_held_out(run, lo, hi, emit, notes, store_path) if data is None
+              else _other_data(run, Path(data), lo, hi, emit, notes, store_path))
     if len(np.unique(scored.y)) < 2:
         raise EvaluationDataError("the window holds one class only; ROC AUC and most metrics "
                                   "need both", rows=len(scored.y))

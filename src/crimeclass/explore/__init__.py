@@ -1,38 +1,27 @@
 """Exploration: the catalog of descriptive statistics, on DuckDB and on Spark, and its report.
 
 Each statistic is defined once (:data:`CATALOG`: name, description, SQL) and
-computed by either engine: :class:`DuckDBEngine` over the store (the default)
-or :class:`SparkEngine` over its Parquet export, with the same numbers.
+computed by either engine of :mod:`crimeclass.engines`: ``DuckDBEngine`` over the
+store (the default) or ``SparkEngine`` over its Parquet export, with the same numbers.
 :func:`compute` returns the tables; :func:`write_report` turns them into
 ``report.html`` and ``tables/<statistic>.csv`` / ``.parquet``.
 """
 
-from crimeclass.explore._catalog import (
-    CATALOG,
-    COMPLETE_RULE,
-    HEX_GRID,
-    Relation,
-    Statistic,
-    get,
-    relations,
-)
+from crimeclass.explore._catalog import CATALOG, HEX_GRID, Statistic, get
 from crimeclass.explore._compute import Exploration, compute
-from crimeclass.explore._duckdb import DuckDBEngine
-from crimeclass.explore._engine import Engine, conform
 from crimeclass.explore._errors import ExploreError, FilterError
 from crimeclass.explore._filters import Filters, normalize_primary_type, parse_filters
 from crimeclass.explore._lookups import community_areas, police_districts
 from crimeclass.explore._painter import Painter
+from crimeclass.explore._relations import COMPLETE_RULE, Relation, relations
 from crimeclass.explore._report import render_html, write_report, write_tables
 from crimeclass.explore._run import explore
-from crimeclass.explore._spark import SparkEngine, export_for_spark, spark_session, to_spark_sql
+from crimeclass.explore._sources import engine_sources, register_lookups, store_sources
 from crimeclass.explore._summary import Finding, summarize
 
 __all__ = [
     "CATALOG",
     "COMPLETE_RULE",
-    "DuckDBEngine",
-    "Engine",
     "Exploration",
     "ExploreError",
     "FilterError",
@@ -41,22 +30,20 @@ __all__ = [
     "HEX_GRID",
     "Painter",
     "Relation",
-    "SparkEngine",
     "Statistic",
     "community_areas",
     "compute",
-    "conform",
+    "engine_sources",
     "explore",
-    "export_for_spark",
     "get",
     "normalize_primary_type",
     "parse_filters",
     "police_districts",
     "relations",
+    "register_lookups",
     "render_html",
-    "spark_session",
+    "store_sources",
     "summarize",
-    "to_spark_sql",
     "write_report",
     "write_tables",
 ]

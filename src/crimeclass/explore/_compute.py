@@ -10,9 +10,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from crimeclass.explore._catalog import CATALOG, Statistic, relations
-from crimeclass.explore._engine import Engine
+from crimeclass.engines import Engine
+from crimeclass.explore._catalog import CATALOG, Statistic
 from crimeclass.explore._filters import Filters, normalize_primary_type
+from crimeclass.explore._relations import relations
+from crimeclass.explore._sources import engine_sources, register_lookups
 
 __all__ = ["Exploration", "compute"]
 
@@ -72,7 +74,8 @@ def compute(engine: Engine, filters: Filters | None = None, *,
     Parameters
     ----------
     engine : Engine
-        :class:`DuckDBEngine` or :class:`SparkEngine`.
+        :class:`~crimeclass.engines.DuckDBEngine` or :class:`~crimeclass.engines.SparkEngine`;
+        the lookup views (community areas, districts) are created on it.
     filters : Filters, optional
         Checked against the data first: an unknown primary type or district
         raises :class:`FilterError` listing the valid values.
@@ -88,6 +91,7 @@ def compute(engine: Engine, filters: Filters | None = None, *,
     Exploration
     """
     filters = filters or Filters()
+    register_lookups(engine)
     # the values the filters may take, over the whole store: spelled as stored, normalised
     # here with the same table of old spellings that the SQL uses
     types = engine.table(f"SELECT DISTINCT primary_type FROM {engine.source} "
@@ -114,9 +118,8 @@ def compute(engine: Engine, filters: Filters | None = None, *,
             on_table(stat.name, tables[stat.name])
     if on_progress:
         on_progress("done", len(statistics), len(statistics))
-    sources = engine.sources() if hasattr(engine, "sources") else []
     return Exploration(tables=tables, filters=filters, engine=engine.name,
                        engine_detail=engine.detail, rows=int(head["n"]),
                        rows_window=int(rows_window), first=head["first"], last=head["last"],
-                       seconds=seconds, sources=sources,
-                       quarantine_available=getattr(engine, "has_quarantine", True))
+                       seconds=seconds, sources=engine_sources(engine),
+                       quarantine_available=engine.has_quarantine)

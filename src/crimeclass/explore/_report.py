@@ -22,10 +22,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from crimeclass import __version__
-from crimeclass.explore._catalog import CATALOG, COMPLETE_RULE, Statistic
+from crimeclass.explore._catalog import CATALOG, Statistic
 from crimeclass.explore._compute import Exploration
 from crimeclass.explore._lookups import LOOKUP_SOURCES
 from crimeclass.explore._painter import Painter
+from crimeclass.explore._relations import COMPLETE_RULE
 from crimeclass.explore._summary import Finding, summarize
 
 __all__ = ["render_html", "write_report", "write_tables"]

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from crimeclass.engines import DuckDBEngine
 from crimeclass.explore._compute import Exploration, compute
-from crimeclass.explore._duckdb import DuckDBEngine, store_sources
 from crimeclass.explore._errors import ExploreError
 from crimeclass.explore._filters import Filters
 from crimeclass.explore._painter import Painter
 from crimeclass.explore._report import write_report
+from crimeclass.explore._sources import store_sources
 
 __all__ = ["explore"]
 
@@ -73,10 +74,10 @@ def _compute(store: str | Path | None, filters: Filters | None, engine: EngineNa
     if engine == "duckdb":
         if store is None:
             raise ExploreError("the DuckDB engine reads a store: pass --store")
-        with DuckDBEngine(store) as eng:
+        with DuckDBEngine.open_store(store) as eng:
             return compute(eng, filters, on_progress=progress, on_table=on_table)
     if engine == "spark":
-        from crimeclass.explore._spark import SparkEngine, export_for_spark
+        from crimeclass.engines import SparkEngine, export_for_spark
 
         with tempfile.TemporaryDirectory(prefix="crimeclass-spark-") as tmp:
             quarantine = None

@@ -66,6 +66,21 @@ def _day(d: Any) -> str:
 def summarize(ex: Exploration) -> list[Finding]:
     """The main findings of ``ex``, as sentences, most general first."""
     out: list[Finding] = []
+    _window(ex, out)
+    if ex.empty:
+        return out
+    for add in (_sample, _trend, _index, _types, _arrests, _time, _places, _missing,
+                _quarantine):
+        add(ex, out)
+    return out
+
+
+def _complete_years(ex: Exploration) -> list[int]:
+    return [r["year"] for r in _rows(ex, "coverage_by_year") if r["complete"]]
+
+
+def _window(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the incidents, their window and which years are complete."""
     coverage = _rows(ex, "coverage_by_year")
     complete = [r["year"] for r in coverage if r["complete"]]
     partial = [r for r in coverage if not r["complete"]]
@@ -76,7 +91,7 @@ def summarize(ex: Exploration) -> list[Finding]:
             f"{ex.rows_window:,} incidents" + (
                 f" in {year_ranges(r['year'] for r in coverage)}" if coverage else "")
             + "; widen the filters to see statistics.")))
-        return out
+        return
     text = (f"{ex.rows:,} incidents from {_day(ex.first)} to {_day(ex.last)} "
             f"(filters: {filt}).")
     if complete:
@@ -86,12 +101,19 @@ def summarize(ex: Exploration) -> list[Finding]:
                  "gaps in the data, not drops in crime, and are left out of comparisons.")
     out.append(Finding("window", text))
 
+
+def _sample(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on a warning when the store holds the bundled sample."""
     if any(_is_bundled_sample(s["source"]) for s in ex.sources):
         out.append(Finding("sample", (
             "This store holds the sample bundled with crimeclass, drawn with a fixed number "
             "of rows per year: counts by year show how it was drawn, not how crime changed. "
             "Shares, rates and patterns within a year are meaningful.")))
 
+
+def _trend(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the change over the complete years."""
+    complete = _complete_years(ex)
     by_year = {r["year"]: r for r in _rows(ex, "incidents_by_year")}
     full = [by_year[y] for y in complete if y in by_year]
     if len(full) >= 2:
@@ -105,6 +127,9 @@ def summarize(ex: Exploration) -> list[Finding]:
             f"the busiest year was {busiest['year']} ({busiest['count']:,}) and the quietest "
             f"{quietest['year']} ({quietest['count']:,}).")))
 
+
+def _index(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the share of index offenses."""
     shares = {r["year"]: r for r in _rows(ex, "index_share_by_year")
               if r["complete"] and r["share"] is not None}
     types = _rows(ex, "top_primary_types")
@@ -119,10 +144,17 @@ def summarize(ex: Exploration) -> list[Finding]:
                      f"{_pct(shares[ys[-1]]['share'])} in {ys[-1]}")
         out.append(Finding("index", text + "."))
 
+
+def _types(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the most common primary types."""
+    types = _rows(ex, "top_primary_types")
     if types:
         top = ", ".join(f"{r['primary_type']} ({_pct(r['share'])})" for r in types[:3])
         out.append(Finding("types", f"The most common primary types are {top}."))
 
+
+def _arrests(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the arrest rate, by year and district."""
     arrests = _rows(ex, "arrest_rate_by_year")
     n = sum(r["count"] for r in arrests)
     if n:
@@ -143,6 +175,9 @@ def summarize(ex: Exploration) -> list[Finding]:
                      f"and lowest in {_district(lo)}{_pct(lo['arrest_rate'])})")
         out.append(Finding("arrests", text + "."))
 
+
+def _time(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the busiest hour and day, and placeholder times."""
     grid = _rows(ex, "hour_by_weekday")
     if grid and sum(r["count"] for r in grid):
         hours: dict[int, int] = {}
@@ -161,6 +196,9 @@ def summarize(ex: Exploration) -> list[Finding]:
                      "noon, often a placeholder for an unknown time")
         out.append(Finding("time", text + "."))
 
+
+def _places(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on the most common place and community area."""
     places = _rows(ex, "top_location_descriptions")
     areas = [r for r in _rows(ex, "incidents_by_community_area")
              if r["community_area"] is not None]
@@ -177,6 +215,10 @@ def summarize(ex: Exploration) -> list[Finding]:
         text = "; ".join(parts)
         out.append(Finding("places", text[0].upper() + text[1:] + "."))
 
+
+def _missing(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on columns not published in complete years."""
+    complete = _complete_years(ex)
     gaps = _unpublished([r for r in _rows(ex, "missing_by_year") if r["year"] in complete])
     if gaps:
         out.append(Finding("missing", (
@@ -184,6 +226,9 @@ def summarize(ex: Exploration) -> list[Finding]:
             + ". Those years show as missing, not as zero; the chart of missing values "
             "shows the partial years too.")))
 
+
+def _quarantine(ex: Exploration, out: list[Finding]) -> None:
+    """Add the finding on rows quarantined at ingest."""
     q = _rows(ex, "quarantine_summary")
     if q:
         reasons: dict[str, int] = {}
@@ -195,7 +240,6 @@ def summarize(ex: Exploration) -> list[Finding]:
             f"for {top_reason} ({reasons[top_reason]:,}).")))
     elif ex.quarantine_available:
         out.append(Finding("quarantine", "No rows were quarantined at ingest."))
-    return out
 
 
 def _district(r: dict[str, Any]) -> str:

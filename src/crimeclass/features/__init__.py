@@ -1,5 +1,6 @@
 """Features known when an incident is reported, and the guard that keeps the label out."""
 
+from crimeclass.engines import to_spark_sql  # the one Spark compiler, for feature statements
 from crimeclass.features._catalog import (
     FEATURE_GROUPS,
     LABEL_COLUMNS,
@@ -17,6 +18,7 @@ from crimeclass.features._encoders import (
     embedding_columns,
     make_preprocessor,
 )
+from crimeclass.features._errors import FeaturesError
 from crimeclass.features._leakage import (
     AFTER_THE_FACT,
     DEFINE_LABEL,
@@ -36,7 +38,6 @@ from crimeclass.features._sql import (
     read_features,
     store_feature_sql,
     table_history_sums,
-    to_spark_sql,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Feature",
     "FeatureKind",
     "FeatureSpec",
+    "FeaturesError",
     "HistoryWindow",
     "LABEL_COLUMNS",
     "LeakageError",

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from crimeclass.features._errors import FeaturesError
+
 __all__ = [
     "FEATURE_GROUPS",
     "TARGETS",
@@ -172,22 +174,27 @@ class FeatureSpec:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise ValueError(f"unknown target {self.target!r}; targets are {list(TARGETS)}")
+            raise FeaturesError(f"unknown target {self.target!r}; targets are {list(TARGETS)}",
+                                option="target", value=self.target)
         if self.target == "arrest" and self.allow_arrest:
-            raise ValueError("arrest is the target: it cannot also be a feature "
-                             "(allow_arrest=True)")
+            raise FeaturesError("arrest is the target: it cannot also be a feature "
+                                "(allow_arrest=True)", option="allow_arrest", value=True)
         unknown = set(self.groups) - set(FEATURE_GROUPS)
         if unknown:
-            raise ValueError(f"unknown feature group(s) {sorted(unknown)}; "
-                             f"groups are {list(FEATURE_GROUPS)}")
+            raise FeaturesError(f"unknown feature group(s) {sorted(unknown)}; "
+                                f"groups are {list(FEATURE_GROUPS)}", option="groups",
+                                value=sorted(unknown))
         if self.grid_feet <= 0:
-            raise ValueError(f"grid_feet must be positive, got {self.grid_feet}")
+            raise FeaturesError(f"grid_feet must be positive, got {self.grid_feet}",
+                                option="grid_feet", value=self.grid_feet)
         for w in self.history:
             if w.place not in HISTORY_PLACES:
-                raise ValueError(f"unknown history place {w.place!r}; places are "
-                                 f"{list(HISTORY_PLACES)}")
+                raise FeaturesError(f"unknown history place {w.place!r}; places are "
+                                    f"{list(HISTORY_PLACES)}", option="history",
+                                    value=w.place)
             if w.days <= 0:
-                raise ValueError(f"history window days must be positive, got {w.days}")
+                raise FeaturesError(f"history window days must be positive, got {w.days}",
+                                    option="history", value=w.days)
 
     @property
     def label_column(self) -> str:

@@ -47,6 +47,7 @@ from sklearn.preprocessing import (
 )
 
 from crimeclass.features._catalog import Feature
+from crimeclass.features._errors import FeaturesError
 
 __all__ = ["CategoryCodes", "PreprocessStyle", "embedding_columns", "make_preprocessor"]
 
@@ -84,8 +85,8 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         frame = _as_frame(X)
         if frame.shape[1] != self.n_features_in_:
-            raise ValueError(f"CategoryCodes was fitted on {self.n_features_in_} columns, "
-                             f"got {frame.shape[1]}")
+            raise FeaturesError(f"CategoryCodes was fitted on {self.n_features_in_} columns, "
+                                f"got {frame.shape[1]}", option="X", value=frame.shape[1])
         out = np.empty(frame.shape, dtype=np.float32)
         for j, vocab in enumerate(self.categories_):
             col = frame.iloc[:, j]
@@ -158,8 +159,9 @@ def make_preprocessor(
     sklearn.compose.ColumnTransformer
     """
     if style not in ("linear", "tree", "embedding"):
-        raise ValueError(f"unknown preprocessing style {style!r}; "
-                         "styles are 'linear', 'tree', 'embedding'")
+        raise FeaturesError(f"unknown preprocessing style {style!r}; "
+                            "styles are 'linear', 'tree', 'embedding'", option="style",
+                            value=style)
     cats = _names(features, "category")
     high = _names(features, "high_cardinality")
     counts = _names(features, "count")
@@ -201,7 +203,7 @@ def make_preprocessor(
             parts.append(("binary", SimpleImputer(strategy="most_frequent",
                                                   keep_empty_features=True), binary))
     if not parts:
-        raise ValueError("no features to encode")
+        raise FeaturesError("no features to encode", option="features")
     # The linear style's one-hot columns stay sparse (CSR, with the dense numbers
     # beside them): a row has one non-zero per category, so the matrix is a fraction
     # of its dense size, and lbfgs, liblinear, saga, SGD and Nystroem all take CSR.

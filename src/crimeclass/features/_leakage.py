@@ -32,8 +32,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from crimeclass.data import CrimeclassError
 from crimeclass.features._catalog import TARGETS, Feature
+from crimeclass.features._errors import FeaturesError
 
 __all__ = ["AFTER_THE_FACT", "DEFINE_LABEL", "NOT_FEATURES", "LeakageError", "LeakageGuard",
            "check_features", "forbidden_reason"]
@@ -52,13 +52,14 @@ _LINEAGE = frozenset({"label_source"})
 _ALLOWED = frozenset({"location_description"})
 
 
-class LeakageError(CrimeclassError, ValueError):
+class LeakageError(FeaturesError):
     """A feature list holds a column that leaks the label or is not known at report time."""
 
     def __init__(self, feature: str, reason: str) -> None:
         self.feature = feature
         self.reason = reason
-        super().__init__(f"{feature!r} cannot be a feature: {reason}")
+        super().__init__(f"{feature!r} cannot be a feature: {reason}", option="features",
+                         value=feature)
 
 
 def _base(name: str) -> str:
@@ -68,7 +69,8 @@ def _base(name: str) -> str:
 
 def _check_target(target: str) -> None:
     if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; targets are {list(TARGETS)}")
+        raise FeaturesError(f"unknown target {target!r}; targets are {list(TARGETS)}",
+                            option="target", value=target)
 
 
 def forbidden_reason(name: str, *, allow_arrest: bool = False,

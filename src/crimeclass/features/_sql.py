@@ -19,6 +19,7 @@ what the store holds).
 >>> sql = feature_sql(FeatureSpec(groups=("time",)), since="2017-01-01", until="2018-01-01")
 >>> "hour(date)" in sql
 True
+>>> from crimeclass.engines import to_spark_sql
 >>> "HOUR(date)" in to_spark_sql(sql)
 True
 """
@@ -32,11 +33,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from crimeclass.engines import Engine, sql_literal
 from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
            "holiday_rows", "meta_columns", "read_features", "rows_sql", "store_feature_sql",
-           "table_history_sums", "to_spark_sql"]
+           "table_history_sums"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
@@ -63,10 +65,6 @@ _PARTITION_SQL = {
                                 "CAST(domestic AS VARCHAR)"),
 }
 assert set(_PARTITION_SQL) == set(HISTORY_PLACES)
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _ts(value: str | dt.date | dt.datetime) -> str:
@@ -219,11 +217,12 @@ def history_sums(con: Any, spec: FeatureSpec, *, since: str | dt.date | None = N
 
 
 def table_history_sums(con: Any, spec: FeatureSpec, *, table: str,
+                       since: str | dt.date | None = None, until: str | dt.date | None = None,
                        name: str = "_history_sums", temp: bool = False) -> str:
     """Compute the history sums of every row of ``table`` with the kernel and keep them in
     a DuckDB table ``name`` (``temp``: a temporary one), for ``feature_sql(...,
     history_from=name)``. Returns ``name``."""
-    sums = history_sums(con, spec, table=table)
+    sums = history_sums(con, spec, since=since, until=until, table=table)
     con.register("_history_sums_arrow", sums)
     try:
         con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {name} AS "
@@ -279,7 +278,7 @@ def feature_sql(
               else dt.date.today().year + 1)
         years = range(lo, hi + 1)
     hol = holiday_rows(years)
-    hol_values = ", ".join(f"(DATE '{d.isoformat()}', {_lit(name)})" for d, name in hol)
+    hol_values = ", ".join(f"(DATE '{d.isoformat()}', {sql_literal(name)})" for d, name in hol)
     label = spec.label_column
     rows = rows_sql(spec, since=since, until=until, table=table)
     history = _history_sql(spec, history_from)
@@ -302,13 +301,6 @@ def feature_sql(
         + (f"\nWHERE {' AND '.join(final_where)}" if final_where else "")
         + "\nORDER BY date, key"
     )
-
-
-def to_spark_sql(sql: str, *, pretty: bool = False) -> str:
-    """Compile a feature statement from DuckDB's dialect to Spark SQL (sqlglot)."""
-    import sqlglot
-
-    return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=pretty)[0]
 
 
 def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
@@ -350,7 +342,7 @@ def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
 
 
 def store_feature_sql(
-    con: Any,
+    engine: Engine,
     spec: FeatureSpec | None = None,
     *,
     since: str | dt.date | None = None,
@@ -358,15 +350,17 @@ def store_feature_sql(
     labeled_only: bool = True,
     history_from: str | None = None,
 ) -> str:
-    """:func:`feature_sql` with the holidays of every year the store holds."""
-    lo, hi = con.execute("SELECT min(year), max(year) FROM incidents").fetchall()[0]
-    years = range(int(lo or 2001), int(hi or 2001) + 2)
+    """:func:`feature_sql` over the engine's incidents (``engine.source``), with the
+    holidays of every year they hold."""
+    row = engine.table(f"SELECT min(year) AS lo, max(year) AS hi FROM {engine.source}"
+                       ).to_pylist()[0]
+    years = range(int(row["lo"] or 2001), int(row["hi"] or 2001) + 2)
     return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only,
-                       history_from=history_from)
+                       table=engine.source, history_from=history_from)
 
 
 def read_features(
-    con: Any,
+    engine: Engine,
     spec: FeatureSpec | None = None,
     *,
     since: str | dt.date | None = None,
@@ -376,17 +370,18 @@ def read_features(
     memory_limit: str | None = None,
     history: Literal["kernel", "sql"] = "kernel",
 ) -> pd.DataFrame:
-    """Compute the features of the incidents in ``[since, until)`` with DuckDB.
+    """Compute the features of the incidents in ``[since, until)`` on ``engine``.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        A connection to a store (``Store.con``).
+    engine : crimeclass.engines.Engine
+        Where the incidents are: ``DuckDBEngine.from_store(store)``, or a
+        ``SparkEngine`` (which takes no ``memory_limit``).
     spec : FeatureSpec, optional
     since, until : str or date, optional
     labeled_only : bool, default=True
     batch_rows : int, default=1048576
-        Rows fetched from DuckDB at a time: the result streams into the frame.
+        Rows fetched from the engine at a time: the result streams into the frame.
     memory_limit : str, optional
         DuckDB's memory limit for the query (e.g. ``"3GB"``; the connection's
         setting is restored after). Beyond it DuckDB spills its window
@@ -405,24 +400,17 @@ def read_features(
         ``category``, the rest as float32.
     """
     spec = spec or FeatureSpec()
-    kernel = history == "kernel" and "history" in spec.groups
-    if kernel:
-        con.register("_history_sums", history_sums(con, spec, since=since, until=until))
-    sql = store_feature_sql(con, spec, since=since, until=until, labeled_only=labeled_only,
-                            history_from="_history_sums" if kernel else None)
-    setting = "SELECT current_setting('memory_limit')"
-    before = con.execute(setting).fetchall()[0][0] if memory_limit else None
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+    kernel = history == "kernel" and "history" in spec.groups and engine.name == "duckdb"
+    sums = (table_history_sums(engine.con, spec, since=since, until=until,  # type: ignore[attr-defined]
+                               table=engine.source, temp=True) if kernel else None)
+    sql = store_feature_sql(engine, spec, since=since, until=until, labeled_only=labeled_only,
+                            history_from=sums)
     try:
-        table = _compact_table(con.sql(sql).to_arrow_reader(batch_rows), spec)
+        with engine.memory_limit(memory_limit):
+            table = _compact_table(engine.reader(sql, batch_rows), spec)
     finally:
-        if kernel:
-            con.unregister("_history_sums")
-        if before is not None:  # back to the default, or to the caller's own limit
-            con.execute("RESET memory_limit")
-            if con.execute(setting).fetchall()[0][0] != before:
-                con.execute(f"SET memory_limit = '{before}'")
+        if sums is not None:
+            engine.con.execute(f"DROP TABLE IF EXISTS {sums}")  # type: ignore[attr-defined]
     return feature_frame(table, spec)
 
 

@@ -265,17 +265,14 @@ def _ingest(plan: _Plan, work: Path, out: Path, options: PredictOptions,
 
 def _connect(work: Path, input_db: Path, hist: Path | None, options: PredictOptions) -> Any:
     """A scratch DuckDB under the memory limit, spilling to ``work``, with the stores attached."""
-    import duckdb
+    from crimeclass.engines import DuckDBSettings, attach, connect
 
-    con = duckdb.connect(str(work / "work.duckdb"))
-    con.execute(f"SET memory_limit = '{options.memory_limit}'")
-    con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET temp_directory = '{work / 'spill'}'")
-    if options.threads:
-        con.execute(f"SET threads = {int(options.threads)}")
-    con.execute(f"ATTACH '{input_db}' AS inp (READ_ONLY)")
+    con = connect(work / "work.duckdb", settings=DuckDBSettings(
+        memory_limit=options.memory_limit, threads=options.threads or None,
+        temp_directory=work / "spill", progress_bar=False))
+    attach(con, input_db, "inp")
     if hist is not None:
-        con.execute(f"ATTACH '{hist}' AS hist (READ_ONLY)")
+        attach(con, hist, "hist")
     return con
 
 

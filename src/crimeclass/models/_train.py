@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from crimeclass.engines import DuckDBEngine, to_spark_sql
 from crimeclass.features import (
     check_features,
     feature_catalog,
     read_features,
     store_feature_sql,
-    to_spark_sql,
 )
 from crimeclass.models._config import (
     ARREST_WARNING,
@@ -156,9 +156,11 @@ def _read_data(store_path: str | Path, config: TrainConfig, feature_names: list[
                                 holdout=config.holdout)
         emit("stage", {"text": f"computing features {window.train_since:%Y-%m-%d} to "
                                f"{window.holdout_until:%Y-%m-%d}"})
-        frame = read_features(store.con, config.features, since=window.train_since,
+        frame = read_features(DuckDBEngine.from_store(store), config.features,
+                              since=window.train_since,
                               until=window.holdout_until, memory_limit=config.memory_limit)
-        sql = store_feature_sql(store.con, config.features, since=window.train_since,
+        sql = store_feature_sql(DuckDBEngine.from_store(store), config.features,
+                                since=window.train_since,
                                 until=window.holdout_until)
         is_hold = (frame["date"] >= window.holdout_since).to_numpy()
         train_all, hold = frame[~is_hold], frame[is_hold]

@@ -1,13 +1,15 @@
-"""The Spark engine: the catalog compiled to Spark SQL, over the Parquet export.
+"""The Spark engine: SQL in DuckDB's dialect compiled to Spark SQL, over a Parquet export.
 
-The catalog's SQL is written once, in DuckDB's dialect; :func:`to_spark_sql`
-compiles it with sqlglot. Where sqlglot's Spark output means something else
-than the DuckDB text, the fix lives here, in :func:`_dialect`, and the
-parity test (``tests/explore/test_explore_parity.py``) checks every statistic on both.
+SQL is written once, in DuckDB's dialect; :func:`to_spark_sql` compiles it with
+sqlglot. Where sqlglot's Spark output means something else than the DuckDB text,
+the fix lives here, in :func:`spark_dialect`, and the parity tests
+(``tests/explore/test_explore_parity.py``, ``tests/features/test_sql.py``) check
+the results on both engines.
 
 Spark is started with the session time zone UTC: the export's timestamps are
 local Chicago time without a zone (``TIMESTAMP_NTZ``), and UTC keeps Spark from
-shifting them when it compares them with literals.
+shifting them when it compares them with literals. PySpark is imported inside
+functions only: it is an optional extra (``crimeclass[spark]``).
 
 >>> to_spark_sql("SELECT isodow(date) AS d FROM incidents")
 'SELECT (WEEKDAY(date) + 1) AS d FROM incidents'
@@ -16,6 +18,7 @@ shifting them when it compares them with literals.
 from __future__ import annotations
 
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,14 +26,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from crimeclass.data import Store
-from crimeclass.explore._engine import conform
-from crimeclass.explore._errors import ExploreError
-from crimeclass.explore._lookups import community_areas, police_districts
+from crimeclass.engines._errors import EngineError
+from crimeclass.engines._sql import conform, sql_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkEngine", "export_for_spark", "spark_session", "to_spark_sql"]
+__all__ = ["SparkEngine", "export_for_spark", "spark_dialect", "spark_session", "to_spark_sql"]
 
 _QUARANTINE_SCHEMA = pa.schema([
     ("ingest_id", pa.int32()), ("source", pa.string()), ("line", pa.int64()),
@@ -40,9 +42,9 @@ _QUARANTINE_SCHEMA = pa.schema([
 
 
 @lru_cache(maxsize=1)
-def _dialect() -> type:
-    """Spark as sqlglot writes it, with the fixes the catalog needs (built on first use:
-    the DuckDB engine never imports sqlglot)."""
+def spark_dialect() -> type:
+    """Spark as sqlglot writes it, with the fixes crimeclass's SQL needs (built on first
+    use: the DuckDB engine never imports sqlglot)."""
     from sqlglot import exp
     from sqlglot.dialects.spark import Spark
 
@@ -61,35 +63,36 @@ def _dialect() -> type:
 
 
 @lru_cache(maxsize=256)
-def to_spark_sql(sql: str) -> str:
-    """Compile one statement from DuckDB's dialect to Spark SQL."""
+def to_spark_sql(sql: str, *, pretty: bool = False) -> str:
+    """Compile one statement from DuckDB's dialect to Spark SQL (:func:`spark_dialect`)."""
     import sqlglot
 
-    return sqlglot.transpile(sql, read="duckdb", write=_dialect())[0]
+    return sqlglot.transpile(sql, read="duckdb", write=spark_dialect(), pretty=pretty)[0]
 
 
-def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass-explore",
+def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
                   conf: dict[str, str] | None = None) -> SparkSession:
-    """A Spark session for the catalog (``getOrCreate``: an existing one is reused).
+    """A Spark session for crimeclass (``getOrCreate``: an existing one is reused).
 
     Parameters
     ----------
     master : str, default="local[*]"
         ``local[N]`` or a cluster URL (``spark://host:7077``, ``yarn``, ...).
+    app_name : str, default="crimeclass"
     conf : dict, optional
         More Spark settings.
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
-        raise ExploreError("the Spark engine needs PySpark: pip install 'crimeclass[spark]'"
-                           ) from e
+        raise EngineError("spark", "the Spark engine needs PySpark: "
+                          "pip install 'crimeclass[spark]'") from e
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))
     if master.startswith("local"):
-        # the catalog's results are small: a few shuffle partitions, not 200
+        # crimeclass's results are small: a few shuffle partitions, not 200
         builder = builder.config("spark.sql.shuffle.partitions", "8")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
@@ -121,13 +124,20 @@ def export_for_spark(store: str | Path, folder: str | Path) -> tuple[Path, Path]
     incidents, quarantine = folder / "incidents", folder / "quarantine.parquet"
     with Store(store, read_only=True) as st:
         st.export_parquet(incidents, overwrite=True)
-        target = str(quarantine).replace("'", "''")
-        st.con.execute(f"COPY (SELECT * FROM quarantine) TO '{target}' (FORMAT parquet)")
+        st.con.execute(f"COPY (SELECT * FROM quarantine) TO {sql_literal(quarantine)} "
+                       "(FORMAT parquet)")
     return incidents, quarantine
 
 
+def _check_export(path: str) -> None:
+    if "://" not in path and not (Path(path).is_dir() and any(Path(path).rglob("*.parquet"))):
+        raise EngineError("spark", f"no Parquet export at {path}; write one with "
+                          f"'crimeclass export --out {path}' (or run on the store "
+                          "with --engine duckdb)", setting="incidents", value=path)
+
+
 class SparkEngine:
-    """Runs the catalog with PySpark on a Parquet export of the store.
+    """Runs SQL with PySpark on a Parquet export of the store.
 
     Parameters
     ----------
@@ -136,12 +146,17 @@ class SparkEngine:
         (``year=YYYY/`` partitions), local or on a cluster file system.
     quarantine : str or pathlib.Path, optional
         The store's quarantine as Parquet (:func:`export_for_spark`); without it
-        the quarantine summary is empty.
+        the ``quarantine`` view is empty.
     master : str, default="local[*]"
         Where Spark runs, when no ``session`` is given and none is active.
     session : pyspark.sql.SparkSession, optional
         A session to use. A given or already active session is left running on
         :meth:`close`; one the engine starts is stopped.
+
+    Raises
+    ------
+    EngineError
+        If ``incidents`` is a local path that holds no Parquet file.
     """
 
     name = "spark"
@@ -150,11 +165,7 @@ class SparkEngine:
     def __init__(self, incidents: str | Path, quarantine: str | Path | None = None, *,
                  master: str = "local[*]", session: SparkSession | None = None) -> None:
         path = str(incidents)
-        if "://" not in path and not (Path(path).is_dir()
-                                      and any(Path(path).rglob("*.parquet"))):
-            raise ExploreError(f"no Parquet export at {path}; write one with "
-                               f"'crimeclass export --out {path}' (or run on the store "
-                               "with --engine duckdb)")
+        _check_export(path)
         if session is None:
             # a session already running in this process is reused, and left running
             active = _active_session()
@@ -163,25 +174,23 @@ class SparkEngine:
         else:
             self._own = False
         self.spark = session
+        self._cached: list[str] = []
         try:
-            df = self.spark.read.parquet(path)
-            df.createOrReplaceTempView(self.source)
+            self.spark.read.parquet(path).createOrReplaceTempView(self.source)
             if quarantine is not None and ("://" in str(quarantine)
                                            or Path(quarantine).exists()):
                 self.spark.read.parquet(str(quarantine)).createOrReplaceTempView("quarantine")
             else:
-                self._view("quarantine", _QUARANTINE_SCHEMA.empty_table())
-            self._view("community_areas", community_areas())
-            self._view("police_districts", police_districts())
+                self.register("quarantine", _QUARANTINE_SCHEMA.empty_table())
         except BaseException:
             self.close()
             raise
         self.has_quarantine = quarantine is not None
-        self._cached: list[str] = []
         self.detail = (f"PySpark {self.spark.version} ({self.spark.sparkContext.master}) "
                        f"over the Parquet export {path}")
 
-    def _view(self, name: str, table: pa.Table) -> None:
+    def register(self, name: str, table: pa.Table) -> None:
+        """Create or replace the temporary view ``name`` over the Arrow ``table``."""
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
 
     def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
@@ -194,13 +203,36 @@ class SparkEngine:
             self._cached.append(name)
 
     def table(self, sql: str) -> pa.Table:
-        """Rows of ``sql`` (DuckDB's dialect) as Arrow."""
+        """Rows of ``sql`` (DuckDB's dialect) as Arrow, :func:`conform`-ed."""
         result: Any = self.spark.sql(to_spark_sql(sql)).toArrow()
         return conform(result)
 
+    def reader(self, sql: str, batch_rows: int = 1 << 20) -> pa.RecordBatchReader:
+        """Rows of ``sql`` (DuckDB's dialect) in batches of ``batch_rows``, in Spark's
+        Arrow types (collected to the driver first)."""
+        result: pa.Table = self.spark.sql(to_spark_sql(sql)).toArrow()
+        return pa.RecordBatchReader.from_batches(
+            result.schema, result.to_batches(max_chunksize=batch_rows))
+
+    def memory_limit(self, limit: str | None) -> AbstractContextManager[None]:
+        """A block as configured: Spark's memory is set when its session starts.
+
+        Raises
+        ------
+        EngineError
+            If a ``limit`` is given (set ``spark.driver.memory`` and
+            ``spark.executor.memory`` in the session instead).
+        """
+        if limit:
+            raise EngineError("spark", f"a memory limit ({limit}) cannot be changed on a "
+                              "running Spark session; set spark.driver.memory and "
+                              "spark.executor.memory when it starts",
+                              setting="memory_limit", value=limit)
+        return nullcontext()
+
     def close(self) -> None:
         """Free the cached relations; stop the session if this engine started it."""
-        for name in getattr(self, "_cached", []):
+        for name in self._cached:
             self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
         if self._own:
             self.spark.stop()
