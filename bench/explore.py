@@ -59,8 +59,8 @@ def pandas_catalog(df: Any) -> dict[str, Any]:
 
     from crimeclass.explore import community_areas, police_districts
     from crimeclass.explore._catalog import HEX_GRID
-    from crimeclass.explore._relations import MISSING_COLUMNS
     from crimeclass.explore._filters import PRIMARY_TYPE_ALIASES
+    from crimeclass.explore._relations import MISSING_COLUMNS
 
     out: dict[str, pd.DataFrame] = {}
     df = df.assign(primary_type=df.primary_type.replace(PRIMARY_TYPE_ALIASES))
