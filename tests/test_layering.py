@@ -26,7 +26,12 @@ ALLOWED = {
     "models": {"data", "engines", "explore", "features", "models"},
     "evaluation": {"data", "engines", "explore", "features", "models", "evaluation"},
     "serve": {"data", "engines", "explore", "features", "models", "serve"},
-    "cli": {"data", "engines", "explore", "features", "models", "evaluation", "serve", "cli"},
+    "cli": {"data", "engines", "explore", "features", "models", "evaluation", "serve", "cli",
+            "_api"},
+    # the Python API for notebooks: the same layer as the command line, whose tables it shows
+    "_api": {"data", "engines", "explore", "features", "models", "evaluation", "serve", "cli",
+             "_api"},
+    "__main__": {"cli"},
 }
 #: Optional or slow stacks: imported inside functions (or for type checking) only.
 HEAVY = ("pyspark", "tensorflow", "keras", "xgboost", "optuna", "google.cloud", "grpc",
