@@ -64,3 +64,16 @@ def test_each_stage_has_an_error_under_crimeclass_error(module, name):
     error = getattr(importlib.import_module(module), name)
     assert issubclass(error, CrimeclassError)
     assert callable(getattr(error, "attrs", None))
+
+
+def test_the_architecture_picture_draws_the_imports_the_layering_allows(tmp_path):
+    """scripts/architecture.py reads the imports from the code; each one it draws points back."""
+    import runpy
+
+    from tests.test_layering import ALLOWED
+
+    script = runpy.run_path(str(PACKAGE.parents[1] / "scripts" / "architecture.py"))
+    graph = script["draw"](tmp_path / "architecture.png")
+    assert (tmp_path / "architecture.png").stat().st_size > 10_000
+    assert graph["models"] >= {"data", "features"} and graph["cli"]
+    assert all(used <= ALLOWED[stage] for stage, used in graph.items())

@@ -280,12 +280,13 @@ def incident_features(rows: pa.Table | pd.DataFrame, spec: FeatureSpec, *,
     Features
         In the order of ``rows``.
     """
-    import duckdb
+    from crimeclass.engines import DuckDBSettings, apply_settings, connect
 
     table = _input_table(rows)
-    con = history.con.cursor() if history is not None else duckdb.connect()
+    quiet = DuckDBSettings(progress_bar=False)
+    con = history.con.cursor() if history is not None else connect(settings=quiet)
     try:
-        con.execute("SET enable_progress_bar = false")
+        apply_settings(con, quiet)
         con.register("_input", table)
         sql, _ = feature_query(con, spec, inputs="_input",
                                history=None if history is None else "incidents", temp=True)
