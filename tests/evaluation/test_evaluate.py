@@ -13,7 +13,12 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from typer.testing import CliRunner
 
 from crimeclass.cli import app
-from crimeclass.evaluation import EvaluateConfig, evaluate_run, write_evaluation
+from crimeclass.evaluation import (
+    EvaluateConfig,
+    drift_summary,
+    evaluate_run,
+    write_evaluation,
+)
 from crimeclass.models import choose_threshold
 
 from .conftest import FAST
@@ -226,3 +231,41 @@ def test_an_arrest_run_is_evaluated_on_its_own_label(sample_store, tmp_path):
     out = write_evaluation(doc, tmp_path / "evaluation")
     text = (out / "evaluation.md").read_text() + (out / "model_cards" / "lr.md").read_text()
     assert "arrests" in text and "index offenses" not in text
+
+
+def test_train_and_evaluate_write_the_held_out_window_alike(small_run, evaluated):
+    from crimeclass.cli._render import as_text, comparison_table, evaluation_tables
+    from crimeclass.models import open_run
+
+    def words(text: str) -> str:  # a title wraps at its table's width
+        return " ".join(text.split())
+
+    doc, _ = evaluated
+    trained = words(as_text(comparison_table(open_run(small_run).metrics)))
+    rank, _ = evaluation_tables(doc)
+    evaluated_text = words(as_text(rank))
+    window = "2016-01-01 to 2017-01-01 (excluded)"
+    assert window in trained and window in evaluated_text
+    assert "2016-12-31" not in evaluated_text
+
+
+def test_a_column_the_training_years_never_published_is_not_a_major_drift(evaluated,
+                                                                          tmp_path):
+    # the records of 2001-2011 hold no district: every training value is missing
+    train = pd.DataFrame({"district": pd.Series([None] * 400, dtype="string"),
+                          "x_km": np.full(400, np.nan),
+                          "hour": np.arange(400) % 24})
+    new = pd.DataFrame({"district": pd.Series(["1", "2", "3", "4"] * 100, dtype="string"),
+                        "x_km": np.linspace(0, 30, 400), "hour": np.arange(400) % 12})
+    rows = {r["feature"]: r for r in drift_summary(train, new)}
+    for col in ("district", "x_km"):
+        assert rows[col]["level"] == "unpublished" and rows[col]["psi"] is None
+        assert rows[col]["note"] == "not published in the training years"
+    assert rows["hour"]["level"] == "major"
+    doc, _ = evaluated
+    out = write_evaluation({**doc, "drift": list(rows.values())}, tmp_path / "evaluation")
+    md = (out / "evaluation.md").read_text()
+    drift = md[md.index("## Drift"):]
+    assert "district, x_km: not published in the training years" in drift
+    assert "| district |" not in drift and "| hour |" in drift
+    assert (out / "plots" / "drift.png").is_file()

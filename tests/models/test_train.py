@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,20 @@ def test_cli_train_target_arrest(sample_store, tmp_path):
     bad = CliRunner().invoke(app, ["train", "--store", str(sample_store), "--target", "arrest",
                                    "--allow-arrest"])
     assert bad.exit_code == 1 and "arrest is the target" in bad.output
+
+
+def test_cli_train_without_a_terminal_prints_a_line_per_finished_model(sample_store, tmp_path):
+    # CliRunner's stderr is no terminal (as a pipe or a file): no bars, a line per model
+    result = CliRunner().invoke(app, [
+        "train", "--store", str(sample_store), "--models", "lr", "--trials", "1",
+        "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    done = re.findall(r"^(\w+): done in [\d.,]+ s, held-out roc_auc (0\.\d{3})$",
+                      result.output, flags=re.MULTILINE)
+    assert [name for name, _ in done] == ["majority", "location_rate", "lr"]
+    metrics = json.loads(next(tmp_path.glob("*/metrics.json")).read_text())
+    aucs = {m["name"]: f"{m['metrics']['roc_auc']:.3f}" for m in metrics["models"]}
+    assert dict(done) == aucs
+    # each line as its model finishes: before the comparison table
+    assert result.output.index("lr: done in") < result.output.index("held out 2017-01-01")
+    assert "held out 2017-01-01 to 2018-01-01 (excluded)" in result.output

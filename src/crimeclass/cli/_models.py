@@ -18,8 +18,10 @@ from crimeclass.cli._common import (
 )
 from crimeclass.cli._common import store_path as _store_path
 from crimeclass.cli._render import (
+    NoProgress,
     console,
     err_console,
+    model_done_line,
     prediction_lines,
     print_comparison,
     print_evaluation,
@@ -50,13 +52,20 @@ class ThresholdRule(StrEnum):
 
 
 def _train_events(bars: Any, as_json: bool) -> Any:
-    """Progress of a training run: a bar per model, with its best CV score so far."""
+    """Progress of a training run: a bar per model, with its best CV score so far.
+
+    Where no bars are shown (stderr is no terminal: a pipe, a file), a line per model
+    as it finishes says how long it took and its held-out ROC AUC.
+    """
     tasks: dict[str, Any] = {}
     best: dict[str, float] = {}
+    lines = not as_json and isinstance(bars, NoProgress)
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind == "stage" and not as_json:
             err_console.print(f"[dim]{info['text']}[/]")
+        elif kind == "model_done" and lines:
+            err_console.print(model_done_line(info), highlight=False)
         elif kind == "model":
             tasks[info["name"]] = bars.add_task(info["name"], total=info["trials"])
         elif kind == "trial":
@@ -233,8 +242,8 @@ def predict(
             f"input's own earlier rows only; {result.history_incomplete:,} rows have less "
             "history than the model was trained with (history_complete=false).")
     elif result.history_incomplete:
-        console.print(f"[dim]{result.history_incomplete:,} rows lie within the lookback of "
-                      "the earliest data (history_complete=false)[/]")
+        console.print(f"[dim]{result.history_incomplete:,} rows have less earlier data "
+                      "without a gap than the lookback (history_complete=false)[/]")
 
 
 @handles_errors

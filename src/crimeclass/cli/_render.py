@@ -201,13 +201,24 @@ def _f3(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def period_text(since: str, until: str | None, last: str | None = None) -> str:
+    """A window ``[since, until)`` in words, the same in every table of train and evaluate.
+
+    ``until`` is excluded and said so: ``2017-01-01 to 2018-01-01 (excluded)``; a window
+    open at its end reads up to its ``last`` incident instead.
+    """
+    if until is None:
+        return f"{since[:10]} to {(last or since)[:10]} (its last incident)"
+    return f"{since[:10]} to {until[:10]} (excluded)"
+
+
 def comparison_table(metrics: dict[str, Any]) -> Table:
     """The models of a training run on its held-out period (``metrics.json``)."""
     hold = metrics["holdout"]
     baselines = [m["name"] for m in metrics["models"] if m["baseline"]]
     target = metrics.get("target", "index")
     share = hold.get("positive_share", hold.get("index_share"))
-    t = Table(title=f"target {target}; held out {hold['since'][:10]} to {hold['until'][:10]}: "
+    t = Table(title=f"target {target}; held out {period_text(hold['since'], hold['until'])}: "
                     f"{hold['rows']:,} incidents, {share:.1%} "
                     + ("arrests" if target == "arrest" else "index"),
               caption=(f"baselines: {', '.join(baselines)}; " if baselines else "")
@@ -224,6 +235,12 @@ def comparison_table(metrics: dict[str, Any]) -> Table:
                   f"{m['seconds']['search'] + m['seconds']['refit']:.0f}",
                   style="bold green" if m.get("best") else ("dim" if m["baseline"] else None))
     return t
+
+
+def model_done_line(info: dict[str, Any]) -> str:
+    """A model of a training run has finished (its ``model_done`` event), in one line."""
+    return (f"{info['name']}: done in {info['seconds']:,.1f} s, held-out roc_auc "
+            f"{_f3(info['metrics'].get('roc_auc'))}")
 
 
 def print_comparison(metrics: dict[str, Any]) -> None:
@@ -249,7 +266,8 @@ def evaluation_tables(doc: dict[str, Any]) -> tuple[Table, Table]:
     def name(r: dict[str, Any]) -> str:
         return r["name"] + (" *" if r["name"] == best else "")
 
-    rank = Table(title=f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, "
+    rank = Table(title=f"{doc['source']['kind']}: "
+                       f"{period_text(w['since'], w.get('until_excluded'), w['last'])}, "
                        f"{w['reported_rows']:,} incidents, {w['index_share']:.1%} index",
                  caption="95% bootstrap intervals", box=box.SIMPLE_HEAD)
     probs = Table(caption="F1 at each model's validation threshold; Brier cal.: after the "

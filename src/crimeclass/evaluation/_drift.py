@@ -6,6 +6,11 @@ population stability index (PSI) says how far the two distributions are apart:
 below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one. Numeric
 features also get the two-sample Kolmogorov-Smirnov statistic; categorical ones
 the share of new rows whose value was never seen in training.
+
+A column that the training period never published (every value missing: the
+records of 2001 to 2011 hold no district or community area) has no
+distribution to compare with: its level is ``unpublished``, its PSI None, and
+it is worded :data:`UNPUBLISHED`, never a "major" shift.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["drift_summary", "psi"]
+__all__ = ["UNPUBLISHED", "drift_summary", "psi"]
 
 _EPS = 1e-6
+
+#: How a column without any value in the training period is worded.
+UNPUBLISHED = "not published in the training years"
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -34,7 +42,10 @@ def _level(value: float) -> str:
 
 def drift_summary(train: pd.DataFrame, new: pd.DataFrame, *, top: int = 30
                   ) -> list[dict[str, Any]]:
-    """One row per column present in both frames: kind, PSI, level, and KS or unseen share."""
+    """One row per column present in both frames: kind, PSI, level, and KS or unseen share.
+
+    Sorted by PSI, largest first; the columns the training period never published last.
+    """
     out = []
     for col in train.columns:
         if col not in new.columns:
@@ -43,6 +54,11 @@ def drift_summary(train: pd.DataFrame, new: pd.DataFrame, *, top: int = 30
         row: dict[str, Any] = {"feature": col,
                                "missing_train": float(a.isna().mean()),
                                "missing_new": float(b.isna().mean())}
+        if a.notna().sum() == 0:
+            if b.notna().any():
+                out.append({**row, "kind": "unpublished", "psi": None, "level": "unpublished",
+                            "note": UNPUBLISHED})
+            continue
         if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
             from scipy.stats import ks_2samp
 
@@ -67,4 +83,4 @@ def drift_summary(train: pd.DataFrame, new: pd.DataFrame, *, top: int = 30
                        unseen=float((~sb.isin(set(sa.unique()))).mean()))
         row["level"] = _level(row["psi"])
         out.append(row)
-    return sorted(out, key=lambda r: -r["psi"])
+    return sorted(out, key=lambda r: (r["psi"] is None, -(r["psi"] or 0.0)))

@@ -138,7 +138,7 @@ def _slices(doc: dict[str, Any], col: str, path: Path) -> None:
 
 def _drift(doc: dict[str, Any], path: Path, top: int = 20) -> None:
     plt = _plt()
-    rows = doc["drift"][:top]
+    rows = [r for r in doc["drift"] if r["psi"] is not None][:top]  # unpublished: no PSI
     fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(rows) + 1.2))
     colors = {"stable": "tab:green", "moderate": "tab:orange", "major": "tab:red"}
     ax.barh(range(len(rows)), [r["psi"] for r in rows], color=[colors[r["level"]] for r in rows])

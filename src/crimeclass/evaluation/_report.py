@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from crimeclass.evaluation._drift import UNPUBLISHED
 from crimeclass.models import INTERVAL_METRICS, METRICS
 
 __all__ = ["model_card", "render_markdown", "write_evaluation"]
@@ -141,16 +142,21 @@ def _md_explanations(doc: dict[str, Any], img: Callable[[str, str], list[str]]) 
 def _md_drift(doc: dict[str, Any], img: Callable[[str, str], list[str]]) -> list[str]:
     if not doc.get("drift"):
         return []
-    moved = [d for d in doc["drift"] if d["level"] != "stable"]
+    compared = [d for d in doc["drift"] if d["psi"] is not None]
+    unpublished = [d["feature"] for d in doc["drift"] if d["psi"] is None]
+    moved = [d for d in compared if d["level"] != "stable"]
     out = ["## Drift against the training period", "",
            "Population stability index (PSI) of each feature (below 0.1 stable, 0.1 to "
            "0.25 moderate, above 0.25 major). "
-           + (f"{len(moved)} of {len(doc['drift'])} features moved:" if moved
-              else "Every feature is stable."), ""]
+           + (f"{len(moved)} of {len(compared)} features moved:" if moved
+              else "Every feature compared is stable."), ""]
     if moved:
         out += ["| feature | PSI | level |", "|---|---:|---|"]
         out += [f"| {d['feature']} | {d['psi']:.3f} | {d['level']} |" for d in moved]
         out.append("")
+    if unpublished:
+        out += [f"{', '.join(unpublished)}: {UNPUBLISHED} (every value missing), so "
+                "there is no distribution to compare with.", ""]
     return out + img("drift", "drift")
 
 

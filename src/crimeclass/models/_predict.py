@@ -21,7 +21,9 @@ rows less than the longest window (``lookback``, 1,095 days by default) after
 the input's first incident they are too low. Every output row says how many
 days of earlier data its features could read (``history_days``) and whether
 that covers the whole lookback (``history_complete``); the result says which
-history was used.
+history was used. Those days run back through the input and the history
+store together, up to a gap in the data (see :mod:`crimeclass.models._score`):
+a history store that ends before the input begins does not complete it.
 
 The output is written under a temporary name and renamed when complete; on
 any error nothing is left behind.

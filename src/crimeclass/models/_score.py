@@ -18,6 +18,14 @@ days before) count the rows' own earlier incidents only: for rows less than the
 longest window (``lookback``) after the first one they are too low. Each row
 says how many days of earlier data its features could read (``history_days``)
 and whether that covers the whole lookback (``history_complete``).
+
+Those days are counted back from the row through the earlier incidents of the
+input and the history together, without a gap: a stretch of more than
+:data:`HISTORY_GAP_DAYS` days without any incident (Chicago records hundreds a
+day) is missing data, and the history starts again after it. A history store
+of 2001-2015 and an input of 2017 thus give the first ``lookback`` days of 2017
+an incomplete history (2016 is missing), as would a store that starts less
+than ``lookback`` days before a row.
 """
 
 from __future__ import annotations
@@ -44,8 +52,9 @@ from crimeclass.models._run import LoadedModel
 if TYPE_CHECKING:
     from crimeclass.data import Store
 
-__all__ = ["OUTPUT_COLUMNS", "OUTPUT_SCHEMA", "Features", "Scores", "feature_query",
-           "incident_features", "required_columns", "score", "score_features", "window_sql"]
+__all__ = ["HISTORY_GAP_DAYS", "OUTPUT_COLUMNS", "OUTPUT_SCHEMA", "Features", "Scores",
+           "feature_query", "incident_features", "required_columns", "score", "score_features",
+           "window_sql"]
 
 #: Columns of a prediction, in order.
 OUTPUT_COLUMNS = ("id", "key", "date", "probability", "label", "model_id", "target",
@@ -56,6 +65,9 @@ OUTPUT_SCHEMA = pa.schema([
     ("probability", pa.float64()), ("label", pa.bool_()), ("model_id", pa.string()),
     ("target", pa.string()), ("history_days", pa.float32()), ("history_complete", pa.bool_()),
 ])
+
+#: Days without any incident after which the data has a gap (the history restarts).
+HISTORY_GAP_DAYS = 7
 
 #: The incident columns the feature query reads (the store's names).
 ROW_COLUMNS = ("key", "id", "date", "is_index", "arrest", "block", "location_description",
@@ -143,16 +155,26 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
                            table="_rows", history_from=sums)
     names = [f.name for f in feature_catalog(spec)]
-    # days of earlier data the history features could read (at most the lookback): not a
-    # feature (it only grows with the calendar), but each output row reports it
-    days = (f"CAST(least({float(spec.lookback_days)}, date_diff('day', "
-            "(SELECT min(date) FROM _rows), f.date)) AS FLOAT) AS history_days")
-    sql = (f"WITH f AS ({features})\n"
+    days = (f"CAST(least({float(spec.lookback_days)}, date_diff('day', c.since, f.date)) "
+            "AS FLOAT) AS history_days")
+    sql = (f"WITH f AS ({features}),\n_cover AS ({_COVER})\n"
            f"SELECT r.id, f.key, f.date, f.{spec.label_column}, "
            f"{', '.join('f.' + n for n in names)}, {days}\n"
            "FROM f JOIN (SELECT key, id, _ingest, _line FROM _rows WHERE _target) AS r "
-           "USING (key)\nORDER BY r._ingest, r._line, f.date, f.key")
+           "USING (key) JOIN _cover AS c ON c.day = CAST(f.date AS DATE)\n"
+           "ORDER BY r._ingest, r._line, f.date, f.key")
     return sql, int(n)
+
+
+# Days of earlier data the history features could read (at most the lookback): not a
+# feature (it only grows with the calendar), but each output row reports it. For each day
+# of ``_rows``, ``since``: the first day of the stretch of data without a gap it ends.
+_COVER = f"""\
+SELECT day, max(CASE WHEN restart THEN day END) OVER (ORDER BY day ROWS UNBOUNDED PRECEDING)
+       AS since
+FROM (SELECT day, coalesce(day - lag(day) OVER (ORDER BY day) - 1 > {HISTORY_GAP_DAYS}, true)
+             AS restart
+      FROM (SELECT DISTINCT CAST(date AS DATE) AS day FROM _rows))"""
 
 
 # --------------------------------------------------------------- the scores
@@ -199,7 +221,8 @@ class Features:
 
     @property
     def history_complete(self) -> np.ndarray:
-        """Whether each row's history features could read the whole lookback."""
+        """Whether each row's history features could read the whole lookback (earlier
+        incidents of the input and the history, without a gap, back ``lookback`` days)."""
         return self.history_days >= self.spec.lookback_days
 
 

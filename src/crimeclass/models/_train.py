@@ -317,7 +317,8 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
         Where the run folder ``<run-id>/`` is written.
     on_event : callable, optional
         ``on_event(kind, info)`` for progress: ``stage``, ``model``, ``trial``,
-        ``model_done``.
+        ``model_done`` (``name``, held-out ``metrics``, ``cv_mean``, ``seconds`` to
+        search and refit).
 
     Returns
     -------
@@ -354,7 +355,8 @@ def train(store_path: str | Path, config: TrainConfig | None = None, *,
                            manifest=_manifest(one, config), trials=one.trials)
             fitted.append(one)
             emit("model_done", {"name": name, "metrics": one.entry["metrics"],
-                                "cv_mean": one.entry["cv"]["mean"]})
+                                "cv_mean": one.entry["cv"]["mean"],
+                                "seconds": sum(one.entry["seconds"].values())})
         metrics_doc = run.write_metrics(_metrics_doc([f.entry for f in fitted], data, config,
                                                      time.perf_counter() - t_start))
         _write_outputs(run, data, config, fitted, metrics_doc, emit)
