@@ -62,3 +62,11 @@ def test_encoders_give_the_same_on_codes_as_on_text(frame, encoder):
     on_codes = make_pipeline(CategoryCodes(), encoder())
     np.testing.assert_array_equal(on_codes.fit_transform(train[cats], y), text_train)
     np.testing.assert_array_equal(on_codes.transform(test[cats]), text_test)
+
+
+@pytest.mark.parametrize("fit_values", [[None, None], ["a", "b"]], ids=["fit-empty", "fit-ab"])
+def test_a_category_column_with_no_category_at_all_is_missing(fit_values):
+    """The years before the police published districts: every value missing (no category)."""
+    empty = pd.DataFrame({"c": pd.Categorical([None, None, None])})
+    enc = CategoryCodes().fit(pd.DataFrame({"c": pd.Categorical(fit_values)}))
+    assert np.isnan(enc.transform(empty)).all()

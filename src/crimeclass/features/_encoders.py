@@ -93,8 +93,10 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             index = pd.Index(vocab)
             if isinstance(col.dtype, pd.CategoricalDtype):  # look up each category once
                 codes = col.cat.codes.to_numpy()
-                ranks = index.get_indexer(col.cat.categories.astype(str))
-                found = np.where(codes >= 0, ranks[np.maximum(codes, 0)], -1)
+                # a column with no category at all (all missing: the years before the
+                # police published districts) has nothing to look up
+                ranks = np.append(index.get_indexer(col.cat.categories.astype(str)), -1)
+                found = np.where(codes >= 0, ranks[codes], -1)
                 missing = codes < 0
             else:
                 missing = col.isna().to_numpy()
