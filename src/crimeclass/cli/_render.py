@@ -201,19 +201,9 @@ def _f3(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def period_text(since: str, until: str | None, last: str | None = None) -> str:
-    """A window ``[since, until)`` in words, the same in every table of train and evaluate.
-
-    ``until`` is excluded and said so: ``2017-01-01 to 2018-01-01 (excluded)``; a window
-    open at its end reads up to its ``last`` incident instead.
-    """
-    if until is None:
-        return f"{since[:10]} to {(last or since)[:10]} (its last incident)"
-    return f"{since[:10]} to {until[:10]} (excluded)"
-
-
 def comparison_table(metrics: dict[str, Any]) -> Table:
     """The models of a training run on its held-out period (``metrics.json``)."""
+    from crimeclass.models import period_text
     hold = metrics["holdout"]
     baselines = [m["name"] for m in metrics["models"] if m["baseline"]]
     target = metrics.get("target", "index")
@@ -257,6 +247,8 @@ def _interval(d: dict[str, float]) -> str:
 def evaluation_tables(doc: dict[str, Any]) -> tuple[Table, Table]:
     """Two tables that each fit an 80-column terminal: ranking (with intervals), then
     probabilities and the decision."""
+    from crimeclass.models import period_text
+
     w = doc["window"]
     best = doc["best_model"]
 

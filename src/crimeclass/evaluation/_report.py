@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from crimeclass.evaluation._drift import UNPUBLISHED
-from crimeclass.models import INTERVAL_METRICS, METRICS
+from crimeclass.models import INTERVAL_METRICS, METRICS, period_text
 
 __all__ = ["model_card", "render_markdown", "write_evaluation"]
 
@@ -64,7 +64,8 @@ def _words(doc: dict[str, Any]) -> dict[str, str]:
 
 def _window_text(doc: dict[str, Any]) -> str:
     w = doc["window"]
-    return (f"{doc['source']['kind']}: {w['first'][:10]} to {w['last'][:10]}, {w['rows']:,} "
+    period = period_text(w["since"], w.get("until_excluded"), w["last"])
+    return (f"{doc['source']['kind']}: {period}, {w['rows']:,} "
             f"labeled incidents ({w['positive_share']:.1%} {_words(doc)['plural']})"
             + (f"; metrics on {w['reported_rows']:,} of them" if w["reported_rows"] != w["rows"]
                else ""))

@@ -67,7 +67,7 @@ from crimeclass.models._score import (
 )
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._train import TrainResult, train
-from crimeclass.models._window import Window, complete_years, resolve_window
+from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
@@ -127,6 +127,7 @@ __all__ = [
     "predict",
     "quarantine_path",
     "required_columns",
+    "period_text",
     "resolve_window",
     "roc_auc",
     "save_model",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
 
-__all__ = ["Window", "complete_years", "resolve_window"]
+__all__ = ["Window", "complete_years", "period_text", "resolve_window"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +141,14 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
                                f"{first:%Y-%m-%d}", option="--holdout", value=holdout)
     return Window(train_since=train_since, holdout_since=start, holdout_until=end,
                   holdout_label=label)
+
+
+def period_text(since: str, until: str | None, last: str | None = None) -> str:
+    """A window ``[since, until)`` in words, the same in every table of train and evaluate.
+
+    ``until`` is excluded and said so: ``2017-01-01 to 2018-01-01 (excluded)``; a window
+    open at its end reads up to its ``last`` incident instead.
+    """
+    if until is None:
+        return f"{since[:10]} to {(last or since)[:10]} (its last incident)"
+    return f"{since[:10]} to {until[:10]} (excluded)"
