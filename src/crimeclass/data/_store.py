@@ -413,10 +413,10 @@ def _describe(head: bytes) -> str:
     for magic, kind in _MAGIC_KINDS:
         if head.startswith(magic):
             return kind
-    try:
-        text = head.decode("utf-8").lstrip("\ufeff \t\r\n")
-    except UnicodeDecodeError:
+    if b"\0" in head:
         return "a binary file"
+    # the first 4 KiB may end inside a character: replace what does not decode
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if text[:1] in ("{", "["):
         return "a JSON file"
     if "," in text.split("\n", 1)[0]:
