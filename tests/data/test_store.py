@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -320,3 +321,73 @@ def test_store_errors_are_clear(tmp_path):
 def test_gzip_sample_counts(main_sample):
     with gzip.open(main_sample, "rt") as f:
         assert sum(1 for _ in f) == 46_001
+
+
+def _data_files(folder: Path, main_sample: Path) -> dict[str, Path]:
+    """A CSV, a Parquet and a JSON file of incidents, and an empty file."""
+    import duckdb
+
+    csv = folder / "rows.csv"
+    with gzip.open(main_sample, "rt") as f:
+        csv.write_text("".join(next(f) for _ in range(50)))
+    con = duckdb.connect()
+    con.execute(f"COPY (FROM read_csv('{csv}')) TO '{folder / 'rows.parquet'}' (FORMAT parquet)")
+    con.execute(f"COPY (FROM read_csv('{csv}')) TO '{folder / 'rows.json'}' (FORMAT json)")
+    con.close()
+    (folder / "empty.duckdb").write_bytes(b"")
+    return {"a CSV file": csv, "a Parquet file": folder / "rows.parquet",
+            "a JSON file": folder / "rows.json", "an empty file": folder / "empty.duckdb"}
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["write", "read"])
+def test_a_data_file_is_refused_as_a_store_and_left_as_it_was(tmp_path, main_sample, sample,
+                                                               read_only):
+    # DuckDB opens a CSV, Parquet or JSON path as a throwaway in-memory database: an
+    # ingest into it used to report its rows and store nothing
+    for kind, path in _data_files(tmp_path, main_sample).items():
+        before = path.read_bytes()
+        error = f"{re.escape(str(path))} is not a crimeclass store: it is {kind}"
+        with pytest.raises(StoreError, match=error):
+            with Store(path, read_only=read_only) as s:
+                s.ingest_path(sample[-1])
+        assert path.read_bytes() == before, kind
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "empty.duckdb", "rows.csv", "rows.json", "rows.parquet"]  # no .wal beside
+
+
+def test_a_duckdb_database_of_something_else_is_refused(tmp_path):
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE orders (id INTEGER)")
+        con.execute("CREATE VIEW recent AS FROM orders")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match=r"other.duckdb is a DuckDB database but not a "
+                                             r"crimeclass store \(it holds orders, recent"):
+            Store(other, read_only=read_only)
+    with duckdb.connect(str(other), read_only=True) as con:  # nothing was added
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(1,)]
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with Store(path) as s:
+        s.con.execute("UPDATE crimeclass_meta SET value = '99' WHERE key = 'schema_version'")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="s.duckdb has store schema version 99; this "
+                                             "crimeclass reads version 1"):
+            Store(path, read_only=read_only)
+
+
+def test_an_empty_duckdb_database_becomes_a_store(tmp_path, sample):
+    import duckdb
+
+    path = tmp_path / "new.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(StoreError, match="no incidents table"):
+        Store(path, read_only=True)
+    with Store(path) as s:
+        account = s.ingest_path(sample[-1])
+    with Store(path, read_only=True) as s:
+        assert s.count() == account.inserted > 0

@@ -1,27 +1,26 @@
 """The report as a person sees it: headless Chromium renders it, every image loads at
 its size (and decodes in full with Pillow), the page logs no error, and the
-screenshot is kept as docs/img/report.png."""
+screenshot that docs/img/report.png is made with shows the page.
+
+Chromium is Debian's package, installed by ``make chromium`` (``make test`` runs it);
+without it these tests are skipped. ``make docs-images`` refreshes docs/img/report.png
+(scripts/docs_images.py); the tests write only into their temporary folders."""
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "img" / "report.png"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]
 
 # Injected into a copy of the page before anything else: records script errors,
 # failed loads and console.error calls, then checks every image and writes the
@@ -47,32 +46,34 @@ window.addEventListener("load", () => {
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium, installed with apt-get if it is missing."""
-    found = shutil.which("chromium")
-    if not found:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-            if done.returncode:
-                pytest.fail(f"could not install chromium ({' '.join(cmd)}): {done.stderr[-500:]}")
-        found = shutil.which("chromium")
-    assert found, "chromium is not on PATH after apt-get install"
+def docs_images() -> ModuleType:
+    """scripts/docs_images.py: the same Chromium and screenshot as the docs' picture."""
+    spec = importlib.util.spec_from_file_location("docs_images", ROOT / "scripts" /
+                                                  "docs_images.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def chromium(docs_images: ModuleType) -> str:
+    """Debian's chromium; the tests never install anything themselves."""
+    found = docs_images.find_chromium()
+    if found is None:
+        pytest.skip("chromium is not installed: `make chromium` installs Debian's chromium "
+                    "(make test does)")
     return found
 
 
-def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180)
-
-
-def test_report_renders_without_errors(chromium, sample_report, tmp_path):
+def test_report_renders_without_errors(chromium, docs_images, sample_report, tmp_path):
     out, result = sample_report
     html = (out / "report.html").read_text()
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("<head>", "<head>" + PROBE, 1))
-    done = _run(chromium, tmp_path / "profile", "--virtual-time-budget=15000",
-                "--enable-logging=stderr", "--v=0", "--dump-dom", probe.as_uri())
+    done = docs_images.run_chromium(chromium, tmp_path / "profile", "--virtual-time-budget=15000",
+                                    "--enable-logging=stderr", "--v=0", "--dump-dom",
+                                    probe.as_uri())
     found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
     assert found, f"no probe output; chromium said: {done.stderr[-1500:]}"
     report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -98,17 +99,16 @@ def test_every_embedded_image_decodes_in_full(sample_report):
             assert img.size == (int(width), int(height))
 
 
-def test_screenshot_is_kept_for_the_readme(chromium, sample_report, tmp_path):
+def test_the_docs_screenshot_shows_the_page(chromium, docs_images, sample_report, tmp_path):
     from PIL import Image, ImageStat
 
     out, _ = sample_report
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    docs_picture = ROOT / "docs" / "img" / "report.png"
+    before = docs_picture.read_bytes()
     shot = tmp_path / "report.png"
-    done = _run(chromium, tmp_path / "profile", "--window-size=1280,1700",
-                f"--screenshot={shot}", (out / "report.html").as_uri())
-    assert shot.exists(), done.stderr[-1500:]
+    docs_images.screenshot(chromium, out / "report.html", shot, tmp_path / "profile")
+    assert docs_picture.read_bytes() == before  # make docs-images refreshes it, not a test
     with Image.open(shot) as img:
         assert img.size == (1280, 1700)
         # a rendered page, not a blank one: text and plots make it vary
         assert ImageStat.Stat(img.convert("L")).stddev[0] > 20
-    shutil.copyfile(shot, SCREENSHOT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import skops.io as sio
 
 from crimeclass.models import MODELS, ModelFileError, load_model, make_model, save_model
+from crimeclass.models._persist import check_manifest_sha256, manifest_sha256
 
 FAST = {"rf": {"model__n_estimators": 10}, "svm": {"model__estimator__svc__max_iter": 1000},
         "lr": {}, "majority": {},
@@ -54,6 +56,65 @@ def test_an_altered_file_is_not_loaded(features, xy, tmp_path):
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelFileError, match="does not match the sha256"):
         load_model(tmp_path / "m")
+
+
+def _edit_manifest(folder, **changes):
+    path = folder / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc.update(changes)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("name", ["lr", "xgb"])
+def test_a_manifest_that_lists_no_files_loads_nothing(name, features, xy, tmp_path):
+    folder = tmp_path / "m"
+    save_model(_fit(name, features, xy), folder, saved_as=MODELS[name].saved_as)
+    _edit_manifest(folder, files={})
+    with pytest.raises(ModelFileError, match=r"manifest.json lists the files \[\], but a "
+                                             r".* model loads exactly .*pipeline.skops"):
+        load_model(folder)
+
+
+def test_a_file_the_manifest_leaves_out_is_not_loaded(features, xy, tmp_path):
+    """The booster beside the pipeline is loaded only when the manifest vouches for it."""
+    folder = tmp_path / "m"
+    save_model(_fit("xgb", features, xy), folder, saved_as="xgboost-ubj")
+    doc = json.loads((folder / "manifest.json").read_text())
+    del doc["files"]["booster.ubj"]
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=r"lists the files \['pipeline.skops'\], but a "
+                                             r"'xgboost-ubj' model loads exactly"):
+        load_model(folder)
+    # nor does calling it a plain skops model get the pipeline loaded without its trees
+    _edit_manifest(folder, saved_as="skops", files={})
+    with pytest.raises(ModelFileError, match=r"lists the files \[\]"):
+        load_model(folder)
+
+
+def test_a_swapped_file_is_not_loaded(features, xy, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    save_model(_fit("xgb", features, xy), a, saved_as="xgboost-ubj")
+    other = make_model("xgb", features, n_jobs=1).set_params(model__n_estimators=5).fit(*xy)
+    save_model(other, b, saved_as="xgboost-ubj")
+    (a / "booster.ubj").write_bytes((b / "booster.ubj").read_bytes())
+    with pytest.raises(ModelFileError, match="booster.ubj does not match the sha256"):
+        load_model(a)
+
+
+def test_an_edited_manifest_is_told_by_its_recorded_sha256(features, xy, tmp_path):
+    folder = tmp_path / "m"
+    save_model(_fit("lr", features, xy), folder, manifest={"threshold": 0.4})
+    recorded = manifest_sha256(folder)
+    assert recorded == hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    check_manifest_sha256(folder, recorded)
+    _edit_manifest(folder, threshold=0.01)
+    load_model(folder)  # the files still match: only the recorded sha256 tells
+    with pytest.raises(ModelFileError, match=f"manifest.json has sha256 [0-9a-f]{{64}}, but "
+                                             f"{recorded} was recorded: the manifest was "
+                                             "edited"):
+        check_manifest_sha256(folder, recorded)
+    with pytest.raises(ModelFileError, match="no manifest.json"):
+        manifest_sha256(tmp_path)
 
 
 def test_a_file_with_an_untrusted_type_is_not_loaded(tmp_path):

@@ -92,6 +92,42 @@ def test_every_model_file_matches_its_manifest_and_predicts_what_was_reported(ru
         np.testing.assert_allclose(p, preds[f"p_{name}"], rtol=1e-6)
 
 
+#: The two families the main run leaves out, kept fast: one trial, few rows, small windows.
+SVM_NN = TrainConfig(models=("svm", "nn"), trials=1, folds=2, since="2015-01-01",
+                     until="2017-01-01", sample=3000, search_sample=1500, features=SPEC,
+                     n_jobs=1, baselines=False)
+
+
+@pytest.fixture(scope="module")
+def svm_nn_run(sample_store, tmp_path_factory):
+    return train(sample_store, SVM_NN, runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.mark.slow  # TensorFlow: about a minute on two cores
+def test_svm_and_nn_train_save_and_predict_what_was_reported(svm_nn_run, sample_store):
+    import duckdb
+
+    d, m = svm_nn_run.run_dir, svm_nn_run.metrics
+    assert [x["name"] for x in m["models"]] == ["svm", "nn"]
+    assert sorted(p.name for p in (d / "models").iterdir()) == ["nn", "svm"]
+    for x in m["models"]:
+        assert 0.5 < x["metrics"]["roc_auc"] < 1 and 0 < x["threshold"] < 1
+        assert len(x["cv"]["fold_scores"]) == 2
+    params = {x["name"]: set(x["params"]) for x in m["models"]}
+    assert {"kernel", "alpha"} <= params["svm"]
+    assert {"units", "layers", "dropout", "learning_rate"} <= params["nn"]
+    preds = pd.read_parquet(d / "predictions.parquet")
+    con = duckdb.connect(str(sample_store), read_only=True)
+    frame = read_features(con, SPEC, since="2016-01-01", until="2017-01-01")
+    con.close()
+    assert list(frame["key"]) == list(preds["key"])
+    for name, files in (("svm", {"pipeline.skops"}), ("nn", {"pipeline.skops", "network.keras"})):
+        model, manifest = load_model(d / "models" / name)
+        assert set(manifest["files"]) == files
+        p = model.predict_proba(frame[["date", *manifest["features"]]])[:, 1]
+        np.testing.assert_allclose(p, preds[f"p_{name}"], rtol=1e-6)
+
+
 def test_the_comparison_table_marks_the_best(run):
     md = (run.run_dir / "comparison.md").read_text()
     assert f"**{run.best_model}** ★" in md

@@ -147,6 +147,7 @@ class Store:
         if not read_only and not self.path.parent.exists():
             raise StoreError(f"cannot create the store {self.path}: the folder "
                              f"{self.path.parent} does not exist")
+        _refuse_other_files(self.path)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as e:
@@ -155,10 +156,10 @@ class Store:
             raise StoreError(f"{self.path} is not a crimeclass store: {e}") from e
         self.read_only = read_only
         try:
+            self._check_backed_by_file()
+            self._check_kind()
             if not read_only:
                 self._migrate()
-            elif not self._has_table("incidents"):
-                raise StoreError(f"{self.path} is not a crimeclass store: no incidents table")
         except BaseException:
             self.con.close()
             raise
@@ -183,14 +184,40 @@ class Store:
         return bool(self._scalar("SELECT count(*) FROM duckdb_tables() "
                                  "WHERE table_name = ? AND NOT temporary", [name]))
 
-    def _migrate(self) -> None:
-        existing = None
+    def _check_backed_by_file(self) -> None:
+        # DuckDB opens a CSV, Parquet or JSON path as an in-memory database with views
+        # over the file (duckdb/duckdb#17415): whatever was written there would vanish
+        # on close, so a store must be the database file itself
+        backing = self._scalar("SELECT path FROM duckdb_databases() "
+                               "WHERE database_name = current_database()")
+        if not backing:
+            raise StoreError(f"{self.path} is not a crimeclass store: DuckDB opened it as a "
+                             "data file, not as a database file")
+
+    def _check_kind(self) -> None:
+        """Refuse a DuckDB database that is not a store of this version."""
         if self._has_table("crimeclass_meta"):
-            existing = self._scalar(
+            version = self._scalar(
                 "SELECT value FROM crimeclass_meta WHERE key = 'schema_version'")
-        if existing not in (None, SCHEMA_VERSION):
-            raise StoreError(f"{self.path} has store schema version {existing}; this "
-                             f"crimeclass reads version {SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store schema version {version}; this "
+                                 f"crimeclass reads version {SCHEMA_VERSION}")
+            if not self._has_table("incidents"):
+                raise StoreError(f"{self.path} is not a crimeclass store: no incidents table")
+            return
+        names = [r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
+            "ORDER BY 1").fetchall()]
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise StoreError(f"{self.path} is a DuckDB database but not a crimeclass store "
+                             f"(it holds {shown} and no crimeclass_meta table); not changed")
+        if self.read_only:  # an empty database: nothing to read
+            raise StoreError(f"{self.path} is not a crimeclass store: no incidents table")
+
+    def _migrate(self) -> None:
+        """Create the tables of a new store (a store of this version is left as it is)."""
         self.con.execute("BEGIN")
         for stmt in _ddl():
             self.con.execute(stmt)
@@ -372,6 +399,47 @@ class Store:
         files = sorted(out.rglob("*.parquet"))
         return {"out": str(out), "files": len(files), "rows": self.count(),
                 "bytes": sum(f.stat().st_size for f in files)}
+
+
+#: Bytes 8 to 12 of every DuckDB database file.
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_KINDS = ((b"PAR1", "a Parquet file"), (b"\x1f\x8b", "a gzip-compressed file"),
+                (b"PK\x03\x04", "a zip file"), (b"SQLite format 3", "an SQLite database"))
+
+
+def _describe(head: bytes) -> str:
+    """What a file that is not a DuckDB database looks like, from its first bytes."""
+    if not head:
+        return "an empty file"
+    for magic, kind in _MAGIC_KINDS:
+        if head.startswith(magic):
+            return kind
+    if b"\0" in head:
+        return "a binary file"
+    # the first 4 KiB may end inside a character: replace what does not decode
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if text[:1] in ("{", "["):
+        return "a JSON file"
+    if "," in text.split("\n", 1)[0]:
+        return "a CSV file"
+    return "a text file"
+
+
+def _refuse_other_files(path: Path) -> None:
+    """Raise :class:`StoreError` if ``path`` exists and is not a DuckDB database file."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a crimeclass store")
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return  # a new store
+    except OSError as e:
+        raise StoreError(f"cannot open the store {path}: {e}") from e
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise StoreError(f"{path} is not a crimeclass store: it is {_describe(head)}, not a "
+                         "DuckDB database; not changed (give --store a new file name, "
+                         "e.g. crimeclass.duckdb)")
 
 
 def _sql_str(s: str) -> str:

@@ -3,6 +3,13 @@
 Keras' own ``keras.wrappers.SKLearnClassifier`` takes one input matrix; this
 network needs one integer input per categorical column (for its embedding) and
 one for the numbers, so it is a thin estimator of its own.
+
+It trains in float32, then keeps (and saves) the fitted network in float64. In
+float32 a row's probability depended on the rows batched beside it: the matrix
+products (oneDNN or Eigen) give a row in a full tile and a row in the last,
+partial one different kernels and so different rounding, up to a few units in
+the 8th digit. In float64 that rounding lies near the 16th digit, far below any
+tolerance, so a row's probability is its own, whatever its neighbours.
 """
 
 from __future__ import annotations
@@ -33,6 +40,18 @@ def import_keras() -> Any:
         raise RuntimeError(f"crimeclass's network needs Keras on the TensorFlow backend; "
                            f"KERAS_BACKEND is {keras.backend.backend()!r}")
     return keras
+
+
+def _in_float64(network: Any) -> Any:
+    """A copy of a trained network that computes in float64, with the same weights."""
+    keras = import_keras()
+
+    def in_float64(layer: Any) -> Any:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float64"})
+
+    copy = keras.models.clone_model(network, clone_function=in_float64)
+    copy.set_weights([np.asarray(w, dtype=np.float64) for w in network.get_weights()])
+    return copy
 
 
 class KerasTabularClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
@@ -72,6 +91,7 @@ class KerasTabularClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator)
     ----------
     classes_ : ndarray of shape (2,)
     model_ : keras.Model
+        The trained network, in float64 (see the module docstring).
     cardinalities_ : list of int
         Embedding rows per categorical column (row 0: missing, rare or unseen).
     epochs_ : int
@@ -161,12 +181,15 @@ class KerasTabularClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator)
                                   epochs=self.epochs, validation_split=val, shuffle=True,
                                   callbacks=callbacks, verbose=self.verbose)
         self.epochs_ = len(history.history["loss"])
+        self.model_ = _in_float64(self.model_)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
-        p = np.asarray(self.model_.predict(self._split(X), batch_size=8192, verbose=0),
+        inputs = self._split(X)
+        inputs[-1] = inputs[-1].astype(np.float64)
+        p = np.asarray(self.model_.predict(inputs, batch_size=8192, verbose=0),
                        dtype=np.float64).reshape(-1)
         return np.column_stack([1 - p, p])
 
