@@ -54,23 +54,24 @@ results: $(STAMP) ## docs/results.md from ../shared/data: ingest 2012-2017, trai
 	@echo "Results: $(RESULTS)/runs/<run-id>/evaluation/evaluation.html (and model_card.md per model)"
 
 # The browser tests drive Debian's chromium (chromium-driver comes with it). Installed here,
-# once, never by a test; where it cannot be, the browser tests are skipped.
+# once, never by a test; where it cannot be, the browser tests fail and say why.
 chromium: ## install Debian's chromium and chromium-driver when missing (apt-get, as root)
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
 		exit 0; fi; \
 	sudo=; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
 	if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$$sudo" ] && ! sudo -n true 2>/dev/null; }; \
 	then echo "note: chromium is missing and cannot be installed here (apt-get as root is" \
-		"needed): the browser tests will be skipped. Install Debian's chromium and" \
+		"needed): the browser tests will fail. Install Debian's chromium and" \
 		"chromium-driver to run them."; exit 0; fi; \
 	echo "installing Debian's chromium and chromium-driver (once) ..."; \
 	if ! { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 		chromium-driver >/dev/null; }; then \
-		echo "note: apt-get could not install chromium: the browser tests will be skipped."; fi
+		echo "note: apt-get could not install chromium: the browser tests will fail."; fi
 
-docs-images: $(STAMP) chromium ## redraw docs/img/report.png; RUN=runs/<id> adds a run's plots
+docs-images: $(STAMP) chromium ## redraw docs/img (report, architecture); RUN=runs/<id> adds a run's plots
 	$(BIN)/python scripts/docs_images.py $(if $(RUN),--run $(RUN))
+	$(BIN)/python scripts/architecture.py docs/img/architecture.png
 
 test: $(STAMP) chromium ## run the whole test suite (the slow tests too)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

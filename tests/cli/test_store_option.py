@@ -68,20 +68,19 @@ def _args(command: str, store: Path, tmp_path: Path, sample: list[Path], run: Pa
         "train": ["train", "--models", "lr", "--trials", "1", "--runs-dir", str(out)],
         "predict": ["predict", "--run", str(run), "--out", str(tmp_path / "scores.csv"),
                     str(incidents)],
+        "evaluate": ["evaluate", str(run), "--out", str(out), "--n-boot", "20",
+                     "--explain-rows", "0"],
     }[command] + ["--store", str(store)]
 
 
-COMMANDS = ["ingest", "info", "quarantine", "export", "explore", "train",
-            pytest.param("predict", marks=pytest.mark.xfail(
-                strict=True, raises=AssertionError,
-                reason="predict ATTACHes its history store without opening it as a "
-                       "Store (models/_predict.py), so DuckDB's own error escapes"))]
+COMMANDS = ["ingest", "info", "quarantine", "export", "explore", "train", "predict",
+            "evaluate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_data_file_as_store_is_one_clear_error(command, not_a_store, tmp_path, sample,
                                                  incidents_csv, request):
-    run = request.getfixturevalue("tiny_run") if command == "predict" else None
+    run = request.getfixturevalue("tiny_run") if command in ("predict", "evaluate") else None
     before = not_a_store.read_bytes()
     result = runner.invoke(app, _args(command, not_a_store, tmp_path, sample, run,
                                       incidents_csv))

@@ -3,7 +3,7 @@ its size (and decodes in full with Pillow), the page logs no error, and the
 screenshot that docs/img/report.png is made with shows the page.
 
 Chromium is Debian's package, installed by ``make chromium`` (``make test`` runs it);
-without it these tests are skipped. ``make docs-images`` refreshes docs/img/report.png
+without it these tests fail, saying so. ``make docs-images`` refreshes docs/img/report.png
 (scripts/docs_images.py); the tests write only into their temporary folders."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def chromium(docs_images: ModuleType) -> str:
     """Debian's chromium; the tests never install anything themselves."""
     found = docs_images.find_chromium()
     if found is None:
-        pytest.skip("chromium is not installed: `make chromium` installs Debian's chromium "
+        pytest.fail("chromium is not installed: `make chromium` installs Debian's chromium "
                     "(make test does)")
     return found
 

@@ -152,3 +152,22 @@ def test_the_writer_leaves_a_whole_run_or_nothing(tmp_path):
     assert [p.name for p in runs.iterdir()] == ["r2"] and final == runs / "r2"
     assert doc == {"format_version": RUN_FORMAT_VERSION, "run_id": "r2", "models": []}
     assert json.loads((final / "config.json").read_text())["format_version"] == 1
+
+
+def test_metrics_record_each_manifest_and_an_edited_manifest_is_refused(run, tmp_path):
+    import shutil
+
+    from crimeclass.models import ModelFileError, manifest_sha256
+
+    copy = Path(shutil.copytree(run.run_dir, tmp_path / Path(run.run_dir).name))
+    metrics = json.loads((copy / "metrics.json").read_text())
+    for entry in metrics["models"]:
+        assert entry["manifest_sha256"] == manifest_sha256(copy / "models" / entry["name"])
+    name = metrics["models"][-1]["name"]
+    open_run(copy).load_model(name)  # as written: loads
+    manifest = copy / "models" / name / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["threshold"] = 0.01  # every file still matches its own hash: only the record tells
+    manifest.write_text(json.dumps(doc, indent=2) + "\n")
+    with pytest.raises(ModelFileError, match="edited or replaced"):
+        open_run(copy).load_model(name)

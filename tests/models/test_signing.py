@@ -7,14 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-pytest.importorskip("model_signing")
-
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-
-from crimeclass.models._persist import ModelFileError  # noqa: E402
-from crimeclass.models._signing import (  # noqa: E402
+from crimeclass.models._persist import ModelFileError
+from crimeclass.models._signing import (
     SIGNATURE_FILE,
     SignatureError,
     sign_run,

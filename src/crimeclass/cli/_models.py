@@ -211,6 +211,9 @@ def predict(
     memory_limit: Annotated[str, typer.Option(
         callback=check_memory_limit,
         help="DuckDB memory limit (features, reading); it spills to disk beyond.")] = "1GB",
+    verify_key: Annotated[Path | None, typer.Option(
+        help="A public key (PEM): refuse the run unless it is signed with the matching "
+             "private key (crimeclass sign) and unchanged since.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score incidents with a saved model of a run; write ID, probability, label, model id.
@@ -222,6 +225,7 @@ def predict(
     from crimeclass.models import PredictOptions
     from crimeclass.models import predict as run_predict
 
+    _verify(run, verify_key)
     if not inputs:
         if store is None:
             raise ValueError("nothing to score: give INPUT files or a store, or --store")
@@ -277,6 +281,9 @@ def evaluate(
     store: Annotated[Path | None, typer.Option(
         help="The store the run was trained on, where it is no longer where the run "
              "recorded it (default: the run's own record).", show_default=False)] = None,
+    verify_key: Annotated[Path | None, typer.Option(
+        help="A public key (PEM): refuse the run unless it is signed with the matching "
+             "private key (crimeclass sign) and unchanged since.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a training run: metrics with intervals, calibration, slices, explanations.
@@ -288,6 +295,7 @@ def evaluate(
     from crimeclass._api import evaluate as run_evaluation
     from crimeclass.evaluation import check_roc_sanity
 
+    _verify(run_dir, verify_key)
     if threshold_rule is ThresholdRule.precision and target_precision is None:
         raise typer.BadParameter("a value is needed with --threshold-rule precision",
                                  param_hint="'--target-precision'")
@@ -314,3 +322,35 @@ def evaluate(
         err_console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"evaluation: {result.out}  (evaluation.html, evaluation.md, evaluation.json, "
                   "model_cards/)")
+
+
+def _verify(run: Path, public_key: Path | None) -> None:
+    """With --verify-key: the run's signature, checked before anything of it is loaded."""
+    if public_key is not None:
+        from crimeclass.models import verify_run
+
+        verify_run(run, public_key)
+
+
+@handles_errors
+def sign(
+    run: Annotated[Path, typer.Argument(
+        metavar="RUN", help="A run folder written by crimeclass train (runs/<run-id>).")],
+    key: Annotated[Path, typer.Option(
+        help="The private key (PEM, elliptic curve) to sign with; nothing goes online.",
+        show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign every file of a run (OpenSSF model-signing, a local key pair) into RUN/run.sig.
+
+    Sign after evaluate (it writes model cards into the run). predict, evaluate and
+    serve then refuse the run with --verify-key PUBLIC.pem unless the signature
+    matches and no file was added, removed or changed.
+    """
+    from crimeclass.models import sign_run
+
+    signature = sign_run(run, key)
+    if as_json:
+        print_json({"run": str(run), "signature": str(signature)})
+    else:
+        console.print(f"signed {run}: {signature}", highlight=False)

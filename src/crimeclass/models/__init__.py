@@ -35,7 +35,9 @@ from crimeclass.models._persist import (
     MODEL_FORMAT_VERSION,
     TRUSTED_TYPES,
     ModelFileError,
+    check_manifest_sha256,
     load_model,
+    manifest_sha256,
     save_model,
 )
 from crimeclass.models._predict import PredictOptions, PredictResult, predict, quarantine_path
@@ -66,11 +68,18 @@ from crimeclass.models._score import (
     window_sql,
 )
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
+from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
 from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
+    "verify_run",
+    "sign_run",
+    "manifest_sha256",
+    "check_manifest_sha256",
+    "SignatureError",
+    "SIGNATURE_FILE",
     "BASELINES",
     "HELD_OUT_METRICS",
     "INTERVAL_METRICS",

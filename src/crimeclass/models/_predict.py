@@ -166,6 +166,9 @@ def _plan(inputs: str | Path | Sequence[str | Path], history_store: str | Path |
     hist = Path(history_store) if history_store is not None else None
     if hist is not None and not hist.is_file():
         raise PredictError(f"no history store at {hist}", path=hist)
+    if hist is not None:
+        with Store(hist, read_only=True):  # a crimeclass store, or a clear StoreError
+            pass
     if not store_input and (options.since or options.until):
         raise ModelOptionError("--since/--until select incidents of a store; a file is "
                                "scored whole", option="--since/--until")

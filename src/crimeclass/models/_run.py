@@ -37,7 +37,12 @@ import pandas as pd
 from crimeclass.features import FeatureSpec, feature_catalog
 from crimeclass.models._errors import RunError
 from crimeclass.models._metrics import OLD_NAMES
-from crimeclass.models._persist import load_model, save_model
+from crimeclass.models._persist import (
+    check_manifest_sha256,
+    load_model,
+    manifest_sha256,
+    save_model,
+)
 
 __all__ = ["RUN_FILES", "RUN_FORMAT_VERSION", "LoadedModel", "Run", "RunWriter", "open_run",
            "write_json"]
@@ -124,7 +129,12 @@ class RunWriter:
         write_json(folder / "trials.json", trials)
 
     def write_metrics(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Write ``metrics.json``; return it as written."""
+        """Write ``metrics.json``, with the sha256 of each saved model's manifest (so that a
+        manifest edited or replaced afterwards is refused on loading); return it."""
+        for entry in doc.get("models", []):
+            folder = self.path / MODELS_DIR / entry["name"]
+            if (folder / "manifest.json").is_file():
+                entry["manifest_sha256"] = manifest_sha256(folder)
         full = {"format_version": RUN_FORMAT_VERSION, "run_id": self.run_id, **doc}
         write_json(self.path / METRICS, full)
         return full
@@ -306,7 +316,11 @@ class Run:
         return self._models[name]
 
     def _load(self, name: str) -> LoadedModel:
-        pipeline, manifest = load_model(self.path / MODELS_DIR / name)
+        folder = self.path / MODELS_DIR / name
+        expected = self.model_entry(name).get("manifest_sha256")
+        if expected is not None:  # runs before it was recorded load on their files' hashes
+            check_manifest_sha256(folder, expected)
+        pipeline, manifest = load_model(folder)
         spec = FeatureSpec.from_dict(manifest.get("feature_spec") or self.config["features"])
         if list(manifest.get("features", [])) != [f.name for f in feature_catalog(spec)]:
             raise RunError(f"the manifest of {name!r} lists other features than its feature "
