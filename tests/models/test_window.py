@@ -5,13 +5,15 @@ import datetime as dt
 import duckdb
 import pytest
 
+from crimeclass.engines import DuckDBEngine
 from crimeclass.models import complete_years, resolve_window
 
 
 @pytest.fixture
 def con(sample_store):
+    """The sample store's incidents, through the engine that train hands the window."""
     c = duckdb.connect(str(sample_store), read_only=True)
-    yield c
+    yield DuckDBEngine(c)
     c.close()
 
 

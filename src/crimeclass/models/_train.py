@@ -152,7 +152,8 @@ def _read_data(store_path: str | Path, config: TrainConfig, feature_names: list[
     label = config.features.label_column
     with Store(store_path, read_only=True) as store:
         store.require_rows()
-        window = resolve_window(store.con, since=config.since, until=config.until,
+        window = resolve_window(DuckDBEngine.from_store(store), since=config.since,
+                                until=config.until,
                                 holdout=config.holdout)
         emit("stage", {"text": f"computing features {window.train_since:%Y-%m-%d} to "
                                f"{window.holdout_until:%Y-%m-%d}"})

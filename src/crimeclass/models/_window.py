@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from crimeclass.engines import Engine
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
 
 __all__ = ["Window", "complete_years", "period_text", "resolve_window"]
@@ -44,7 +45,12 @@ def _ts(value: str | dt.date | None) -> dt.datetime | None:
         raise ModelOptionError(f"{value!r} is not a date (use YYYY-MM-DD)", value=value) from e
 
 
-def complete_years(con: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[int]:
+def _at(t: dt.datetime) -> str:
+    return f"TIMESTAMP '{t.isoformat(sep=' ')}'"
+
+
+def complete_years(engine: Engine, since: dt.datetime | None,
+                   until: dt.datetime | None) -> list[int]:
     """Calendar years of the window the store covers completely.
 
     A year counts as complete when the window spans all of it, each of its 12
@@ -54,16 +60,13 @@ def complete_years(con: Any, since: dt.datetime | None, until: dt.datetime | Non
     few weeks of an export), where a model would be judged on a selection.
     """
     where = ["is_index IS NOT NULL"]
-    params: list[Any] = []
     if since is not None:
-        where.append("date >= ?")
-        params.append(since)
+        where.append(f"date >= {_at(since)}")
     if until is not None:
-        where.append("date < ?")
-        params.append(until)
-    rows = con.execute(
-        "SELECT year(date) AS y, month(date) AS m, count(*) FROM incidents WHERE "
-        + " AND ".join(where) + " GROUP BY ALL ORDER BY 1, 2", params).fetchall()
+        where.append(f"date < {_at(until)}")
+    rows = engine.table(
+        f"SELECT year(date) AS year, month(date) AS month, count(*) AS n FROM {engine.source} "
+        f"WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1, 2").to_pylist()
     if not rows:
         return []
     months = pd.DataFrame(rows, columns=["year", "month", "n"])
@@ -81,13 +84,14 @@ def complete_years(con: Any, since: dt.datetime | None, until: dt.datetime | Non
     return out
 
 
-def resolve_window(con: Any, *, since: str | None = None, until: str | None = None,
+def resolve_window(engine: Engine, *, since: str | None = None, until: str | None = None,
                    holdout: str = "auto") -> Window:
     """The training and held-out periods of a store.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
+    engine : Engine
+        Its incidents (``engine.source``): a store's, through ``DuckDBEngine.from_store``.
     since, until : str, optional
         The data window ``[since, until)`` (ISO dates); the store's whole span
         by default.
@@ -101,7 +105,7 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
                                option="--since/--until", value=(since, until))
     holdout = holdout.strip()
     if holdout == "auto":
-        years = complete_years(con, lo, hi)
+        years = complete_years(engine, lo, hi)
         if not years:
             raise ModelOptionError("the window holds no complete calendar year to hold out; "
                                    "pass --holdout START:END (or a year) explicitly",
@@ -130,8 +134,8 @@ def resolve_window(con: Any, *, since: str | None = None, until: str | None = No
     if hi is not None and end > hi:
         raise ModelOptionError(f"the held-out period ends {end:%Y-%m-%d}, after --until "
                                f"{until}", option="--holdout", value=holdout)
-    first = con.execute("SELECT min(date) FROM incidents WHERE is_index IS NOT NULL"
-                        + (" AND date >= ?" if lo else ""), [lo] if lo else []).fetchall()[0][0]
+    first = engine.table(f"SELECT min(date) AS first FROM {engine.source} WHERE is_index IS NOT "
+                         f"NULL{f' AND date >= {_at(lo)}' if lo else ''}").to_pylist()[0]["first"]
     if first is None:
         raise TrainingDataError("the store holds no labeled incidents in the window", rows=0)
     train_since = lo or first
