@@ -20,7 +20,7 @@ real services use:
   session or break a stream once.
 
 Used by tests/data/sources/test_portal.py, tests/data/sources/test_bigquery.py,
-tests/test_cli_sources.py and bench/sources.py. Loopback only; stop them with
+tests/cli/test_sources.py and bench/sources.py. Loopback only; stop them with
 ``close()`` (or ``with``).
 """
 
