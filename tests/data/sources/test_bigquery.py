@@ -214,3 +214,44 @@ def test_a_run_resumed_after_its_session_expired_reads_it_again(server, file_sto
         2000, 2000 - stored, stored)
     assert incidents(path).equals(incidents(file_store))
     assert state(path) == (newest(server.table), None, None)
+
+
+class TextSource(BigQuerySource):
+    """The source as it was: every column handed to validation as text."""
+
+    def ingest_batches(self):
+        return self.batches()
+
+
+def test_typed_columns_are_judged_as_their_text_would_be(bq_table, tmp_path):
+    def set_at(table: pa.Table, name: str, row: int, value) -> pa.Table:
+        i = table.schema.get_field_index(name)
+        values = table.column(name).to_pylist()
+        values[row] = value
+        return table.set_column(i, table.schema.field(i), pa.array(values, table.schema[i].type))
+
+    table = set_at(bq_table, "x_coordinate", 10, float("nan"))  # not a number
+    table = set_at(table, "date", 20, None)  # missing date
+    table = set_at(table, "year", 30, 1999)  # year mismatch
+    table = set_at(table, "latitude", 40, 45.0)  # outside Chicago: nulled and flagged
+    table = set_at(table, "beat", 50, 99999)  # out of range: nulled and flagged
+    stores = {}
+    with BigQueryReadServer(table, batch_rows=250) as srv:
+        for kind, cls in (("typed", BigQuerySource), ("text", TextSource)):
+            stores[kind] = tmp_path / f"{kind}.duckdb"
+            with Store(stores[kind]) as st:
+                account = st.ingest(cls(project="p", endpoint=srv.endpoint, plaintext=True,
+                                        streams=1))  # one stream: the same line numbers
+                assert (account.read, account.quarantined) == (2000, 3)
+    assert incidents(stores["typed"]).equals(incidents(stores["text"]))
+    reasons = {}
+    for kind, path in stores.items():
+        with Store(path, read_only=True) as st:
+            reasons[kind] = st.con.execute("SELECT line, reason, problems FROM quarantine "
+                                           "ORDER BY line").fetchall()
+            flags = st.con.execute("SELECT count(*) FROM incidents WHERE len(flags) > 0"
+                                   ).fetchall()[0][0]
+            assert flags >= 2
+    assert reasons["typed"] == reasons["text"]
+    assert {r for _, r, _ in reasons["typed"]} == {"not_a_number", "missing_date",
+                                                   "year_mismatch"}
