@@ -58,6 +58,18 @@ def test_ingest_bigquery(raw, tmp_path):
         assert ACCOUNT <= out.keys()
         assert (out["read"], out["inserted"], out["streams"]) == (1500, 1500, 2)
         assert srv.sessions[0].read_session.read_options.row_restriction == "year >= 2025"
+        args = ["ingest", "bigquery", "--endpoint", srv.endpoint, "--plaintext", "--project",
+                "billing", "--from-year", "2025", "--store", store]
+        r = runner.invoke(app, [*args, "--json"])  # again: only rows updated since
+        again = json.loads(r.output)
+        assert (again["read"], again["cursor"]) == (0, out["cursor"])
+        restriction = srv.sessions[1].read_session.read_options.row_restriction
+        assert restriction.startswith("year >= 2025 AND updated_on > TIMESTAMP '")
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        assert f"next run asks for updated_on > {out['cursor']}" in r.output
+        r = runner.invoke(app, [*args, "--restart", "--json"])  # every row again
+        assert (json.loads(r.output)["read"], json.loads(r.output)["unchanged"]) == (1500, 1500)
 
 
 def test_ingest_of_files_is_as_before(tmp_path):

@@ -20,7 +20,7 @@ real services use:
   session or break a stream once.
 
 Used by tests/data/sources/test_portal.py, tests/data/sources/test_bigquery.py,
-tests/test_cli_sources.py and bench/sources.py. Loopback only; stop them with
+tests/cli/test_sources.py and bench/sources.py. Loopback only; stop them with
 ``close()`` (or ``with``).
 """
 
@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -522,7 +522,8 @@ class BigQueryReadServer:
             name=name, data_format=types.DataFormat.ARROW, table=requested.table,
             read_options=requested.read_options, streams=streams,
             arrow_schema=types.ArrowSchema(serialized_schema=schema.serialize().to_pybytes()),
-            estimated_row_count=rows.num_rows)
+            estimated_row_count=rows.num_rows,
+            expire_time=datetime.now(UTC) + timedelta(hours=6))
 
     def _read_rows(self, request: Any, context: Any) -> Iterator[Any]:
         import grpc
@@ -546,6 +547,11 @@ class BigQueryReadServer:
             if k == 0:  # as BigQuery does, the first response carries the schema
                 response.arrow_schema = schema
             yield response
+
+    def forget_sessions(self) -> None:
+        """Forget every session's streams, as BigQuery does when a session expires."""
+        with self._lock:
+            self._streams.clear()
 
     def _breaks(self, stream: int, batch: int) -> bool:
         """Whether to break ``stream`` before ``batch`` (once)."""

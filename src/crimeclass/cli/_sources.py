@@ -15,7 +15,6 @@ from crimeclass.cli._render import (
     portal_table,
     print_accounts,
     progress,
-    status,
 )
 
 UrlOpt = Annotated[str, typer.Option(help="The portal's address (another Socrata host works).")]
@@ -145,6 +144,9 @@ def ingest_bigquery_cmd(
         help="host:port of another BigQuery Storage endpoint.", show_default=False)] = None,
     plaintext: Annotated[bool, typer.Option(
         help="Talk to --endpoint without TLS or credentials (a local emulator).")] = False,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Drop an interrupted run and the cursor of the last: read every "
+                          "row of the filters again.")] = False,
     store: StoreOpt = None,
     memory_limit: MemoryOpt = "1GB",
     as_json: JsonOpt = False,
@@ -153,26 +155,31 @@ def ingest_bigquery_cmd(
 
     The canonical columns and the filters (years, updated since) are pushed down
     to BigQuery; its streams are read in parallel as Arrow, validated and stored
-    in one transaction. Credentials come from Google's default credentials
-    (gcloud auth application-default login, or $GOOGLE_APPLICATION_CREDENTIALS).
+    500,000 rows per transaction. Run again with the same filters, it reads only
+    the rows updated since the last run, or resumes an interrupted one where it
+    stopped. Credentials come from Google's default credentials (gcloud auth
+    application-default login, or $GOOGLE_APPLICATION_CREDENTIALS).
     """
-    from crimeclass.data import BigQuerySource, IngestOptions, Store, total
+    from crimeclass.data import IngestOptions, Store
+    from crimeclass.data.sources import ingest_bigquery
 
     row_filter = _row_filter(from_year, to_year, updated_since)
     path = _store_path(store)
-    with status(as_json, "opening a BigQuery read session..."):
-        source = BigQuerySource(project=project, table=table, row_filter=row_filter,
-                                streams=streams, endpoint=endpoint, plaintext=plaintext)
     with Store(path) as st, progress(as_json) as bars:
-        task = bars.add_task(f"{table} ({len(source.session.streams)} streams)",
-                             total=source.size() or None)
-        account = st.ingest(source, IngestOptions(memory_limit=memory_limit),
-                            on_progress=lambda done, tot: bars.update(
-                                task, completed=done, total=tot or None))
-    summary = total([account])
-    summary.update(source=source.name, streams=len(source.session.streams), store=str(path))
+        task = bars.add_task(table, total=None)
+        run = ingest_bigquery(st, row_filter, options=IngestOptions(memory_limit=memory_limit),
+                              restart=restart, project=project, table=table, streams=streams,
+                              endpoint=endpoint, plaintext=plaintext,
+                              on_progress=lambda done, tot: bars.update(
+                                  task, completed=done, total=tot or None))
+    summary = run.summary()
+    summary["store"] = str(path)
     if as_json:
         print_json(summary)
     else:
-        print_accounts([account])
+        print_accounts(run.accounts)
+        console.print(f"streams: {run.streams}"
+                      + (" (an interrupted run resumed)" if run.resumed else "")
+                      + (f"; next run asks for updated_on > {summary['cursor']}"
+                         if summary["cursor"] else ""))
         console.print(f"store: {path}")

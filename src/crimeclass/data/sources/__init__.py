@@ -2,12 +2,14 @@
 
 Files (:class:`CsvSource`, :class:`ParquetSource`, opened by :func:`open_source`),
 the Data Portal's web API (:class:`PortalSource`, read by :func:`ingest_portal`
-and :func:`sync_portal`), BigQuery (:class:`BigQuerySource`), and the resampled
-scale sets for benchmarks (:func:`scaleset`).
+and :func:`sync_portal`), BigQuery (:class:`BigQuerySource`, read by
+:func:`ingest_bigquery`), and the resampled scale sets for benchmarks
+(:func:`scaleset`).
 """
 
 from crimeclass.data.sources._base import BatchSource, Cursor, FileSource, Source
 from crimeclass.data.sources._bigquery import BigQuerySource
+from crimeclass.data.sources._bigquery_run import BigQueryRun, ingest_bigquery
 from crimeclass.data.sources._csv import CsvSource
 from crimeclass.data.sources._files import expand_paths, open_source
 from crimeclass.data.sources._parquet import ParquetSource
@@ -20,6 +22,7 @@ from crimeclass.data.sources._sync import PortalRun, ingest_portal, sync_portal
 __all__ = [
     "FIRST_SCALE_ID",
     "BatchSource",
+    "BigQueryRun",
     "BigQuerySource",
     "CsvSource",
     "Cursor",
@@ -32,6 +35,7 @@ __all__ = [
     "SodaClient",
     "Source",
     "expand_paths",
+    "ingest_bigquery",
     "ingest_portal",
     "open_source",
     "scaleset",

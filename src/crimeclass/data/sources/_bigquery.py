@@ -5,9 +5,23 @@ google-cloud-bigquery-storage's ``BigQueryReadClient``: one read session in the
 Arrow format, with the canonical columns selected and the :class:`RowFilter`
 (a year range, ``updated_on`` after a time) pushed down as its row restriction,
 so BigQuery sends only those rows and columns. The session's streams are read
-in parallel threads, each batch cast to text as :data:`RAW_SCHEMA` wants, and
-the batches go through the same validation, quarantine, account and store as a
-file. The client reconnects a broken stream at the row where it stopped.
+in parallel threads, and the batches go through the same validation, quarantine,
+account and store as a file. The client reconnects a broken stream at the row
+where it stopped.
+
+The table is typed (INTEGER, FLOAT, BOOLEAN, TIMESTAMP), so the batches the
+ingest validates (:meth:`BigQuerySource.ingest_batches`) keep those columns in
+their canonical Arrow type: a cast that is exact (a TIMESTAMP keeps its
+wall-clock value, an INTEGER that fits stays that integer) gives the value that
+validation's parse of its text would give, without formatting it as text and
+parsing it again (most of the ingest's time before). A column whose cast fails
+(an INTEGER too large for the canonical INTEGER) stays text in that batch, and
+validation judges it. :meth:`BigQuerySource.batches` gives every column as text.
+
+The source counts, per stream, the rows it has handed over (:attr:`offsets`),
+and the newest ``updated_on`` among them (:attr:`high`): a run that commits as
+it goes (:mod:`crimeclass.data.sources._bigquery_run`) stores them with its
+rows, and a resumed run reads each stream of the same session from its offset.
 
 The billing project comes from ``project=`` (``--project``), else
 ``$GOOGLE_CLOUD_PROJECT``, else Google's default credentials, which also give
@@ -21,11 +35,13 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from queue import Empty, Full, Queue
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimeclass.data._errors import SourceError
 from crimeclass.data._rowfilter import RowFilter
@@ -37,6 +53,10 @@ __all__ = ["BigQuerySource", "bigquery_client"]
 #: The columns asked for: every canonical column but the derived Location.
 SELECTED_FIELDS: tuple[str, ...] = tuple(c.bigquery for c in COLUMNS if c.kind != "derived")
 _PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
+#: The canonical Arrow type of each kind of column that BigQuery sends typed.
+_CANONICAL_TYPES = {"id": pa.int64(), "int": pa.int32(), "year": pa.int32(),
+                    "float": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us")}
+_KIND = {c.name: c.kind for c in COLUMNS}
 _LOGIN = ("run 'gcloud auth application-default login', or set GOOGLE_APPLICATION_CREDENTIALS "
           "to a service account key file")
 
@@ -71,6 +91,13 @@ def bigquery_client(endpoint: str | None = None, *, plaintext: bool = False) -> 
                               transport=transport)
 
 
+def _gone(e: BaseException) -> bool:
+    """Whether ``e`` says that a stream, or its session, is no more (expired, or unknown)."""
+    from google.api_core import exceptions as gexc
+
+    return isinstance(e, (gexc.NotFound, gexc.FailedPrecondition))
+
+
 def _table_path(table: str) -> str:
     parts = table.split(".")
     if len(parts) != 3 or not all(parts):
@@ -103,11 +130,24 @@ class BigQuerySource(Source):
         gRPC without TLS or credentials (a local server; see :func:`bigquery_client`).
     client : BigQueryReadClient or None
         A client to use instead of building one.
+    session : ReadSession or None
+        A read session to read (that of an interrupted run); None: create one.
+    offsets : dict of str to int
+        Rows of each stream already read (an interrupted run's): reading starts there.
+    finished : set of str
+        Streams already read to their end: not read again.
 
     Attributes
     ----------
     session : ReadSession
         The read session: its streams, schema and estimated row count.
+    offsets, finished
+        Updated as batches are handed over.
+    high : datetime or None
+        The newest ``updated_on`` of the rows handed over.
+    session_gone : bool
+        Whether a stream was refused as not found or expired (a resumed session that
+        BigQuery no longer keeps).
     """
 
     project: str | None = None
@@ -117,6 +157,12 @@ class BigQuerySource(Source):
     endpoint: str | None = None
     plaintext: bool = False
     client: Any = field(default=None, repr=False)
+    session: Any = field(default=None, repr=False)
+    offsets: dict[str, int] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)
+
+    high: datetime | None = field(default=None, init=False)
+    session_gone: bool = field(default=False, init=False)
 
     format = "bigquery"
 
@@ -134,7 +180,8 @@ class BigQuerySource(Source):
             self.client = self._call(lambda: bigquery_client(self.endpoint,
                                                              plaintext=self.plaintext))
         self.project = self.project or self._default_project()
-        self.session = self._call(self._create_session)
+        if self.session is None:
+            self.session = self._call(self._create_session)
         self.schema = self._session_schema()
         mapping = {n: BIGQUERY_NAMES[n] for n in self.schema.names if n in BIGQUERY_NAMES}
         ignored = tuple(n for n in self.schema.names if n not in BIGQUERY_NAMES)
@@ -237,20 +284,36 @@ class BigQuerySource(Source):
 
     # ----------------------------------------------------------- reading
 
-    def _text(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        """The batch's mapped columns as text (zoned timestamps as their wall-clock value)."""
+    def _columns(self, batch: pa.RecordBatch, typed: bool) -> dict[str, pa.Array]:
+        """The batch's mapped columns: as text, or (``typed``) in their canonical type
+        where the cast is exact (zoned timestamps as their wall-clock value)."""
         out = {}
         for name, canonical in self.header.mapping.items():
             arr = batch.column(name)
             if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
                 arr = arr.cast(pa.timestamp(arr.type.unit))
+            want = _CANONICAL_TYPES.get(_KIND[canonical]) if typed else None
+            if want is not None and not pa.types.is_string(arr.type):
+                try:
+                    out[canonical] = arr.cast(want)  # safe: fails rather than change a value
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass
             out[canonical] = arr if arr.type == pa.string() else arr.cast(pa.string())
         return out
 
-    def _read_stream(self, stream: str, out: Queue[Any], stop: threading.Event) -> None:
-        """One stream's batches, as text columns, into ``out``; then None, or the error."""
+    def _newest(self, batch: pa.RecordBatch) -> datetime | None:
+        if "updated_on" not in batch.schema.names:
+            return None
+        value = pc.max(batch.column("updated_on")).as_py()
+        return value.replace(tzinfo=None) if isinstance(value, datetime) else None
+
+    def _read_stream(self, stream: str, typed: bool, out: Queue[Any],
+                     stop: threading.Event) -> None:
+        """One stream's batches into ``out`` as ``(stream, columns, newest updated_on)``;
+        then ``(stream, None, None)``, or the error."""
         try:
-            reader = self.client.read_rows(stream)
+            reader = self.client.read_rows(stream, offset=self.offsets.get(stream, 0))
             for message in reader:
                 if stop.is_set():
                     reader.cancel()
@@ -263,14 +326,14 @@ class BigQuerySource(Source):
                 except (pa.ArrowInvalid, OSError) as e:
                     raise self._error(f"stream {stream} sent data that is not an Arrow record "
                                       f"batch of the session's schema ({e})") from None
-                item: Any = self._text(batch)
+                item: Any = (stream, self._columns(batch, typed), self._newest(batch))
                 while not stop.is_set():  # a bounded queue: memory stays a few batches
                     try:
                         out.put(item, timeout=0.1)
                         break
                     except Full:
                         continue
-            item = None
+            item = (stream, None, None)
         except BaseException as e:  # handed to the consumer
             item = e
         while not stop.is_set():
@@ -281,31 +344,47 @@ class BigQuerySource(Source):
                 continue
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Raw batches from all streams, in the order they arrive; ``_line`` counts rows."""
-        streams = [s.name for s in self.session.streams]
+        """Raw batches (text) from all streams, in the order they arrive; ``_line`` counts
+        rows."""
+        return self._batches(typed=False)
+
+    def ingest_batches(self) -> Iterator[pa.RecordBatch]:
+        """As :meth:`batches`, with the typed columns in their canonical type (see the
+        module's docstring)."""
+        return self._batches(typed=True)
+
+    def _batches(self, typed: bool) -> Iterator[pa.RecordBatch]:
+        streams = [s.name for s in self.session.streams if s.name not in self.finished]
         out: Queue[Any] = Queue(maxsize=2 * max(1, len(streams)))
         stop = threading.Event()
-        threads = [threading.Thread(target=self._read_stream, args=(s, out, stop), daemon=True,
-                                    name=f"crimeclass-bq-{i}") for i, s in enumerate(streams)]
+        threads = [threading.Thread(target=self._read_stream, args=(s, typed, out, stop),
+                                    daemon=True, name=f"crimeclass-bq-{i}")
+                   for i, s in enumerate(streams)]
         for t in threads:
             t.start()
-        running, line = len(threads), 1
+        running, line = len(threads), self.cursor.rows + 1
         try:
             while running:
                 item = out.get()
-                if item is None:
-                    running -= 1
-                    continue
                 if isinstance(item, BaseException):
+                    self.session_gone = _gone(item)
                     error = self._translate(item)
                     if error is item:
                         raise item
                     raise error from None
-                n = len(next(iter(item.values()))) if item else 0
+                stream, columns, newest = item
+                if columns is None:
+                    running -= 1
+                    self.finished.add(stream)
+                    continue
+                n = len(next(iter(columns.values()))) if columns else 0
                 lines = pa.array(np.arange(line, line + n, dtype=np.int64))
                 line += n
+                self.offsets[stream] = self.offsets.get(stream, 0) + n
+                if newest is not None and (self.high is None or newest > self.high):
+                    self.high = newest
                 self._advance(n)
-                yield raw_batch(item, lines)
+                yield raw_batch(columns, lines)
         finally:
             stop.set()
             for t in threads:
