@@ -125,3 +125,15 @@ def test_store_location_is_derived_from_latitude_and_longitude(sample_store):
             SELECT count(*) FROM incidents WHERE latitude IS NOT NULL
                AND location <> '(' || latitude || ', ' || longitude || ')'""").fetchall()[0][0]
     assert bad == 0
+
+
+@pytest.mark.parametrize("column,value", [("Beat", "99999999999"), ("Ward", "-3000000000"),
+                                          ("District", "2147483648")])
+def test_a_code_beyond_integer_range_is_nulled_and_flagged_not_a_failed_ingest(
+        tmp_path, store, modern, column, value):
+    header, lines = modern
+    line = with_fields(lines[0], **{column: value})
+    account = store.ingest_path(write_csv(tmp_path / "big.csv", header, [line]))
+    name = column.lower()
+    assert account.inserted == 1 and account.flags == {f"{name}_out_of_range": 1}
+    assert store.con.execute(f"SELECT {name} FROM incidents").fetchall() == [(None,)]

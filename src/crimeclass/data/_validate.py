@@ -141,7 +141,9 @@ def _rules(date_formats: Sequence[str], bounds: Bounds, now: str, typed: frozens
 def _number_rules(r: _Rules, c: Column, bounds: Bounds, typed: frozenset[str]) -> None:
     """Rules of a column of whole numbers (ID, codes of places, Year)."""
     n = c.name
-    sql_type = "BIGINT" if c.kind == "id" else "INTEGER"
+    # BIGINT for every column: a code beyond INTEGER (a Beat of 99999999999) must reach the
+    # range check below (nulled and flagged), not fail the whole ingest in a cast
+    sql_type = "BIGINT"
     if n in typed:
         r.parsed.append(f"{n} AS p_{n}")
     else:
