@@ -40,6 +40,7 @@ from crimeclass.data._errors import SourceError
 from crimeclass.data._rowfilter import RowFilter
 from crimeclass.data.sources._base import Source
 from crimeclass.data.sources._bigquery import BigQuerySource
+from crimeclass.data.sources._sync import _in_transaction
 
 if TYPE_CHECKING:
     import duckdb
@@ -170,16 +171,6 @@ def _load(con: duckdb.DuckDBPyConnection, url: str, scope: str) -> _State | None
     rows = con.execute("SELECT cursor, run_where, run_high, run_session, run_offsets "
                        "FROM sync_state WHERE url = ? AND scope = ?", [url, scope]).fetchall()
     return _State(*rows[0]) if rows else None
-
-
-def _in_transaction(con: duckdb.DuckDBPyConnection, fn: Callable[[], object]) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        fn()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _begin(con: duckdb.DuckDBPyConnection, run: BigQueryRun, session: str) -> None:
