@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from crimeclass.data import Store
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import (
     DEFINE_LABEL,
     FeatureSpec,
@@ -37,7 +38,8 @@ READS_LABEL = [f.name for f in feature_catalog(SPEC) if "is_index" in f.uses]
 def _features(store: Path, spec: FeatureSpec = SPEC) -> pd.DataFrame:
     """Every incident's features, through the public API (the one place to adapt to it)."""
     with Store(store, read_only=True) as s:
-        return read_features(s.con, spec, labeled_only=False).reset_index(drop=True)
+        return read_features(DuckDBEngine.from_store(s), spec,
+                             labeled_only=False).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

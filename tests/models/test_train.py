@@ -118,7 +118,7 @@ def test_svm_and_nn_train_save_and_predict_what_was_reported(svm_nn_run, sample_
     assert {"units", "layers", "dropout", "learning_rate"} <= params["nn"]
     preds = pd.read_parquet(d / "predictions.parquet")
     con = duckdb.connect(str(sample_store), read_only=True)
-    frame = read_features(con, SPEC, since="2016-01-01", until="2017-01-01")
+    frame = read_features(DuckDBEngine(con), SPEC, since="2016-01-01", until="2017-01-01")
     con.close()
     assert list(frame["key"]) == list(preds["key"])
     for name, files in (("svm", {"pipeline.skops"}), ("nn", {"pipeline.skops", "network.keras"})):
