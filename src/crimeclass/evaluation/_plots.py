@@ -146,7 +146,7 @@ def _drift(doc: dict[str, Any], path: Path, top: int = 20) -> None:
     ax.invert_yaxis()
     ax.axvline(0.1, color="0.6", ls=":", lw=1)
     ax.axvline(0.25, color="0.6", ls="--", lw=1)
-    ax.set_xlabel("PSI against the training period (0.1 moderate, 0.25 major)")
+    ax.set_xlabel("PSI against the training period\n(0.1 moderate, 0.25 major)")
     ax.set_title("Feature drift")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
