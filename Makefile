@@ -89,6 +89,8 @@ bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/sources.py --data $(DATA)
 	$(BIN)/python bench/explore.py --data $(DATA)
 	$(BIN)/python bench/train.py --data $(DATA)
+	$(BIN)/python bench/features.py --data $(DATA)
+	$(BIN)/python bench/online.py --data $(DATA)
 
 lock: ## re-pin constraints.txt from a fresh environment
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

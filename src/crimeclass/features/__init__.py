@@ -28,6 +28,7 @@ from crimeclass.features._leakage import (
     check_features,
     forbidden_reason,
 )
+from crimeclass.features._online import HistoryIndex
 from crimeclass.features._sql import (
     META_COLUMNS,
     feature_frame,
@@ -41,6 +42,7 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
+    "HistoryIndex",
     "AFTER_THE_FACT",
     "DEFINE_LABEL",
     "FEATURE_GROUPS",
