@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 
 from crimeclass.cli import app
 
+from .conftest import train_small_run
+
 runner = CliRunner()
 
 
@@ -30,12 +32,8 @@ def place(tmp_path_factory: pytest.TempPathFactory, sample_store: Path,
     folder.mkdir()
     store = folder / "store.duckdb"
     shutil.copy(sample_store, store)
-    result = runner.invoke(app, ["train", "--store", str(store), "--models", "lr", "--trials",
-                                 "1", "--folds", "2", "--since", "2015-01-01", "--runs-dir",
-                                 str(folder / "runs"), "--n-jobs", "1", "--json"])
-    assert result.exit_code == 0, result.output
-    return {"dir": str(folder), "store": str(store), "run": json.loads(result.stdout)["run_dir"],
-            "sample": str(sample[-1])}
+    run = train_small_run(store, folder / "runs")
+    return {"dir": str(folder), "store": str(store), "run": str(run), "sample": str(sample[-1])}
 
 
 def _run(args: list[str], place: dict[str, str]) -> object:

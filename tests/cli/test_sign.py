@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from crimeclass.cli import app
 from tests.models.test_signing import _key_pair
 
+from .conftest import train_small_run
+
 runner = CliRunner()
 
 
@@ -21,11 +23,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, sample_store: Path) -> dict
     folder = tmp_path_factory.mktemp("signed")
     store = folder / "store.duckdb"
     shutil.copy(sample_store, store)
-    trained = runner.invoke(app, ["train", "--store", str(store), "--models", "lr", "--trials",
-                                  "1", "--folds", "2", "--since", "2015-01-01", "--runs-dir",
-                                  str(folder / "runs"), "--n-jobs", "1", "--json"])
-    assert trained.exit_code == 0, trained.output
-    run = Path(json.loads(trained.stdout)["run_dir"])
+    run = train_small_run(store, folder / "runs")
     private, public = _key_pair(folder, "deployer")
     _, other = _key_pair(folder, "stranger")
     done = runner.invoke(app, ["sign", str(run), "--key", str(private), "--json"])
