@@ -25,7 +25,7 @@ among the distinct timestamps (comparisons keep their answers), so that
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,8 @@ class Timeline:
 
     times: np.ndarray
     rank: np.ndarray
+    # shifted(days) by days: several kinds of place share a window length
+    _shifted: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, us: np.ndarray) -> Timeline:
@@ -61,7 +63,10 @@ class Timeline:
 
     def shifted(self, days: int) -> np.ndarray:
         """For each distinct time ``t``, the rank of ``t - days``: how many times precede it."""
-        return np.searchsorted(self.times, self.times - days * DAY_US, side="left")
+        if days not in self._shifted:
+            self._shifted[days] = np.searchsorted(self.times, self.times - days * DAY_US,
+                                                  side="left")
+        return self._shifted[days]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
-from crimeclass.features._history import DAY_US, Timeline
+from crimeclass.features._history import DAY_US, Timeline, _Sorted
 from crimeclass.features._sql import history_rows_sql
 
 __all__ = ["HistoryIndex"]
@@ -68,15 +68,10 @@ class _Place:
         """The sorted segments of one kind of place, and each incident's code."""
         keys, codes = _encode(column, null_is_a_place=null_is_a_place)
         n_codes = len(keys) + (1 if null_is_a_place else 0)
-        known = np.flatnonzero(codes >= 0)
-        composite = codes[known].astype(np.int64) * line.stride + line.rank[known]
-        by = np.argsort(composite, kind="stable")
-        composite = composite[by]
-        starts = np.searchsorted(composite // line.stride, np.arange(n_codes + 1))
-        prefix = np.zeros(len(by) + 1, dtype=np.int32)
-        np.cumsum(is_index[known[by]], out=prefix[1:])
-        ranks = (composite % line.stride).astype(np.int32)
-        return cls(keys, starts, ranks, prefix,
+        srt = _Sorted.build(codes, line, is_index)  # the batch kernel's sort
+        starts = np.searchsorted(srt.codes, np.arange(n_codes + 1))
+        return cls(keys, starts, srt.ranks.astype(np.int32),
+                   srt.index_prefix.astype(np.int32),
                    len(keys) if null_is_a_place else None), codes
 
     def code(self, key: Any, *, create: bool = False) -> int:
