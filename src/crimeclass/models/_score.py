@@ -307,9 +307,9 @@ def incident_features(rows: pa.Table | pd.DataFrame, spec: FeatureSpec, *,
 
     table = _input_table(rows)
     quiet = DuckDBSettings(progress_bar=False)
-    con = history.con.cursor() if history is not None else connect(settings=quiet)
+    con = history.con.cursor() if history is not None else connect()
     try:
-        apply_settings(con, quiet)
+        apply_settings(con, quiet)  # a cursor shares the store's settings: ours are its own
         con.register("_input", table)
         sql, _ = feature_query(con, spec, inputs="_input",
                                history=None if history is None else "incidents", temp=True)
