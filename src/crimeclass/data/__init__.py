@@ -23,7 +23,7 @@ from crimeclass.data._schema import (
     Column,
     resolve_header,
 )
-from crimeclass.data._store import Store, default_store_path
+from crimeclass.data._store import Store, default_store_path, is_duckdb_file
 from crimeclass.data._validate import Bounds
 from crimeclass.data.sources import (
     BigQuerySource,
@@ -73,6 +73,7 @@ __all__ = [
     "StoreError",
     "default_store_path",
     "expand_paths",
+    "is_duckdb_file",
     "ingest_files",
     "ingest_portal",
     "iucr_table",

@@ -45,7 +45,7 @@ from crimeclass.data._schema import COLUMNS
 from crimeclass.data.sources._base import Source
 from crimeclass.data.sources._files import open_source
 
-__all__ = ["DEFAULT_STORE", "IngestOptions", "Store", "default_store_path"]
+__all__ = ["DEFAULT_STORE", "IngestOptions", "Store", "default_store_path", "is_duckdb_file"]
 
 SCHEMA_VERSION = "1"
 DEFAULT_STORE = "crimeclass.duckdb"
@@ -405,6 +405,20 @@ class Store:
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_KINDS = ((b"PAR1", "a Parquet file"), (b"\x1f\x8b", "a gzip-compressed file"),
                 (b"PK\x03\x04", "a zip file"), (b"SQLite format 3", "an SQLite database"))
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` is a file named ``.duckdb``/``.db`` or holding a DuckDB database
+    (its bytes 8 to 12): given where data is expected, it is read as a store."""
+    if not path.is_file():
+        return False
+    if path.suffix in (".duckdb", ".db"):
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(12)[8:12] == _DUCKDB_MAGIC
+    except OSError:
+        return False
 
 
 def _describe(head: bytes) -> str:

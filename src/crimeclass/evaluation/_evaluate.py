@@ -118,10 +118,6 @@ def _ts(value: str | dt.date | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
 
 
-def _is_store(data: Path) -> bool:
-    return data.is_file() and data.suffix in (".duckdb", ".db")
-
-
 @contextmanager
 def _temporary_store(data: Path, emit: EventHandler,
                      accounts: list[dict[str, Any]]) -> Iterator[Path]:
@@ -129,9 +125,9 @@ def _temporary_store(data: Path, emit: EventHandler,
 
     The ingest accounts (rows read, loaded, quarantined and why) go into ``accounts``.
     """
-    from crimeclass.data import Store, expand_paths, open_source
+    from crimeclass.data import Store, expand_paths, is_duckdb_file, open_source
 
-    if _is_store(data):
+    if is_duckdb_file(data):
         yield data
         return
     files = expand_paths([data])
@@ -151,9 +147,9 @@ def _temporary_store(data: Path, emit: EventHandler,
 
 def _check_sources(data: Path, run: Run) -> None:
     """Refuse files that lack a column the features read (before anything is ingested)."""
-    from crimeclass.data import expand_paths, open_source
+    from crimeclass.data import expand_paths, is_duckdb_file, open_source
 
-    if _is_store(data):
+    if is_duckdb_file(data):
         return
     need = {c for f in run.features for c in f["uses"] if c != run.label}
     for f in expand_paths([data]):

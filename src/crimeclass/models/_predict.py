@@ -43,7 +43,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from crimeclass.data import COLUMNS, IngestOptions, Store, expand_paths, open_source
+from crimeclass.data import (
+    COLUMNS,
+    IngestOptions,
+    Store,
+    expand_paths,
+    is_duckdb_file,
+    open_source,
+)
 from crimeclass.features import FeatureSpec
 from crimeclass.models._errors import ModelOptionError, PredictError
 from crimeclass.models._run import LoadedModel, open_run
@@ -59,7 +66,6 @@ from crimeclass.models._score import (
 __all__ = ["PredictOptions", "PredictResult", "predict", "quarantine_path"]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-_DUCKDB_MAGIC = b"DUCK"
 
 #: ``on_event(kind, info)``: progress for a user interface.
 EventHandler = Callable[[str, dict[str, Any]], None]
@@ -120,16 +126,6 @@ class PredictResult:
 # ------------------------------------------------------------------ inputs
 
 
-def _is_store(path: Path) -> bool:
-    if path.suffix == ".duckdb":
-        return True
-    try:
-        with path.open("rb") as f:
-            return f.read(12)[8:12] == _DUCKDB_MAGIC
-    except OSError:
-        return False
-
-
 def _check_sources(paths: list[Path], spec: FeatureSpec) -> list[Any]:
     needed = required_columns(spec)
     portal = {c.name: c.portal for c in COLUMNS}
@@ -162,7 +158,7 @@ class _Plan:
 def _plan(inputs: str | Path | Sequence[str | Path], history_store: str | Path | None,
           options: PredictOptions, spec: FeatureSpec) -> _Plan:
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, str | Path) else inputs)]
-    store_input = len(paths) == 1 and paths[0].is_file() and _is_store(paths[0])
+    store_input = len(paths) == 1 and is_duckdb_file(paths[0])
     hist = Path(history_store) if history_store is not None else None
     if hist is not None and not hist.is_file():
         raise PredictError(f"no history store at {hist}", path=hist)
