@@ -12,7 +12,9 @@ from crimeclass.engines import (
     connect,
     current_setting,
     sql_literal,
+    release_memory,
     temporary_memory_limit,
+    temporary_threads,
 )
 
 
@@ -77,3 +79,23 @@ def test_a_path_with_an_apostrophe_attaches(tmp_path):
 def test_a_literal_reads_back_as_the_same_text(text):
     with connect() as con:
         assert con.execute(f"SELECT {sql_literal(text)}").fetchall() == [(text,)]
+
+
+@pytest.mark.parametrize("own, asked, inside", [(2, 1, 1), (1, 4, 1)])
+def test_temporary_threads_caps_and_restores(own, asked, inside):
+    with connect(settings=DuckDBSettings(threads=own)) as con:
+        with pytest.raises(RuntimeError), temporary_threads(con, asked):
+            assert current_setting(con, "threads") == inside
+            raise RuntimeError("the query failed")
+        assert current_setting(con, "threads") == own
+
+
+def test_release_memory_keeps_live_arrays_intact():
+    import numpy as np
+    import pyarrow as pa
+
+    kept = pa.array(np.arange(1_000_000)).cast(pa.float64())  # in Arrow's pool
+    dropped = pa.array(np.arange(1_000_000)).cast(pa.float64())
+    del dropped
+    release_memory()
+    assert kept.to_numpy()[-1] == 999_999.0 and pa.total_allocated_bytes() >= kept.nbytes

@@ -93,3 +93,19 @@ def test_read_features_is_the_same_frame_by_kernel_or_by_window_sql(incidents_co
     pd.testing.assert_frame_equal(by_kernel, by_sql, check_exact=True)
     # the kernel's relation is gone after the query
     assert "_history_sums" not in {r[0] for r in incidents_con.execute("SHOW TABLES").fetchall()}
+
+
+@pytest.mark.parametrize("spec", [FeatureSpec(target="arrest"), FeatureSpec(allow_arrest=True)],
+                         ids=["arrest-target", "allow-arrest"])
+def test_the_kernel_frame_of_other_specs_is_the_window_sqls(incidents_con, spec):
+    import pandas as pd
+
+    from crimeclass.engines import DuckDBEngine
+    from crimeclass.features import read_features
+
+    engine = DuckDBEngine(incidents_con)
+    args = {"since": "2016-01-01", "until": "2018-01-01", "labeled_only": False}
+    by_kernel = read_features(engine, spec, history="kernel", **args)
+    by_sql = read_features(engine, spec, history="sql", **args)
+    assert len(by_kernel) > 1000 and spec.label_column in by_kernel
+    pd.testing.assert_frame_equal(by_kernel, by_sql, check_exact=True)

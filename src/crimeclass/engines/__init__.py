@@ -10,6 +10,7 @@ Parquet export. Both answer the :class:`Engine` protocol that
 from crimeclass.engines._duckdb import DuckDBEngine
 from crimeclass.engines._engine import Engine
 from crimeclass.engines._errors import EngineError
+from crimeclass.engines._memory import release_memory
 from crimeclass.engines._settings import (
     DuckDBSettings,
     apply_settings,
@@ -17,6 +18,7 @@ from crimeclass.engines._settings import (
     connect,
     current_setting,
     temporary_memory_limit,
+    temporary_threads,
 )
 from crimeclass.engines._spark import (
     SparkEngine,
@@ -39,9 +41,11 @@ __all__ = [
     "connect",
     "current_setting",
     "export_for_spark",
+    "release_memory",
     "spark_dialect",
     "spark_session",
     "sql_literal",
     "temporary_memory_limit",
+    "temporary_threads",
     "to_spark_sql",
 ]

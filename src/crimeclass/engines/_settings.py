@@ -116,6 +116,18 @@ def temporary_memory_limit(con: duckdb.DuckDBPyConnection,
             con.execute(f"SET memory_limit = {sql_literal(_shown_limit(before))}")
 
 
+@contextmanager
+def temporary_threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    """Run the block on at most ``threads`` of DuckDB's threads; the setting is restored
+    after."""
+    before = int(current_setting(con, "threads"))
+    con.execute(f"SET threads = {min(int(threads), before)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {before}")
+
+
 def _shown_limit(shown: str) -> str:
     """A limit that DuckDB shows as ``shown``, as near as the text allows to the one shown.
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 
-__all__ = ["DAY_US", "Timeline", "history_columns", "latest_before", "window_counts"]
+__all__ = ["DAY_US", "HistoryRows", "Timeline", "history_columns", "latest_before",
+           "window_counts"]
 
 #: Microseconds in a day.
 DAY_US = 86_400_000_000
@@ -47,14 +48,14 @@ class Timeline:
     """
 
     times: np.ndarray
-    rank: np.ndarray
+    rank: np.ndarray  # int32
     # shifted(days) by days: several kinds of place share a window length
     _shifted: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, us: np.ndarray) -> Timeline:
         times, rank = np.unique(us, return_inverse=True)
-        return cls(times, rank.astype(np.int64))
+        return cls(times, rank.astype(np.int32))
 
     @property
     def stride(self) -> int:
@@ -65,7 +66,7 @@ class Timeline:
         """For each distinct time ``t``, the rank of ``t - days``: how many times precede it."""
         if days not in self._shifted:
             self._shifted[days] = np.searchsorted(self.times, self.times - days * DAY_US,
-                                                  side="left")
+                                                  side="left").astype(np.int32)
         return self._shifted[days]
 
 
@@ -73,20 +74,24 @@ class Timeline:
 class _Sorted:
     """One kind of place's incidents sorted by (place, time): the search arrays."""
 
-    order: np.ndarray  # positions in the input of the sorted incidents
-    codes: np.ndarray
-    ranks: np.ndarray
-    composite: np.ndarray  # code * stride + rank, ascending
-    index_prefix: np.ndarray  # index offenses among the first i sorted incidents
+    order: np.ndarray  # positions in the input of the sorted incidents (int32)
+    codes: np.ndarray  # int32
+    ranks: np.ndarray  # int32
+    composite: np.ndarray  # code * stride + rank, ascending (int64)
+    index_prefix: np.ndarray  # index offenses among the first i sorted incidents (int32)
 
     @classmethod
     def build(cls, codes: np.ndarray, line: Timeline, is_index: np.ndarray) -> _Sorted:
-        known = np.flatnonzero(codes >= 0)
+        # 32-bit positions, codes and ranks (fewer than 2**31 incidents): half the memory
+        known = np.flatnonzero(codes >= 0).astype(np.int32)
         composite = codes[known].astype(np.int64) * line.stride + line.rank[known]
         by = np.argsort(composite, kind="stable")
-        prefix = np.zeros(len(by) + 1, dtype=np.int64)
-        np.cumsum(is_index[known][by], out=prefix[1:])
-        return cls(known[by], codes[known][by], line.rank[known][by], composite[by], prefix)
+        composite = composite[by]
+        order = known[by]
+        del known, by
+        prefix = np.zeros(len(order) + 1, dtype=np.int32)
+        np.cumsum(is_index[order], out=prefix[1:])
+        return cls(order, codes[order].astype(np.int32), line.rank[order], composite, prefix)
 
     def before(self, shifted: np.ndarray | None, stride: int) -> np.ndarray:
         """Sorted position of each incident's first place-mate at or after ``t - days``
@@ -96,7 +101,8 @@ class _Sorted:
         far faster than scattered ones.
         """
         rank = self.ranks if shifted is None else shifted[self.ranks]
-        return np.searchsorted(self.composite, self.codes * stride + rank, side="left")
+        return np.searchsorted(self.composite, self.codes.astype(np.int64) * stride + rank,
+                               side="left")
 
 
 def window_counts(codes: np.ndarray, us: np.ndarray, is_index: np.ndarray,
@@ -156,7 +162,8 @@ def latest_before(codes: np.ndarray, us: np.ndarray, days: int,
 
 
 def _codes(column: Any, *, null_is_a_place: bool = False) -> np.ndarray:
-    """Integer codes of a (string or number) Arrow column; -1 for null, or a code of its own."""
+    """Integer codes (int32) of a (string or number) Arrow column; -1 for null, or a code of
+    its own."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -165,7 +172,34 @@ def _codes(column: Any, *, null_is_a_place: bool = False) -> np.ndarray:
         encoded = encoded.combine_chunks()
     indices = encoded.indices
     fill = len(encoded.dictionary) if null_is_a_place else -1
-    return np.asarray(pc.fill_null(indices, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(pc.fill_null(indices, fill).to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+@dataclass
+class HistoryRows:
+    """What the kernel needs of the rows: times, labels and each kind of place as codes.
+
+    Far smaller than the rows table (a code is 4 bytes, a place key or its hash 8 or
+    more), so that the table can be let go before the windows are computed.
+    """
+
+    us: np.ndarray
+    is_index: np.ndarray
+    places: dict[str, np.ndarray]  # kind of place -> codes; "" -> the block, null a place
+
+    @classmethod
+    def of(cls, rows: Any, spec: FeatureSpec) -> HistoryRows:
+        """From a rows table as :func:`~crimeclass.features._sql.history_rows_sql` selects
+        them."""
+        import pyarrow.compute as pc
+
+        places = {p: _codes(rows.column(f"p_{p}")) for p in dict.fromkeys(
+            w.place for w in spec.history)}
+        places[""] = _codes(rows.column("block"), null_is_a_place=True)
+        us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
+        is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
+                              .to_numpy(zero_copy_only=False), dtype=np.bool_)
+        return cls(us, is_index, places)
 
 
 def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
@@ -174,11 +208,12 @@ def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
 
     Parameters
     ----------
-    rows : pyarrow.Table
+    rows : pyarrow.Table or HistoryRows
         One row per incident: ``_us`` (microseconds), ``is_index``, ``block`` and one
         column ``p_<place>`` per place of ``spec.history`` holding the place key, or
         its hash (null where unknown), as
-        :func:`~crimeclass.features._sql.history_rows_sql` selects them.
+        :func:`~crimeclass.features._sql.history_rows_sql` selects them; or
+        :meth:`HistoryRows.of` such a table.
     spec : FeatureSpec
     n_jobs : int, optional
         Kinds of place computed at once, in threads (numpy's sorts and searches
@@ -194,23 +229,19 @@ def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    import pyarrow.compute as pc
-
-    us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
-    is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
-                          .to_numpy(zero_copy_only=False), dtype=np.bool_)
-    line = Timeline.of(us)
+    if not isinstance(rows, HistoryRows):
+        rows = HistoryRows.of(rows, spec)
+    line = Timeline.of(rows.us)
     by_place: dict[str, list[HistoryWindow]] = {}
     for w in spec.history:
         by_place.setdefault(w.place, []).append(w)
 
     def one_place(place: str) -> dict[str, np.ndarray]:
         if place == "":  # the block of hours_since_block: an unknown block is a block too
-            block = _codes(rows.column("block"), null_is_a_place=True)
-            return {"_hours_since_block": latest_before(block, us, max(spec.lookback_days, 1),
-                                                        line)}
+            return {"_hours_since_block": latest_before(
+                rows.places[""], rows.us, max(spec.lookback_days, 1), line)}
         windows = by_place[place]
-        counts = window_counts(_codes(rows.column(f"p_{place}")), us, is_index,
+        counts = window_counts(rows.places[place], rows.us, rows.is_index,
                                [w.days for w in windows], line)
         out = {}
         for w, (n, k) in zip(windows, counts, strict=True):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from crimeclass.engines import release_memory
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 from crimeclass.features._history import DAY_US, Timeline, _Sorted
 from crimeclass.features._sql import history_rows_sql
@@ -63,16 +64,15 @@ class _Place:
     added: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, column: Any, line: Timeline, is_index: np.ndarray, *,
-              null_is_a_place: bool = False) -> tuple[_Place, np.ndarray]:
-        """The sorted segments of one kind of place, and each incident's code."""
-        keys, codes = _encode(column, null_is_a_place=null_is_a_place)
+    def build(cls, keys: np.ndarray, codes: np.ndarray, line: Timeline, is_index: np.ndarray,
+              *, null_is_a_place: bool = False) -> _Place:
+        """The sorted segments of one kind of place, from :func:`_encode`'s keys and codes."""
         n_codes = len(keys) + (1 if null_is_a_place else 0)
         srt = _Sorted.build(codes, line, is_index)  # the batch kernel's sort
         starts = np.searchsorted(srt.codes, np.arange(n_codes + 1))
         return cls(keys, starts, srt.ranks.astype(np.int32),
                    srt.index_prefix.astype(np.int32),
-                   len(keys) if null_is_a_place else None), codes
+                   len(keys) if null_is_a_place else None)
 
     def code(self, key: Any, *, create: bool = False) -> int:
         """The code of a place key (-1: a place with no sorted segment and not created)."""
@@ -131,6 +131,32 @@ class _Place:
 
 
 @dataclass
+class _Encoded:
+    """What the index needs of the rows: keys, times, labels, updates, places as codes."""
+
+    keys: np.ndarray
+    us: np.ndarray
+    is_index: np.ndarray
+    updated: np.ndarray
+    places: dict[str, tuple[np.ndarray, np.ndarray]]  # place -> (sorted keys, codes)
+
+    @classmethod
+    def of(cls, rows: Any, spec: FeatureSpec) -> _Encoded:
+        import pyarrow.compute as pc
+
+        places = sorted({w.place for w in spec.history} | {_BLOCK})
+        return cls(
+            np.asarray(rows.column("key").to_numpy(), dtype=np.int64),
+            np.asarray(rows.column("_us").to_numpy(), dtype=np.int64),
+            np.asarray(pc.fill_null(rows.column("is_index"), False)
+                       .to_numpy(zero_copy_only=False), dtype=np.bool_),
+            np.asarray(rows.column("updated_on").cast("int64").fill_null(0).to_numpy(),
+                       dtype=np.int64),
+            {p: _encode(rows.column(_BLOCK if p == _BLOCK else f"p_{p}"),
+                        null_is_a_place=p == _BLOCK) for p in places})
+
+
+@dataclass
 class _Row:
     """What the index remembers of an incident, to take it back when it is updated."""
 
@@ -157,42 +183,35 @@ class HistoryIndex:
     says how current it is.
     """
 
-    def __init__(self, spec: FeatureSpec, rows: Any) -> None:
-        import pyarrow.compute as pc
-
+    def __init__(self, spec: FeatureSpec, rows: _Encoded) -> None:
+        """Index ``rows`` (consumed: its arrays are let go as the index takes them in)."""
         self.spec = spec
-        us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
-        is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
-                              .to_numpy(zero_copy_only=False), dtype=np.bool_)
-        self._line = Timeline.of(us)
-        self._places: dict[str, _Place] = {}
-        codes: dict[str, np.ndarray] = {}
-        for place in sorted({w.place for w in spec.history} | {_BLOCK}):
-            column = rows.column(_BLOCK if place == _BLOCK else f"p_{place}")
-            self._places[place], codes[place] = _Place.build(
-                column, self._line, is_index, null_is_a_place=place == _BLOCK)
-        self._line = Timeline(self._line.times, np.empty(0, dtype=np.int64))  # ranks: in places
-        self._keys, self._rows = self._remember(rows, us, is_index, codes)
-        self._later: dict[int, _Row] = {}
+        us, is_index = rows.us, rows.is_index
         self.newest_us = int(us.max()) if len(us) else None
-
-    @staticmethod
-    def _remember(rows: Any, us: np.ndarray, is_index: np.ndarray,
-                  codes: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The sorted incident keys, and each incident's time, label, update and places."""
-        keys = np.asarray(rows.column("key").to_numpy(), dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        updated = rows.column("updated_on").cast("int64").fill_null(0).to_numpy()
-        kept = {"us": us[order], "is_index": is_index[order],
-                "updated": np.asarray(updated, dtype=np.int64)[order]}
-        kept.update({f"code_{p}": c[order] for p, c in codes.items()})
-        return keys[order], kept
+        self._line = Timeline.of(us)
+        order = np.argsort(rows.keys, kind="stable")
+        self._keys = rows.keys[order]
+        self._rows: dict[str, np.ndarray] = {}
+        self._places: dict[str, _Place] = {}
+        for p in list(rows.places):  # each place's codes let go once sorted and kept
+            keys, codes = rows.places.pop(p)
+            self._places[p] = _Place.build(keys, codes, self._line, is_index,
+                                           null_is_a_place=p == _BLOCK)
+            self._rows[f"code_{p}"] = codes[order]
+            del keys, codes
+            release_memory()
+        self._line = Timeline(self._line.times, np.empty(0, dtype=np.int32))  # ranks: in places
+        for name in ("us", "is_index", "updated"):  # each incident's time, label and update
+            self._rows[name] = getattr(rows, name)[order]
+            setattr(rows, name, None)
+        self._later: dict[int, _Row] = {}
 
     @classmethod
     def from_rows(cls, rows: Any, spec: FeatureSpec | None = None) -> HistoryIndex:
         """An index of ``rows``: the columns of ``history_rows_sql`` (hashed, with
         ``updated_on``)."""
-        return cls(spec or FeatureSpec(), rows)
+        spec = spec or FeatureSpec()
+        return cls(spec, _Encoded.of(rows, spec))
 
     @classmethod
     def from_connection(cls, con: Any, spec: FeatureSpec | None = None, *,
@@ -200,7 +219,12 @@ class HistoryIndex:
         """An index of a store's incidents (``since``/``until``: ISO dates)."""
         spec = spec or FeatureSpec()
         sql = history_rows_sql(spec, since=since, until=until, hashed=True, extra=_EXTRA)
-        return cls(spec, con.sql(sql).to_arrow_table())
+        # streamed: DuckDB never holds the whole result beside Arrow's copy of it
+        table = con.sql(sql).to_arrow_reader(1 << 20).read_all()
+        rows = _Encoded.of(table, spec)
+        del table  # the codes are all the index needs: the table goes before the sorting
+        release_memory()  # its pages go back before the sorting starts
+        return cls(spec, rows)
 
     def rows(self, con: Any, table: str = "incidents") -> list[dict[str, Any]]:
         """The incidents of a table (store columns) as :meth:`sums` and :meth:`add` take

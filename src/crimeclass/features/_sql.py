@@ -125,6 +125,7 @@ def rows_sql(
         cols.append("arrest")
     if spec.target == "arrest":
         cols += ["primary_type", "description", "iucr", "fbi_code"]
+    cols = list(dict.fromkeys(cols))
     g = spec.grid_feet
     return (
         f"SELECT {', '.join(cols)},\n"
@@ -241,6 +242,7 @@ def feature_sql(
     labeled_only: bool = True,
     table: str = "incidents",
     history_from: str | None = None,
+    ordered: bool = True,
 ) -> str:
     """The SQL statement that computes the features of ``spec``.
 
@@ -263,6 +265,8 @@ def feature_sql(
         columns of :func:`~crimeclass.features._history.history_columns`), as
         :func:`history_sums` computes them: joined in place of the window
         frames, which are the definition and what Spark runs.
+    ordered : bool, default=True
+        Order the rows by date and key (without it, in any order).
 
     Returns
     -------
@@ -299,16 +303,20 @@ def feature_sql(
         f"SELECT key, date, {label},\n  {select}\n"
         "FROM history LEFT JOIN holidays ON CAST(history.date AS DATE) = holidays.holiday_day"
         + (f"\nWHERE {' AND '.join(final_where)}" if final_where else "")
-        + "\nORDER BY date, key"
+        + ("\nORDER BY date, key" if ordered else "")
     )
 
 
 def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
-    """Categories as pandas ``category`` (compact), numbers as float32 with NaN."""
+    """Categories as pandas ``category`` (compact, categories sorted), numbers as float32
+    with NaN."""
     for f in feats:
         if f.kind in ("category", "high_cardinality"):
             if not isinstance(df[f.name].dtype, pd.CategoricalDtype):
                 df[f.name] = df[f.name].astype("category")
+            cats = df[f.name].cat.categories
+            if not cats.is_monotonic_increasing:
+                df[f.name] = df[f.name].cat.reorder_categories(cats.sort_values())
         elif df[f.name].dtype != np.float32:
             df[f.name] = df[f.name].astype("float32")
     return df
@@ -349,6 +357,7 @@ def store_feature_sql(
     until: str | dt.date | None = None,
     labeled_only: bool = True,
     history_from: str | None = None,
+    ordered: bool = True,
 ) -> str:
     """:func:`feature_sql` over the engine's incidents (``engine.source``), with the
     holidays of every year they hold."""
@@ -356,7 +365,7 @@ def store_feature_sql(
                        ).to_pylist()[0]
     years = range(int(row["lo"] or 2001), int(row["hi"] or 2001) + 2)
     return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only,
-                       table=engine.source, history_from=history_from)
+                       table=engine.source, history_from=history_from, ordered=ordered)
 
 
 def read_features(
@@ -400,17 +409,15 @@ def read_features(
         ``category``, the rest as float32.
     """
     spec = spec or FeatureSpec()
-    kernel = history == "kernel" and "history" in spec.groups and engine.name == "duckdb"
-    sums = (table_history_sums(engine.con, spec, since=since, until=until,  # type: ignore[attr-defined]
-                               table=engine.source, temp=True) if kernel else None)
-    sql = store_feature_sql(engine, spec, since=since, until=until, labeled_only=labeled_only,
-                            history_from=sums)
-    try:
-        with engine.memory_limit(memory_limit):
-            table = _compact_table(engine.reader(sql, batch_rows), spec)
-    finally:
-        if sums is not None:
-            engine.con.execute(f"DROP TABLE IF EXISTS {sums}")  # type: ignore[attr-defined]
+    if history == "kernel" and "history" in spec.groups and engine.name == "duckdb":
+        from crimeclass.features._assemble import kernel_feature_frame
+
+        return _frame_types(kernel_feature_frame(
+            engine, spec, since=since, until=until, labeled_only=labeled_only,
+            batch_rows=batch_rows, memory_limit=memory_limit), feature_catalog(spec))
+    sql = store_feature_sql(engine, spec, since=since, until=until, labeled_only=labeled_only)
+    with engine.memory_limit(memory_limit):
+        table = _compact_table(engine.reader(sql, batch_rows), spec)
     return feature_frame(table, spec)
 
 
