@@ -1,0 +1,153 @@
+"""A stacked ensemble over out-of-fold predictions taken in time order.
+
+Each base model's out-of-fold prediction for a period comes from a clone fitted
+on the *earlier* periods only (:class:`~crimeclass.models.TimeOrderedSplit`),
+so the meta-learner learns how to weigh the bases from predictions made the
+way they will be made later: on a period none of them has seen. The first
+period has no earlier one and so no out-of-fold prediction; the meta-learner
+(a logistic regression on the bases' log-odds) is fitted on the others. Then
+every base is refitted on all the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from crimeclass.models._cv import TimeOrderedSplit
+from crimeclass.models._errors import ModelOptionError, TrainingDataError
+from crimeclass.models._target import BinaryPredictMixin, binary_target
+
+__all__ = ["TimeStackClassifier"]
+
+_EPS = 1e-6
+
+
+def _take(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
+    """Base models combined by a logistic regression on time-ordered out-of-fold predictions.
+
+    Parameters
+    ----------
+    bases : list of (str, estimator)
+        The base models (crimeclass passes whole pipelines, each with its own
+        leakage guard and encoders), each a binary classifier with ``predict_proba``.
+    n_splits : int, default=3
+        Time-ordered folds: the rows are cut into ``n_splits + 1`` periods and
+        fold ``i`` fits on periods ``0 .. i`` and predicts period ``i + 1``.
+    time_column : str or None, default="date"
+        The column of ``X`` holding each row's time; None: the rows' order is
+        their time (for arrays).
+    C : float, default=1.0
+        Inverse L2 strength of the meta-learner.
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    estimators_ : list of (str, estimator)
+        The bases refitted on all the rows.
+    meta_ : LogisticRegression
+        Fitted on the bases' out-of-fold log-odds.
+    folds_ : list of dict
+        Per fold, the ``train`` and ``predicted`` row indices.
+    oof_proba_ : ndarray of shape (n_rows, n_bases)
+        The out-of-fold probabilities (NaN in the first period).
+    n_features_in_ : int
+    """
+
+    def __init__(self, bases: Sequence[tuple[str, Any]], n_splits: int = 3,
+                 time_column: str | None = "date", C: float = 1.0,
+                 random_state: int = 0) -> None:
+        self.bases = bases
+        self.n_splits = n_splits
+        self.time_column = time_column
+        self.C = C
+        self.random_state = random_state
+
+    def _times(self, X: Any) -> pd.DataFrame:
+        """A frame of the rows' times, as :class:`TimeOrderedSplit` reads them."""
+        if self.time_column is None:
+            return pd.DataFrame({"date": pd.to_datetime(np.arange(len(X)), unit="D")})
+        if not hasattr(X, "columns") or self.time_column not in X.columns:
+            raise TrainingDataError(f"the stacked ensemble needs a DataFrame with a "
+                                    f"{self.time_column!r} column (its folds are in time "
+                                    "order)")
+        return pd.DataFrame({"date": X[self.time_column].to_numpy()})
+
+    def _check(self, X: Any) -> Any:
+        if not self.bases:
+            raise ModelOptionError("the stacked ensemble needs at least one base model",
+                                   option="bases", value=self.bases)
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            return X
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
+        return X
+
+    def fit(self, X: Any, y: Any) -> TimeStackClassifier:
+        X = self._check(X)
+        self.classes_, y01 = binary_target(y)
+        self.n_features_in_ = X.shape[1]
+        folds = list(TimeOrderedSplit(self.n_splits).split(self._times(X)))
+        oof = np.full((len(y01), len(self.bases)), np.nan)
+        self.folds_ = []
+        for train, predicted in folds:
+            if len(np.unique(y01[train])) < 2:
+                raise TrainingDataError("a time-ordered fold of the stacked ensemble holds "
+                                        "one class only; use fewer folds or more rows",
+                                        period="training", rows=len(train))
+            for j, (_, base) in enumerate(self.bases):
+                fitted = clone(base).fit(_take(X, train), y01[train])
+                oof[predicted, j] = fitted.predict_proba(_take(X, predicted))[:, 1]
+            self.folds_.append({"train": train, "predicted": predicted})
+        seen = ~np.isnan(oof[:, 0])
+        if len(np.unique(y01[seen])) < 2:
+            raise TrainingDataError("the out-of-fold rows of the stacked ensemble hold one "
+                                    "class only; use more rows", rows=int(seen.sum()))
+        self.oof_proba_ = oof
+        self.meta_ = LogisticRegression(C=self.C, random_state=self.random_state).fit(
+            _log_odds(oof[seen]), y01[seen])
+        self.estimators_ = [(name, clone(base).fit(X, y01)) for name, base in self.bases]
+        return self
+
+    def _base_proba(self, X: Any) -> np.ndarray:
+        return np.column_stack([est.predict_proba(X)[:, 1] for _, est in self.estimators_])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = X if hasattr(X, "columns") else np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[-1]} features, but TimeStackClassifier is "
+                             f"expecting {self.n_features_in_} features as input")
+        p = self.meta_.predict_proba(_log_odds(self._base_proba(X)))[:, 1]
+        return np.column_stack([1 - p, p])
+
+    @property
+    def weights_(self) -> dict[str, float]:
+        """The meta-learner's weight of each base's log-odds."""
+        check_is_fitted(self)
+        return {name: float(w) for (name, _), w in zip(self.estimators_, self.meta_.coef_[0],
+                                                       strict=True)}
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = True
+        return tags
