@@ -61,7 +61,9 @@ class ModelFamily:
         ``estimator(features, random_state, n_jobs)`` -> the final step.
     space : callable or None
         ``space(trial)`` -> parameters of the pipeline (``model__C`` ...);
-        None for baselines, which have nothing to tune.
+        None for baselines, which have nothing to tune, and for the stack (its
+        meta-learner weighs a few log-odds on many rows: a search would refit
+        every base per trial for nothing).
     baseline : bool
     saved_as : {"skops", "xgboost-ubj", "lightgbm-txt", "keras", "stack"}
         How the final step is saved (the rest of the pipeline always by skops).
@@ -158,10 +160,6 @@ def _lgbm_space(trial: Any) -> dict[str, Any]:
         "model__cat_l2": trial.suggest_float("cat_l2", 1.0, 100.0, log=True),
         "model__max_cat_threshold": trial.suggest_int("max_cat_threshold", 16, 128, log=True),
     }
-
-
-def _stack_space(trial: Any) -> dict[str, Any]:
-    return {"model__C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
 
 
 def _nn_space(trial: Any) -> dict[str, Any]:
@@ -274,7 +272,8 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
     ModelFamily("lgbm", "LightGBM (places as native categories, early stopping)",
                 "embedding", _lgbm, _lgbm_space, saved_as="lightgbm-txt"),
     ModelFamily("stack", "Stacked ensemble (lr, xgb, lgbm; time-ordered out-of-fold; "
-                "logistic meta-learner)", None, _stack, _stack_space, saved_as="stack"),
+                "logistic meta-learner)", None, _stack, None, saved_as="stack",
+                targets=("index",)),
 )}
 
 

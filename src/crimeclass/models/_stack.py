@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import get_tags
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from crimeclass.models._cv import TimeOrderedSplit
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
@@ -64,7 +70,8 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     meta_ : LogisticRegression
         Fitted on the bases' out-of-fold log-odds.
     folds_ : list of dict
-        Per fold, the ``train`` and ``predicted`` row indices.
+        Per fold, the ``train`` and ``predicted`` row indices (a fold whose
+        training periods hold one class predicts nothing and is left out).
     oof_proba_ : ndarray of shape (n_rows, n_bases)
         The out-of-fold probabilities (NaN in the first period).
     n_features_in_ : int
@@ -89,38 +96,41 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
                                     "order)")
         return pd.DataFrame({"date": X[self.time_column].to_numpy()})
 
-    def _check(self, X: Any) -> Any:
+    def _check_X(self, X: Any, y: Any = None, *, reset: bool) -> tuple[Any, Any]:
+        """A DataFrame is kept as it is (the bases read its columns); an array is checked."""
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if y is not None:
+                y = column_or_1d(y, warn=True)
+                check_consistent_length(X, y)
+            return X, y
+        finite = "allow-nan" if self.__sklearn_tags__().input_tags.allow_nan else True
+        if y is None:
+            return validate_data(self, X, reset=reset, ensure_all_finite=finite), None
+        return validate_data(self, X, y, reset=reset, ensure_all_finite=finite)
+
+    def fit(self, X: Any, y: Any) -> TimeStackClassifier:
         if not self.bases:
             raise ModelOptionError("the stacked ensemble needs at least one base model",
                                    option="bases", value=self.bases)
-        if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-            return X
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
-        return X
-
-    def fit(self, X: Any, y: Any) -> TimeStackClassifier:
-        X = self._check(X)
+        X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
-        self.n_features_in_ = X.shape[1]
         folds = list(TimeOrderedSplit(self.n_splits).split(self._times(X)))
         oof = np.full((len(y01), len(self.bases)), np.nan)
         self.folds_ = []
         for train, predicted in folds:
-            if len(np.unique(y01[train])) < 2:
-                raise TrainingDataError("a time-ordered fold of the stacked ensemble holds "
-                                        "one class only; use fewer folds or more rows",
-                                        period="training", rows=len(train))
+            if len(np.unique(y01[train])) < 2:  # nothing to learn from: no prediction
+                continue
             for j, (_, base) in enumerate(self.bases):
                 fitted = clone(base).fit(_take(X, train), y01[train])
                 oof[predicted, j] = fitted.predict_proba(_take(X, predicted))[:, 1]
             self.folds_.append({"train": train, "predicted": predicted})
         seen = ~np.isnan(oof[:, 0])
         if len(np.unique(y01[seen])) < 2:
-            raise TrainingDataError("the out-of-fold rows of the stacked ensemble hold one "
-                                    "class only; use more rows", rows=int(seen.sum()))
+            raise TrainingDataError("the out-of-fold predictions of the stacked ensemble "
+                                    "cover one class only (each fold's training periods "
+                                    "need both classes); use fewer folds or more rows",
+                                    rows=int(seen.sum()))
         self.oof_proba_ = oof
         self.meta_ = LogisticRegression(C=self.C, random_state=self.random_state).fit(
             _log_odds(oof[seen]), y01[seen])
@@ -132,10 +142,7 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = X if hasattr(X, "columns") else np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[-1]} features, but TimeStackClassifier is "
-                             f"expecting {self.n_features_in_} features as input")
+        X, _ = self._check_X(X, reset=False)
         p = self.meta_.predict_proba(_log_odds(self._base_proba(X)))[:, 1]
         return np.column_stack([1 - p, p])
 
@@ -149,5 +156,6 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
-        tags.input_tags.allow_nan = True
+        tags.input_tags.allow_nan = all(get_tags(base).input_tags.allow_nan
+                                        for _, base in self.bases)
         return tags
