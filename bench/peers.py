@@ -21,7 +21,8 @@ is fitted on the training period and scored on the held-out period (ROC AUC, PR 
 log loss, fit seconds), with the paired bootstrap interval of crimeclass's best minus
 each (ROC AUC and PR AUC, on the same replicates). crimeclass's best comes from a run
 folder (``--run``: its stored held-out probabilities and timings; the window and the
-features are the run's) or from a run trained here (``--models``).
+features are the run's) or from a run trained here (``--models``; ``--more-scales`` adds
+the history windows of the last day and 90 days, for every peer too).
 
 Run: ``python bench/peers.py --store real_2012_2017.duckdb [--run runs/<id>]
 [--flaml-budget 900] [--out bench/results/peers.json]``.
@@ -47,7 +48,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
-from crimeclass.features import feature_catalog
+from crimeclass.features import FeatureSpec, feature_catalog
+from crimeclass.features._catalog import MORE_SCALES
 from crimeclass.models import (
     TrainConfig,
     average_precision,
@@ -211,7 +213,9 @@ def crimeclass_best(args: argparse.Namespace) -> tuple[Any, str]:
                              folds=args.folds, since=args.since, until=args.until,
                              holdout=args.holdout, sample=args.sample,
                              search_sample=args.search_sample or None, seed=args.seed,
-                             n_jobs=args.n_jobs, baselines=False)
+                             n_jobs=args.n_jobs, baselines=False,
+                             features=FeatureSpec(history=MORE_SCALES) if args.more_scales
+                             else FeatureSpec())
         runs = args.runs_dir or Path(tempfile.mkdtemp(prefix="crimeclass-peers-"))
         run = open_run(train(args.store, config, runs_dir=runs).run_dir)
     if run.best_model is None:
@@ -266,6 +270,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--holdout", default="auto")
     p.add_argument("--sample", type=int, help="Training rows (a seeded sample).")
     p.add_argument("--search-sample", type=int, default=50_000, help="0: all.")
+    p.add_argument("--more-scales", action="store_true",
+                   help="Without --run: history at more scales too (the last day, 90 days).")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--flaml-budget", type=float, default=900.0, help="Seconds.")
     p.add_argument("--lgbm-trials", type=int, default=20)

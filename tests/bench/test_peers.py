@@ -76,6 +76,23 @@ def test_the_peers_read_the_frame_train_builds(doc, peers, sample_store):
     assert place.dtype == "category" and split.Xh["beat"].dtype == place.dtype
 
 
+def test_more_scales_reach_crimeclass_and_every_peer(peers, sample_store, tmp_path):
+    doc = peers.main([
+        "--store", str(sample_store), "--since", "2014-01-01", "--until", "2017-01-01",
+        "--models", "lr", "--trials", "1", "--folds", "2", "--more-scales",
+        "--peers", "lgbm_default", "--n-boot", "20", "--n-jobs", "1",
+        "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "peers.json")])
+    from crimeclass.features import FeatureSpec, feature_catalog
+    from crimeclass.features._catalog import MORE_SCALES
+    from crimeclass.models import open_run
+
+    run = open_run(next((tmp_path / "runs").iterdir()))
+    assert run.feature_names == [f.name for f in feature_catalog(
+        FeatureSpec(history=MORE_SCALES))]
+    assert doc["rows"]["features"] == len(run.feature_names)
+    assert "n_beat_1d" in run.feature_names
+
+
 def test_an_unknown_peer_is_refused(peers, capsys):
     with pytest.raises(SystemExit):
         peers.parse_args(["--store", "x.duckdb", "--peers", "lgbm_default,catboost"])
