@@ -116,3 +116,15 @@ def test_train_runs_the_stack_saves_its_bases_and_predicts_what_was_reported(
                         & (sample_frame["date"] < "2017-01-01")]
     p = model.predict_proba(hold[["date", *manifest["features"]]])[:, 1]
     np.testing.assert_allclose(p, preds["p_stack"], rtol=1e-6)
+
+
+def test_the_bases_are_made_with_the_stack_s_options():
+    from crimeclass.features import FeatureSpec, feature_catalog
+
+    with_arrest = feature_catalog(FeatureSpec(allow_arrest=True))
+    stack = make_model("stack", with_arrest, allow_arrest=True, min_frequency=7)[-1]
+    assert [name for name, _ in stack.bases] == list(STACK_BASES)
+    for _, base in stack.bases:  # the frame holds arrest: every base's guard lets it pass
+        assert base.get_params()["guard__allow_arrest"] is True
+    lr = dict(stack.bases)["lr"]
+    assert lr.get_params()["prep__onehot__onehotencoder__min_frequency"] == 7

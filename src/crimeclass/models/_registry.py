@@ -338,5 +338,11 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
         if family.frame_output:
             prep.set_output(transform="pandas")
         steps.append(("prep", prep))
-    steps.append(("model", family.estimator(features, random_state, n_jobs)))
+    model = family.estimator(features, random_state, n_jobs)
+    if isinstance(model, TimeStackClassifier):  # each base guards and encodes as this one
+        model.set_params(bases=[(base, make_model(
+            base, features, random_state=random_state, n_jobs=n_jobs,
+            allow_arrest=allow_arrest, min_frequency=min_frequency, target=target))
+            for base, _ in model.bases])
+    steps.append(("model", model))
     return Pipeline(steps)
