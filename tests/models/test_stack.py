@@ -51,35 +51,37 @@ def test_each_fold_trains_on_earlier_periods_only(xy, features):
     X, y = xy
     stack = _stack(features).fit(X, y)
     dates = X["date"].to_numpy()
-    assert len(stack.folds_) == 3
-    covered = np.zeros(len(X), dtype=bool)
-    for fold in stack.folds_:
-        assert dates[fold["train"]].max() < dates[fold["predicted"]].min()
-        covered[fold["predicted"]] = True
+    fold = stack.oof_fold_
+    assert len(stack.folds_) == 3 and set(fold) == {-1, 0, 1, 2}
+    for k, info in enumerate(stack.folds_):
+        earlier = fold < k  # the first period (-1) and the periods of earlier folds
+        assert info["train_rows"] == earlier.sum()
+        assert info["predicted_rows"] == (fold == k).sum()
+        assert dates[earlier].max() < dates[fold == k].min()
+        assert info["train_last"] < info["predicted_first"] <= info["predicted_last"]
     # the first period has no earlier one: no out-of-fold prediction, left out of the meta fit
-    assert np.isnan(stack.oof_proba_[~covered]).all()
-    assert not np.isnan(stack.oof_proba_[covered]).any()
-    assert dates[~covered].max() < dates[covered].min()
+    assert np.isnan(stack.oof_proba_[fold < 0]).all()
+    assert not np.isnan(stack.oof_proba_[fold >= 0]).any()
 
 
 def test_no_fold_sees_a_later_period_s_labels(xy, features):
-    """Flip the labels of the last period: every earlier period's out-of-fold predictions
-    stay exactly as they were; flip those of the first: they all move."""
+    """Flip the labels of every period after fold k's: the out-of-fold predictions of
+    folds 0 .. k stay exactly as they were, those of the next but one move; flip the
+    first period's: every fold's move."""
     X, y = xy
     base = _stack(features).fit(X, y)
-    last = base.folds_[-1]["predicted"]
-    flipped = y.copy()
-    flipped[last] = 1 - flipped[last]
-    later = _stack(features).fit(X, flipped)
-    earlier = np.concatenate([f["predicted"] for f in base.folds_[:-1]])
-    np.testing.assert_array_equal(later.oof_proba_[earlier], base.oof_proba_[earlier])
-    first = np.setdiff1d(np.arange(len(y)), np.concatenate(
-        [f["predicted"] for f in base.folds_]))
-    flipped = y.copy()
-    flipped[first] = 1 - flipped[first]
-    moved = _stack(features).fit(X, flipped)
-    for fold in base.folds_:
-        rows = fold["predicted"]
+    fold = base.oof_fold_
+    for k in range(len(base.folds_) - 1):
+        flipped = np.where(fold > k, 1 - y, y)
+        later = _stack(features).fit(X, flipped)
+        kept = (fold >= 0) & (fold <= k)
+        np.testing.assert_array_equal(later.oof_proba_[kept], base.oof_proba_[kept])
+        if k + 2 < len(base.folds_):
+            rows = fold == k + 2
+            assert not np.allclose(later.oof_proba_[rows], base.oof_proba_[rows])
+    moved = _stack(features).fit(X, np.where(fold < 0, 1 - y, y))
+    for k in range(len(base.folds_)):
+        rows = fold == k
         assert not np.allclose(moved.oof_proba_[rows], base.oof_proba_[rows])
 
 

@@ -70,10 +70,13 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     meta_ : LogisticRegression
         Fitted on the bases' out-of-fold log-odds.
     folds_ : list of dict
-        Per fold, the ``train`` and ``predicted`` row indices (a fold whose
+        Per fold, its rows and times: ``train_rows``, ``predicted_rows``,
+        ``train_last``, ``predicted_first``, ``predicted_last`` (a fold whose
         training periods hold one class predicts nothing and is left out).
+    oof_fold_ : ndarray of shape (n_rows,)
+        The fold whose clones predicted each row; -1 for the first period.
     oof_proba_ : ndarray of shape (n_rows, n_bases)
-        The out-of-fold probabilities (NaN in the first period).
+        The out-of-fold probabilities (float32; NaN in the first period).
     n_features_in_ : int
     """
 
@@ -115,16 +118,22 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
                                    option="bases", value=self.bases)
         X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
-        folds = list(TimeOrderedSplit(self.n_splits).split(self._times(X)))
-        oof = np.full((len(y01), len(self.bases)), np.nan)
-        self.folds_ = []
-        for train, predicted in folds:
+        times = self._times(X)
+        oof = np.full((len(y01), len(self.bases)), np.nan, dtype=np.float32)
+        self.oof_fold_ = np.full(len(y01), -1, dtype=np.int8)
+        self.folds_: list[dict[str, Any]] = []
+        for train, predicted in TimeOrderedSplit(self.n_splits).split(times):
             if len(np.unique(y01[train])) < 2:  # nothing to learn from: no prediction
                 continue
             for j, (_, base) in enumerate(self.bases):
                 fitted = clone(base).fit(_take(X, train), y01[train])
                 oof[predicted, j] = fitted.predict_proba(_take(X, predicted))[:, 1]
-            self.folds_.append({"train": train, "predicted": predicted})
+            self.oof_fold_[predicted] = len(self.folds_)
+            t = times["date"]
+            self.folds_.append({"train_rows": len(train), "predicted_rows": len(predicted),
+                                "train_last": str(t.iloc[train].max()),
+                                "predicted_first": str(t.iloc[predicted].min()),
+                                "predicted_last": str(t.iloc[predicted].max())})
         seen = ~np.isnan(oof[:, 0])
         if len(np.unique(y01[seen])) < 2:
             raise TrainingDataError("the out-of-fold predictions of the stacked ensemble "
@@ -133,7 +142,7 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
                                     rows=int(seen.sum()))
         self.oof_proba_ = oof
         self.meta_ = LogisticRegression(C=self.C, random_state=self.random_state).fit(
-            _log_odds(oof[seen]), y01[seen])
+            _log_odds(oof[seen].astype(np.float64)), y01[seen])
         self.estimators_ = [(name, clone(base).fit(X, y01)) for name, base in self.bases]
         return self
 
