@@ -15,7 +15,8 @@ from crimeclass.models._persist import check_manifest_sha256, manifest_sha256
 FAST = {"rf": {"model__n_estimators": 10}, "svm": {"model__estimator__svc__max_iter": 1000},
         "lr": {}, "majority": {},
         "location_rate": {}, "xgb": {"model__n_estimators": 30},
-        "nn": {"model__epochs": 2, "model__hidden_units": (16,)}}
+        "nn": {"model__epochs": 2, "model__hidden_units": (16,)},
+        "lgbm": {"model__n_estimators": 30}, "stack": {"model__n_splits": 2}}
 
 
 def _fit(name, features, xy):
@@ -24,7 +25,7 @@ def _fit(name, features, xy):
 
 
 @pytest.mark.parametrize("name", [
-    "majority", "location_rate", "lr", "rf", "svm", "xgb",
+    "majority", "location_rate", "lr", "rf", "svm", "xgb", "lgbm", "stack",
     pytest.param("nn", marks=pytest.mark.slow),
 ])
 def test_saved_models_predict_the_same_after_loading(name, features, xy, holdout_xy, tmp_path):
@@ -37,7 +38,10 @@ def test_saved_models_predict_the_same_after_loading(name, features, xy, holdout
     assert read == json.loads((tmp_path / name / "manifest.json").read_text()) == manifest
     assert read["threshold"] == 0.4 and read["format_version"] == 1
     expected = {"skops": {"pipeline.skops"}, "xgboost-ubj": {"pipeline.skops", "booster.ubj"},
-                "keras": {"pipeline.skops", "network.keras"}}[MODELS[name].saved_as]
+                "keras": {"pipeline.skops", "network.keras"},
+                "lightgbm-txt": {"pipeline.skops", "booster.txt"},
+                "stack": {"pipeline.skops", "base-xgb.ubj", "base-lgbm.txt"},
+                }[MODELS[name].saved_as]
     assert set(read["files"]) == expected
     assert not list((tmp_path / name).glob("*.pkl")) and not list(
         (tmp_path / name).glob("*.pickle"))
@@ -142,7 +146,7 @@ def test_trusted_types_are_exactly_those_our_pipelines_hold(features, xy, tmp_pa
     from crimeclass.models import TRUSTED_TYPES
 
     seen = set()
-    for name in ("majority", "location_rate", "lr", "rf", "svm", "xgb"):
+    for name in ("majority", "location_rate", "lr", "rf", "svm", "xgb", "lgbm", "stack"):
         model = _fit(name, features, xy)
         if name == "svm":
             from sklearn.kernel_approximation import Nystroem

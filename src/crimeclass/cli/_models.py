@@ -81,7 +81,8 @@ def _train_events(bars: Any, as_json: bool) -> Any:
 @handles_errors
 def train(
     models: Annotated[str, typer.Option(
-        help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
+        help="Models to train, comma-separated: lr, rf, svm, xgb, nn, lgbm (LightGBM), "
+             "stack (lr, xgb and lgbm stacked in time order; index target) (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
              "added).")] = "lr,rf,svm,xgb,nn",
     target: Annotated[TargetChoice, typer.Option(

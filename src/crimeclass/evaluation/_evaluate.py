@@ -3,7 +3,9 @@
 :func:`evaluate_run` reads a run folder (``crimeclass train``), checks every
 model file against its sha256, and computes for each model the held-out
 metrics with bootstrap intervals, a paired bootstrap test of the best model
-against the runner-up, calibration (fit on validation data), metrics per
+against the runner-up, the drop of each model's ROC AUC from its validation
+figure (flagged beyond 0.02: :mod:`crimeclass.evaluation._holds`), calibration
+(fit on validation data), metrics per
 district, community area and year with the much worse slices flagged,
 permutation importance and SHAP values, the drift of each feature against
 the training period, and a model card. :func:`write_evaluation` writes it all
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from crimeclass.evaluation._errors import EvaluationDataError, EvaluationOptionError
+from crimeclass.evaluation._holds import add_validation_drops
 from crimeclass.evaluation._sections import (
     Scored,
     Split,
@@ -397,6 +400,7 @@ def evaluate_run(
     for i, name in enumerate(run.model_names):
         emit("step", {"done": i, "total": len(run.model_names), "text": f"metrics: {name}"})
         results.append(model_result(run, scored, split, name, config))
+    add_validation_drops(run, results, notes)  # flags a model that does not hold
     ranked, paired = paired_tests(results, scored, split, config, emit)
     by = {r["name"]: r for r in results}
     add_slices(by, scored, split, config, emit)
@@ -435,6 +439,7 @@ def _document(run: Run, scored: Scored, split: Split, config: EvaluateConfig,
         "best_model": ranked[0]["name"],
         "ranking": [r["name"] for r in ranked],
         "paired": paired,
+        "validation_drops": [r["name"] for r in results if r["validation_drop"]["flagged"]],
         "models": results,
         "drift": drift,
         "notes": notes,

@@ -33,6 +33,7 @@ __all__ = [
     "FeatureSpec",
     "HistoryWindow",
     "LABEL_COLUMNS",
+    "MORE_SCALES",
     "Target",
     "feature_catalog",
 ]
@@ -139,6 +140,14 @@ _DEFAULT_WINDOWS = (
     HistoryWindow("street_location", 365),
     HistoryWindow("block_location_domestic", 1095),
 )
+
+#: History at more scales than the default's week, month and years: the last day and the
+#: last 90 days of the same beat, community area and grid cell, and 90 days of the block.
+#: Not in the default until measured: ``FeatureSpec(history=MORE_SCALES)``.
+MORE_SCALES = (*_DEFAULT_WINDOWS,
+               *(HistoryWindow(place, days) for days in (1, 90)
+                 for place in ("beat", "community_area", "grid_cell")),
+               HistoryWindow("block", 90))
 
 
 @dataclass(frozen=True)

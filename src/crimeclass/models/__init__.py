@@ -16,6 +16,7 @@ from crimeclass.models._errors import (
     TrainingDataError,
 )
 from crimeclass.models._keras import KerasTabularClassifier
+from crimeclass.models._lgbm import EarlyStoppingLGBMClassifier
 from crimeclass.models._metrics import (
     HELD_OUT_METRICS,
     INTERVAL_METRICS,
@@ -44,6 +45,7 @@ from crimeclass.models._predict import PredictOptions, PredictResult, predict, q
 from crimeclass.models._registry import (
     BASELINES,
     MODELS,
+    STACK_BASES,
     ModelFamily,
     baselines_for,
     make_model,
@@ -69,6 +71,7 @@ from crimeclass.models._score import (
 )
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
+from crimeclass.models._stack import TimeStackClassifier
 from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
@@ -85,12 +88,14 @@ __all__ = [
     "INTERVAL_METRICS",
     "METRICS",
     "MODELS",
+    "STACK_BASES",
     "MODEL_FORMAT_VERSION",
     "OUTPUT_COLUMNS",
     "RUN_FORMAT_VERSION",
     "SCORERS",
     "TRUSTED_TYPES",
     "CVKind",
+    "EarlyStoppingLGBMClassifier",
     "EarlyStoppingXGBClassifier",
     "Features",
     "GroupRateClassifier",
@@ -113,6 +118,7 @@ __all__ = [
     "Scores",
     "Scoring",
     "TimeOrderedSplit",
+    "TimeStackClassifier",
     "TrainConfig",
     "TrainResult",
     "TrainingDataError",

@@ -10,8 +10,13 @@ A model folder holds:
 ``booster.ubj``
     XGBoost's trees in XGBoost's own UBJ format (the pipeline file holds the
     estimator without them).
+``booster.txt``
+    LightGBM's trees in LightGBM's own text model format (likewise).
 ``network.keras``
     The Keras network in Keras' own format (likewise).
+``base-<name>.ubj``, ``base-<name>.txt``, ``base-<name>.keras``
+    For a stacked ensemble (``saved_as="stack"``): each base model's trees or
+    network in its library's format; the pipeline file holds the rest.
 ``manifest.json``
     Format version, the files with their sha256, the features, the held-out
     window, the decision threshold chosen on validation data, whether arrest was
@@ -31,7 +36,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,8 @@ TRUSTED_TYPES = frozenset({
     "crimeclass.features._leakage.LeakageGuard",
     "crimeclass.models._baselines.GroupRateClassifier",
     "crimeclass.models._keras.KerasTabularClassifier",
+    "crimeclass.models._lgbm.EarlyStoppingLGBMClassifier",
+    "crimeclass.models._stack.TimeStackClassifier",
     "crimeclass.models._xgb.EarlyStoppingXGBClassifier",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
@@ -69,8 +76,19 @@ class ModelFileError(ModelsError):
 MODEL_FILES: dict[str, dict[str, str]] = {
     "skops": {"pipeline.skops": "skops"},
     "xgboost-ubj": {"pipeline.skops": "skops", "booster.ubj": "xgboost-ubj"},
+    "lightgbm-txt": {"pipeline.skops": "skops", "booster.txt": "lightgbm-txt"},
     "keras": {"pipeline.skops": "skops", "network.keras": "keras"},
+    # the files of a stacked ensemble depend on its bases (see _stack_parts)
+    "stack": {"pipeline.skops": "skops"},
 }
+
+#: The formats of a fitted part saved apart from the pipeline: attribute, file suffix.
+_PART_FORMATS = {"xgboost-ubj": ("booster_", "ubj"), "lightgbm-txt": ("booster_", "txt"),
+                 "keras": ("model_", "keras")}
+#: The final steps whose fitted part is saved apart, by type, for the bases of a stack.
+_STEP_FORMATS = {"EarlyStoppingXGBClassifier": "xgboost-ubj",
+                 "EarlyStoppingLGBMClassifier": "lightgbm-txt",
+                 "KerasTabularClassifier": "keras"}
 
 
 def sha256_file(path: Path) -> str:
@@ -87,7 +105,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("crimeclass", "scikit-learn", "skops", "numpy", "xgboost", "keras",
+    for pkg in ("crimeclass", "scikit-learn", "skops", "numpy", "xgboost", "lightgbm", "keras",
                 "tensorflow-cpu", "tensorflow"):
         try:
             out[pkg] = version(pkg)
@@ -97,15 +115,56 @@ def versions() -> dict[str, str]:
 
 
 @contextmanager
-def _detached(pipeline: Any, attr: str) -> Iterator[Any]:
-    """Take ``attr`` off the pipeline's last step while the rest is dumped."""
-    step = pipeline.steps[-1][1]
+def _detached(step: Any, attr: str) -> Iterator[Any]:
+    """Take ``attr`` off a fitted step while the pipeline is dumped."""
     value = getattr(step, attr)
     delattr(step, attr)
     try:
         yield value
     finally:
         setattr(step, attr, value)
+
+
+def _parts(pipeline: Any, saved_as: str) -> dict[str, tuple[Any, str]]:
+    """The fitted steps whose part is saved apart: file name -> (step, format)."""
+    step = pipeline.steps[-1][1]
+    if saved_as in _PART_FORMATS:
+        name = {"xgboost-ubj": "booster.ubj", "lightgbm-txt": "booster.txt",
+                "keras": "network.keras"}[saved_as]
+        return {name: (step, saved_as)}
+    if saved_as != "stack":
+        return {}
+    out = {}
+    for base_name, base in getattr(step, "estimators_", []):
+        last = base.steps[-1][1] if hasattr(base, "steps") else base
+        fmt = _STEP_FORMATS.get(type(last).__name__)
+        if fmt is not None:
+            out[f"base-{base_name}.{_PART_FORMATS[fmt][1]}"] = (last, fmt)
+    return out
+
+
+def _save_part(value: Any, fmt: str, path: Path) -> None:
+    if fmt == "xgboost-ubj":
+        value.save_model(str(path))
+    elif fmt == "lightgbm-txt":
+        # the trees kept by early stopping only; the text format holds no code
+        path.write_text(value.model_to_string())
+    else:
+        value.save(path)
+
+
+def _load_part(data: bytes, fmt: str) -> Any:
+    if fmt == "xgboost-ubj":
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(data))
+        return booster
+    if fmt == "lightgbm-txt":
+        from crimeclass.models._lgbm import import_lightgbm
+
+        return import_lightgbm().Booster(model_str=data.decode("utf-8"))
+    return _load_network(data)
 
 
 def save_model(pipeline: Any, folder: str | Path, *, saved_as: str = "skops",
@@ -117,7 +176,7 @@ def save_model(pipeline: Any, folder: str | Path, *, saved_as: str = "skops",
     pipeline : sklearn.pipeline.Pipeline
         Fitted; its last step is the classifier.
     folder : str or Path
-    saved_as : {"skops", "xgboost-ubj", "keras"}
+    saved_as : {"skops", "xgboost-ubj", "lightgbm-txt", "keras", "stack"}
         How the classifier is saved (see the module docstring).
     manifest : dict, optional
         Extra entries for ``manifest.json`` (features, window, threshold ...).
@@ -134,17 +193,13 @@ def save_model(pipeline: Any, folder: str | Path, *, saved_as: str = "skops",
                                value=saved_as)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    files = MODEL_FILES[saved_as]
-    if saved_as == "skops":
+    parts = _parts(pipeline, saved_as)
+    files = {**MODEL_FILES[saved_as], **{name: fmt for name, (_, fmt) in parts.items()}}
+    with ExitStack() as stack:
+        for name, (step, fmt) in parts.items():
+            value = stack.enter_context(_detached(step, _PART_FORMATS[fmt][0]))
+            _save_part(value, fmt, folder / name)
         sio.dump(pipeline, folder / "pipeline.skops")
-    elif saved_as == "xgboost-ubj":
-        with _detached(pipeline, "booster_") as booster:
-            booster.save_model(str(folder / "booster.ubj"))
-            sio.dump(pipeline, folder / "pipeline.skops")
-    else:
-        with _detached(pipeline, "model_") as network:
-            network.save(folder / "network.keras")
-            sio.dump(pipeline, folder / "pipeline.skops")
     doc = {
         "format_version": MODEL_FORMAT_VERSION,
         **(manifest or {}),
@@ -199,32 +254,41 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def _verified_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
-    """The bytes of every file the model loads, each checked against its listed sha256."""
-    mpath = folder / "manifest.json"
-    saved_as = manifest.get("saved_as", "skops")
-    if saved_as not in MODEL_FILES:
-        raise ModelFileError(f"{mpath}: unknown model format {saved_as!r}; not loaded")
+def _check_listed(folder: Path, manifest: dict[str, Any], needed: set[str]) -> dict[str, Any]:
+    """The manifest's file list, if it is exactly ``needed``; else a ModelFileError."""
     listed = manifest.get("files")
-    needed = MODEL_FILES[saved_as]
-    if not isinstance(listed, dict) or set(listed) != set(needed):
+    if not isinstance(listed, dict) or set(listed) != needed:
         names = sorted(listed) if isinstance(listed, dict) else listed
-        raise ModelFileError(f"{mpath} lists the files {names}, but a {saved_as!r} model "
-                             f"loads exactly {sorted(needed)}: a file the manifest does not "
-                             "vouch for is never loaded; not loaded")
-    out = {}
-    for name in needed:
-        path = folder / name
-        if not path.is_file():
-            raise ModelFileError(f"{path} is missing")
-        data = path.read_bytes()
-        entry = listed[name]
-        if not isinstance(entry, dict) or hashlib.sha256(data).hexdigest() != entry.get(
-                "sha256"):
-            raise ModelFileError(f"{path} does not match the sha256 in {mpath}: altered or "
-                                 "damaged, not loaded")
-        out[name] = data
-    return out
+        raise ModelFileError(f"{folder / 'manifest.json'} lists the files {names}, but a "
+                             f"{manifest.get('saved_as', 'skops')!r} model loads exactly "
+                             f"{sorted(needed)}: a file the manifest does not vouch for is "
+                             "never loaded; not loaded")
+    return listed
+
+
+def _verified(folder: Path, listed: dict[str, Any], name: str) -> bytes:
+    """The bytes of one file the model loads, checked against its listed sha256."""
+    path = folder / name
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    data = path.read_bytes()
+    entry = listed[name]
+    if not isinstance(entry, dict) or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise ModelFileError(f"{path} does not match the sha256 in {folder / 'manifest.json'}: "
+                             "altered or damaged, not loaded")
+    return data
+
+
+def _load_pipeline(path: Path, data: bytes) -> Any:
+    """The skops file's pipeline, loaded with exactly the types crimeclass trusts."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=data)
+    unexpected = sorted(set(untrusted) - TRUSTED_TYPES)
+    if unexpected:
+        raise ModelFileError(f"{path} holds types crimeclass does not trust: "
+                             f"{', '.join(unexpected)}; not loaded")
+    return sio.loads(data, trusted=list(untrusted))
 
 
 def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -232,7 +296,9 @@ def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
 
     Checks the format version, that the manifest lists exactly the files its
     format loads, and each file's sha256; then loads the bytes it checked (the
-    skops file with an explicit list of trusted types).
+    skops file with an explicit list of trusted types). A stacked ensemble's
+    files depend on its bases: its pipeline file (listed and checked) is read
+    first, and the manifest must then list exactly its bases' files.
 
     Returns
     -------
@@ -245,26 +311,27 @@ def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
         The folder is incomplete, the manifest leaves out a file, a file was
         altered, or the pipeline file holds a type crimeclass does not trust.
     """
-    import skops.io as sio
-
     folder = Path(folder)
     manifest = _read_manifest(folder)
-    data = _verified_files(folder, manifest)
-    skops_path = folder / "pipeline.skops"
-    untrusted = sio.get_untrusted_types(data=data["pipeline.skops"])
-    unexpected = sorted(set(untrusted) - TRUSTED_TYPES)
-    if unexpected:
-        raise ModelFileError(f"{skops_path} holds types crimeclass does not trust: "
-                             f"{', '.join(unexpected)}; not loaded")
-    pipeline = sio.loads(data["pipeline.skops"], trusted=list(untrusted))
-    if "booster.ubj" in data:
-        import xgboost
-
-        booster = xgboost.Booster()
-        booster.load_model(bytearray(data["booster.ubj"]))
-        pipeline.steps[-1][1].booster_ = booster
-    elif "network.keras" in data:
-        pipeline.steps[-1][1].model_ = _load_network(data["network.keras"])
+    saved_as = manifest.get("saved_as", "skops")
+    if saved_as not in MODEL_FILES:
+        raise ModelFileError(f"{folder / 'manifest.json'}: unknown model format "
+                             f"{saved_as!r}; not loaded")
+    needed = set(MODEL_FILES[saved_as])
+    if saved_as == "stack":  # first the pipeline file, which tells the bases' files
+        listed = manifest.get("files")
+        if not isinstance(listed, dict) or "pipeline.skops" not in listed:
+            listed = _check_listed(folder, manifest, needed)  # raises: no pipeline file
+        data = {"pipeline.skops": _verified(folder, listed, "pipeline.skops")}
+        pipeline = _load_pipeline(folder / "pipeline.skops", data["pipeline.skops"])
+        listed = _check_listed(folder, manifest, needed | set(_parts(pipeline, saved_as)))
+    else:
+        listed = _check_listed(folder, manifest, needed)
+        data = {name: _verified(folder, listed, name) for name in sorted(needed)}
+        pipeline = _load_pipeline(folder / "pipeline.skops", data["pipeline.skops"])
+    for name, (step, fmt) in _parts(pipeline, saved_as).items():
+        raw = data[name] if name in data else _verified(folder, listed, name)
+        setattr(step, _PART_FORMATS[fmt][0], _load_part(raw, fmt))
     return pipeline, manifest
 
 

@@ -6,7 +6,7 @@ encoders of its family (:func:`~crimeclass.features.make_preprocessor`), then
 the classifier. The search space of each family covers its regularization.
 
 >>> sorted(MODELS)
-['location_rate', 'lr', 'majority', 'nn', 'rf', 'svm', 'type_rate', 'xgb']
+['lgbm', 'location_rate', 'lr', 'majority', 'nn', 'rf', 'stack', 'svm', 'type_rate', 'xgb']
 >>> MODELS["lr"].title
 'Logistic regression'
 """
@@ -34,10 +34,12 @@ from crimeclass.features import (
 from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._keras import KerasTabularClassifier
+from crimeclass.models._lgbm import EarlyStoppingLGBMClassifier
+from crimeclass.models._stack import TimeStackClassifier
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
-__all__ = ["BASELINES", "MODELS", "ModelFamily", "baselines_for", "make_model",
-           "parse_model_names"]
+__all__ = ["BASELINES", "MODELS", "STACK_BASES", "ModelFamily", "baselines_for",
+           "make_model", "parse_model_names"]
 
 #: A search space: draws one set of pipeline parameters from an Optuna trial.
 SearchSpace = Callable[[Any], dict[str, Any]]
@@ -59,9 +61,11 @@ class ModelFamily:
         ``estimator(features, random_state, n_jobs)`` -> the final step.
     space : callable or None
         ``space(trial)`` -> parameters of the pipeline (``model__C`` ...);
-        None for baselines, which have nothing to tune.
+        None for baselines, which have nothing to tune, and for the stack (its
+        meta-learner weighs a few log-odds on many rows: a search would refit
+        every base per trial for nothing).
     baseline : bool
-    saved_as : {"skops", "xgboost-ubj", "keras"}
+    saved_as : {"skops", "xgboost-ubj", "lightgbm-txt", "keras", "stack"}
         How the final step is saved (the rest of the pipeline always by skops).
     targets : tuple of str
         The targets it can be trained for (``type_rate`` reads the offense
@@ -141,6 +145,23 @@ def _xgb_space(trial: Any) -> dict[str, Any]:
     }
 
 
+def _lgbm_space(trial: Any) -> dict[str, Any]:
+    return {
+        "model__num_leaves": trial.suggest_int("num_leaves", 15, 255, log=True),
+        "model__learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+        "model__min_child_samples": trial.suggest_int("min_child_samples", 10, 500, log=True),
+        "model__reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
+        "model__reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+        "model__subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "model__colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+        # how the places' categories are split: smoothing of each category's share, and the
+        # most categories one split may send left
+        "model__cat_smooth": trial.suggest_float("cat_smooth", 1.0, 100.0, log=True),
+        "model__cat_l2": trial.suggest_float("cat_l2", 1.0, 100.0, log=True),
+        "model__max_cat_threshold": trial.suggest_int("max_cat_threshold", 16, 128, log=True),
+    }
+
+
 def _nn_space(trial: Any) -> dict[str, Any]:
     units = trial.suggest_categorical("units", [32, 64, 128])
     layers = trial.suggest_int("layers", 1, 3)
@@ -197,6 +218,18 @@ def _xgb(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> 
                                       random_state=random_state)
 
 
+def _lgbm(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    # the embedding style's integer codes, first columns: the places as native categories
+    return EarlyStoppingLGBMClassifier(categorical_features=embedding_columns(features),
+                                       n_jobs=n_jobs, random_state=random_state)
+
+
+def _stack(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
+    bases = [(name, make_model(name, features, random_state=random_state, n_jobs=n_jobs))
+             for name in STACK_BASES]
+    return TimeStackClassifier(bases, random_state=random_state)
+
+
 def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> Any:
     # batches of 2,048 and at most 15 epochs (patience 2): each of a search's ~50 fits, and
     # the refit on a million rows, runs fewer steps; the search tunes the learning rate
@@ -206,6 +239,8 @@ def _nn(features: Sequence[Feature], random_state: int, n_jobs: int | None) -> A
 
 
 BASELINES = ("majority", "location_rate")
+#: The models the ``stack`` ensemble combines, each with its family's default parameters.
+STACK_BASES = ("lr", "xgb", "lgbm")
 #: Baselines per target: for arrest, the arrest rate of the offense's primary type too.
 _TARGET_BASELINES = {"index": BASELINES, "arrest": (*BASELINES, "type_rate")}
 
@@ -234,6 +269,11 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
                 saved_as="xgboost-ubj", frame_output=True),
     ModelFamily("nn", "Neural network (Keras, embeddings)", "embedding", _nn, _nn_space,
                 saved_as="keras"),
+    ModelFamily("lgbm", "LightGBM (places as native categories, early stopping)",
+                "embedding", _lgbm, _lgbm_space, saved_as="lightgbm-txt"),
+    ModelFamily("stack", "Stacked ensemble (lr, xgb, lgbm; time-ordered out-of-fold; "
+                "logistic meta-learner)", None, _stack, None, saved_as="stack",
+                targets=("index",)),
 )}
 
 
@@ -298,5 +338,11 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
         if family.frame_output:
             prep.set_output(transform="pandas")
         steps.append(("prep", prep))
-    steps.append(("model", family.estimator(features, random_state, n_jobs)))
+    model = family.estimator(features, random_state, n_jobs)
+    if isinstance(model, TimeStackClassifier):  # each base guards and encodes as this one
+        model.set_params(bases=[(base, make_model(
+            base, features, random_state=random_state, n_jobs=n_jobs,
+            allow_arrest=allow_arrest, min_frequency=min_frequency, target=target))
+            for base, _ in model.bases])
+    steps.append(("model", model))
     return Pipeline(steps)
