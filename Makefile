@@ -12,7 +12,7 @@ RESULTS ?= results-output
 YEARS  := 2012 2013 2014 2015 2016 2017
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium demo results docs-images test test-fast lint bench lock clean
+.PHONY: help install chromium demo results docs-images test test-fast lint bench peers lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/train.py --data $(DATA)
 	$(BIN)/python bench/features.py --data $(DATA)
 	$(BIN)/python bench/online.py --data $(DATA)
+
+peers: $(STAMP) ## crimeclass's best against LightGBM, XGBoost and FLAML on 2012-2017 (hours)
+	$(BIN)/python bench/peers.py --store $(RESULTS)/real_2012_2017.duckdb --run $$(ls -d $(RESULTS)/runs/*/ | head -1)
 
 lock: ## re-pin constraints.txt from a fresh environment
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
