@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from crimeclass.evaluation import permutation_importance, tree_shap
-from crimeclass.models import EarlyStoppingXGBClassifier
+from crimeclass.models import EarlyStoppingLGBMClassifier, EarlyStoppingXGBClassifier
 
 
 def _data(n: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
@@ -41,9 +42,13 @@ def test_a_feature_the_model_ignores_costs_nothing():
     assert again[0] == imp["signal"]  # seeded
 
 
-def test_xgboost_shap_values_add_up_to_the_margin():
+@pytest.mark.parametrize("make", [
+    lambda: EarlyStoppingXGBClassifier(n_estimators=50, max_depth=3, n_jobs=1),
+    lambda: EarlyStoppingLGBMClassifier(n_estimators=50, num_leaves=7, n_jobs=1),
+], ids=["xgb", "lgbm"])
+def test_boosted_trees_shap_values_add_up_to_the_margin(make):
     X, y = _data()
-    model = _pipe(EarlyStoppingXGBClassifier(n_estimators=50, max_depth=3, n_jobs=1)).fit(X, y)
+    model = _pipe(make()).fit(X, y)
     values, inputs = tree_shap(model, X.iloc[:300])
     assert values.shape == (300, 2) and list(inputs.columns) == ["signal", "noise"]
     p = model.predict_proba(X.iloc[:300])[:, 1]

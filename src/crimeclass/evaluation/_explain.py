@@ -83,7 +83,7 @@ def tree_shap(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame] | 
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    from crimeclass.models import EarlyStoppingXGBClassifier
+    from crimeclass.models import EarlyStoppingLGBMClassifier, EarlyStoppingXGBClassifier
 
     est = model.steps[-1][1]
     prep = model[:-1]
@@ -92,7 +92,7 @@ def tree_shap(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame] | 
     names = _input_names(model.steps[-2][1], Xt.shape[1]) if len(model.steps) > 2 else \
         [f"x{i}" for i in range(Xt.shape[1])]
     inputs = pd.DataFrame(Xt, columns=names)
-    if isinstance(est, EarlyStoppingXGBClassifier):
+    if isinstance(est, EarlyStoppingXGBClassifier | EarlyStoppingLGBMClassifier):
         return est.predict_contributions(encoded), inputs
     if isinstance(est, RandomForestClassifier):
         shap = import_shap()

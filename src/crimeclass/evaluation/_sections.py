@@ -197,7 +197,8 @@ def add_slices(by: dict[str, dict[str, Any]], scored: Scored, split: Split, conf
 def _shap(model: LoadedModel, X: pd.DataFrame, config: Any, emit: EventHandler
           ) -> tuple[dict[str, Any], Any] | None:
     est = type(model.pipeline.steps[-1][1]).__name__
-    if est not in ("EarlyStoppingXGBClassifier", "RandomForestClassifier"):
+    if est not in ("EarlyStoppingXGBClassifier", "EarlyStoppingLGBMClassifier",
+                   "RandomForestClassifier"):
         return None
     k = config.shap_rows if est.startswith("Early") else config.forest_shap_rows
     emit("stage", {"text": f"SHAP values: {model.name} on {min(k, len(X)):,} rows"})
