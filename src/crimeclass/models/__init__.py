@@ -7,6 +7,7 @@ model of a run scores incidents through :func:`score` (in memory) or
 
 from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._config import TrainConfig
+from crimeclass.models._contrib import top_contributions
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
 from crimeclass.models._errors import (
     ModelOptionError,
@@ -67,6 +68,7 @@ from crimeclass.models._score import (
     score_features,
     window_sql,
 )
+from crimeclass.models._score_online import DayCover, held_keys, online_features
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
 from crimeclass.models._train import TrainResult, train
@@ -74,6 +76,10 @@ from crimeclass.models._window import Window, complete_years, period_text, resol
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
+    "DayCover",
+    "held_keys",
+    "online_features",
+    "top_contributions",
     "verify_run",
     "sign_run",
     "manifest_sha256",

@@ -1,0 +1,165 @@
+"""Incidents of a request, validated by the data layer exactly as ingest validates a file.
+
+A request's incidents (JSON records with the portal's web API fields, or the raw rows
+of an uploaded CSV) become a raw batch of the data layer (:func:`soda_batch` for JSON,
+a :class:`CsvSource` for a CSV); the data layer's own statement (:func:`stage_sql`:
+validation, labels, key material) types them. Good rows get their key as ingest gives
+it (the ID, or a key derived from the row's content and its rank among the request's
+rows with the same content). Bad rows get their fields and reasons, as the quarantine
+says them.
+
+The fields that define the label (``iucr``, ``primary_type``, ``description``,
+``fbi_code``) and ``arrest`` (known only after the fact) are dropped before anything
+reads them: a score never depends on them (:data:`IGNORED_FIELDS`). An incident of a
+request is an incident of unknown label, also as history of the request's later ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crimeclass.data import COLUMNS, Bounds, Reason
+from crimeclass.data._ingest import stage_sql
+from crimeclass.data._labels import iucr_table, lookup_sql
+from crimeclass.data._reconcile import STORED, derived_key
+from crimeclass.data._schema import DATE_FORMATS
+from crimeclass.data.sources import soda_batch
+
+__all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "connection",
+           "validate_batch",
+           "validate_records"]
+
+#: Fields accepted in a request and never read: the label's and the arrest.
+IGNORED_FIELDS = ("iucr", "primary_type", "description", "fbi_code", "arrest")
+
+#: Reasons of a JSON record that do not apply to a score: a score needs neither an ID nor
+#: an ``updated_on`` (an incident not yet recorded has neither).
+_NOT_NEEDED = {f"id:{Reason.MISSING_FIELD}", f"updated_on:{Reason.MISSING_FIELD}"}
+
+_NAMES = {c.portal: c.name for c in COLUMNS} | {c.name: c.name for c in COLUMNS}
+
+_local = threading.local()
+
+
+def connection() -> Any:
+    """This thread's DuckDB connection (in memory), with the label lookups ingest uses."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        _batch = iucr_table()  # noqa: F841 - read by DuckDB's replacement scan
+        for name, sql in lookup_sql("_batch").items():
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        _local.con = con
+    return con
+
+
+@dataclass
+class Rejected:
+    """An incident that failed validation: its position, ID and problems."""
+
+    index: int
+    id: Any
+    problems: list[dict[str, str]]
+
+
+@dataclass
+class Validated:
+    """The request's good rows (the store's columns, with ``key``), and the bad ones."""
+
+    rows: pa.Table
+    positions: list[int]  # each good row's position in the request
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _problems(text: str) -> list[dict[str, str]]:
+    out = []
+    for part in text.split(";"):
+        name, _, reason = part.partition(":")
+        out.append({"field": _NAMES.get(name, name) or "record", "reason": reason})
+    return out
+
+
+def _drop_not_needed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A raw batch without the rejections a score does not care about."""
+    reject = batch.column("_reject").to_pylist()
+    if not any(reject):
+        return batch
+    kept = []
+    for r in reject:
+        left = [p for p in (r or "").split(";") if p and p not in _NOT_NEEDED]
+        kept.append(";".join(left) or None)
+    raw = pc.if_else(pa.array([k is not None for k in kept]), batch.column("_raw"),
+                     pa.nulls(len(kept), pa.string()))
+    i, j = batch.schema.get_field_index("_reject"), batch.schema.get_field_index("_raw")
+    arrays = list(batch.columns)
+    arrays[i], arrays[j] = pa.array(kept, pa.string()), raw
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def blank_ignored(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The raw batch with the label's fields and the arrest as null text."""
+    arrays = list(batch.columns)
+    for name in IGNORED_FIELDS:
+        i = batch.schema.get_field_index(name)
+        arrays[i] = pa.nulls(batch.num_rows, batch.schema.field(i).type)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+_SQL: dict[str, str] = {}
+
+
+def _statement() -> str:
+    """The data layer's statement over ``_batch``, with each good row's key."""
+    if "sql" not in _SQL:
+        staged = stage_sql(list(DATE_FORMATS.values()), Bounds(), "now()::TIMESTAMP")
+        canonical = ", ".join(c.name for c in STORED)
+        ordinal = "row_number() OVER (PARTITION BY base_key ORDER BY _line)"
+        _SQL["sql"] = f"""
+            SELECT {canonical}, is_index, label_source, _line, _problems,
+                   CASE WHEN _problems <> '' THEN NULL WHEN id IS NOT NULL THEN id
+                        ELSE {derived_key('base_key', ordinal)} END AS key
+            FROM ({staged}) ORDER BY _line"""
+    return _SQL["sql"]
+
+
+def validate_batch(batch: pa.RecordBatch | pa.Table) -> Validated:
+    """Validate a raw batch (``_line``: each row's position) as ingest does.
+
+    A second row with the ID of an earlier one is rejected (``duplicate_id``).
+    """
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    con = connection()
+    _batch = table  # noqa: F841 - read by DuckDB's replacement scan
+    out = con.sql(_statement()).to_arrow_table()
+    problems = out.column("_problems").to_pylist()
+    lines = out.column("_line").to_pylist()
+    ids = out.column("id").to_pylist()
+    good, positions, rejected, seen = [], [], [], set()
+    for i, (text, line, id_) in enumerate(zip(problems, lines, ids, strict=True)):
+        if text:
+            rejected.append(Rejected(line, id_, _problems(text)))
+        elif id_ is not None and id_ in seen:
+            rejected.append(Rejected(line, id_, [{"field": "id",
+                                                  "reason": str(Reason.DUPLICATE_ID)}]))
+        else:
+            seen.add(id_)
+            good.append(i)
+            positions.append(line)
+    rows = out.take(pa.array(good, pa.int64())).drop_columns(["_line", "_problems"])
+    return Validated(rows=rows, positions=positions, rejected=rejected)
+
+
+def validate_records(records: Iterable[dict[str, Any]]) -> Validated:
+    """Validate JSON records (the portal's web API fields) as ingest does."""
+    records = [{k: v for k, v in r.items() if k not in IGNORED_FIELDS} for r in records]
+    batch = _drop_not_needed(soda_batch(records, first_offset=0, page=0))
+    return validate_batch(blank_ignored(batch))

@@ -1,0 +1,144 @@
+"""What the service serves: a run's model and its history, and how a request is scored.
+
+A request is scored as ``crimeclass predict`` scores a file of the same incidents with
+the same history store: validated by the data layer (:mod:`._incidents`), the features
+from the online index (:func:`~crimeclass.models.online_features`, the same values as
+the batch query), the model's probabilities, decisions and, for XGBoost, the three
+features that moved each score most. A request holding an incident the store holds
+already is scored by the batch query itself (:func:`~crimeclass.models.score`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from crimeclass.models import (
+    LoadedModel,
+    Run,
+    Scores,
+    held_keys,
+    online_features,
+    open_run,
+    score,
+    score_features,
+    top_contributions,
+    verify_run,
+)
+from crimeclass.serve._errors import ServeError
+from crimeclass.serve._history import History
+from crimeclass.serve._incidents import IGNORED_FIELDS, Validated, connection
+
+__all__ = ["Serving", "load_serving"]
+
+
+@dataclass
+class Serving:
+    """A run's model with its history: what one request is scored with, start to end."""
+
+    run: Run
+    model: LoadedModel
+    history: History
+    loaded_at: dt.datetime
+
+    def describe(self) -> dict[str, Any]:
+        """The model's part of every answer."""
+        m = self.model
+        return {"run_id": self.run.run_id, "name": m.name, "model_id": m.model_id,
+                "target": m.target, "threshold": m.threshold,
+                "ignored_fields": list(IGNORED_FIELDS)}
+
+    def features(self, v: Validated) -> Scores:
+        """Scores of validated rows against the history, as the batch query gives them."""
+        if held_keys(v.rows, self.history.index):
+            return self.history.with_store(
+                lambda s: score(v.rows, self.model, history=s))
+        feats = online_features(v.rows, self.model.spec, self.history.index,
+                                self.history.cover, connection())
+        return score_features(feats, self.model)
+
+    def score(self, v: Validated, n: int) -> list[dict[str, Any]]:
+        """One result per incident of a request of ``n``, in its order."""
+        results: list[dict[str, Any]] = [{} for _ in range(n)]
+        for r in v.rejected:
+            results[r.index] = {"index": r.index, "id": r.id, "errors": r.problems}
+        if v.rows.num_rows:
+            s = self.features(v)
+            reasons = top_contributions(self.model, s.features.frame) or []
+            ids = v.rows.column("id").to_pylist()
+            complete = s.features.history_complete
+            for i, pos in enumerate(v.positions):
+                results[pos] = {
+                    "index": pos, "id": ids[i], "probability": float(s.probability[i]),
+                    "probability_calibrated": None if s.calibrated is None
+                    else float(s.calibrated[i]),
+                    "decision": bool(s.decision[i]),
+                    "reasons": reasons[i] if reasons else [],
+                    "history_complete": bool(complete[i]),
+                    "history_days": float(s.features.history_days[i])}
+        return results
+
+
+def card_text(run: Run, name: str) -> str | None:
+    """The model card of a model of the run (written by evaluate), if there is one."""
+    path = run.path / "models" / name / "model_card.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def model_entry(run: Run, name: str) -> dict[str, Any]:
+    """A model of the run as ``GET /v1/models`` lists it."""
+    entry = run.model_entry(name)
+    keep = ("title", "baseline", "target", "threshold", "threshold_rule", "metrics",
+            "intervals", "holdout", "cv")
+    return {"name": name, "best": name == run.best_model,
+            **{k: entry.get(k) for k in keep if k in entry}}
+
+
+def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = None,
+                 verify_key: str | Path | None = None,
+                 history: History | None = None) -> Serving:
+    """Load a run's model (checked: manifest hashes, and the signature with ``verify_key``)
+    and its history (``history`` reused where its features are the model's)."""
+    if verify_key is not None:
+        verify_run(Path(run_dir), Path(verify_key))
+    run = open_run(run_dir)
+    loaded = run.load_model(model)
+    if history is None or history.spec != loaded.spec:
+        history = History(Path(store), loaded.spec)
+    return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC))
+
+
+def models_doc(serving: Serving) -> dict[str, Any]:
+    """``GET /v1/models``: the run, its models, features, metrics and windows."""
+    run = serving.run
+    metrics = run.metrics
+    return {"run_id": run.run_id, "serving": serving.describe(),
+            "features": run.feature_names,
+            "trained_window": metrics.get("train"), "held_out_window": metrics.get("holdout"),
+            "primary_metric": metrics.get("primary_metric"),
+            "models": [model_entry(run, n) for n in run.model_names],
+            "history": serving.history.info()}
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with what JSON lacks (NaN, numpy numbers, times) made plain."""
+    return json.loads(json.dumps(obj, default=_plain), parse_constant=lambda c: None)
+
+
+def _plain(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, dt.datetime | dt.date | Path | pa.Scalar):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def check_model_name(serving: Serving, name: str) -> None:
+    if name not in serving.run.model_names:
+        raise ServeError(f"the run has no model {name!r}", status=404, field="name")
