@@ -36,19 +36,33 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _too_large(send, self.max_bytes)
             return
-        seen = 0
+        state = {"seen": 0, "over": False, "started": False}
 
         async def counted() -> Any:
-            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                state["seen"] += len(message.get("body", b""))
+                if state["seen"] > self.max_bytes:
+                    state["over"] = True
                     raise ServeError(f"the request body is over the limit of "
                                      f"{self.max_bytes:,} bytes", status=413)
             return message
 
-        await self.app(scope, counted, send)
+        async def sending(message: Any) -> None:
+            if state["over"]:  # whatever the app made of the failed read: a 413 instead
+                if message["type"] == "http.response.start" and not state["started"]:
+                    state["started"] = True
+                    await _too_large(send, self.max_bytes)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except Exception:
+            if not state["over"]:
+                raise
+            if not state["started"]:
+                await _too_large(send, self.max_bytes)
 
 
 async def _too_large(send: Any, limit: int) -> None:

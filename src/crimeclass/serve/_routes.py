@@ -99,11 +99,11 @@ def _add_scoring(app: Any, state: State) -> None:
 
         from crimeclass.serve._csv import score_csv_bytes
 
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ServeError("upload a CSV file in the form field 'file'", field="file")
-        data = await upload.read()
+        async with request.form() as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ServeError("upload a CSV file in the form field 'file'", field="file")
+            data = await upload.read()
         text, n = await asyncio.to_thread(score_csv_bytes, state.current(), data)
         request.state.incidents = n
         return Response(text, media_type="text/csv", headers={
