@@ -7,7 +7,7 @@ model of a run scores incidents through :func:`score` (in memory) or
 
 from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._config import TrainConfig
-from crimeclass.models._contrib import top_contributions
+from crimeclass.models._contrib import score_with_reasons, top_contributions
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
 from crimeclass.models._errors import (
     ModelOptionError,
@@ -80,6 +80,7 @@ __all__ = [
     "held_keys",
     "online_features",
     "top_contributions",
+    "score_with_reasons",
     "verify_run",
     "sign_run",
     "manifest_sha256",

@@ -13,12 +13,27 @@ import pandas as pd
 
 from crimeclass.models._run import LoadedModel
 
-__all__ = ["top_contributions"]
+__all__ = ["score_with_reasons", "top_contributions"]
 
 
 def _feature_of(column: str) -> str:
     """The feature behind an encoded input (``numbers__hour`` -> ``hour``)."""
     return column.split("__")[-1]
+
+
+def _top(contrib: np.ndarray, names: list[str], frame: pd.DataFrame, k: int
+         ) -> list[list[dict[str, Any]]]:
+    top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
+    return [[{"feature": names[j], "contribution": float(contrib[i, j]),
+              "value": _plain(frame[names[j]].iloc[i]) if names[j] in frame else None}
+             for j in cols] for i, cols in enumerate(top)]
+
+
+def _xgb(model: LoadedModel) -> Any:
+    from crimeclass.models._xgb import EarlyStoppingXGBClassifier
+
+    est = model.pipeline.steps[-1][1]
+    return est if isinstance(est, EarlyStoppingXGBClassifier) else None
 
 
 def top_contributions(model: LoadedModel, frame: pd.DataFrame, k: int = 3
@@ -39,22 +54,22 @@ def top_contributions(model: LoadedModel, frame: pd.DataFrame, k: int = 3
         contribution (log-odds, positive: towards the positive class); None where the
         model is not an XGBoost tree ensemble.
     """
-    from crimeclass.models._xgb import EarlyStoppingXGBClassifier
+    return score_with_reasons(model, frame, k)[1]
 
-    est = model.pipeline.steps[-1][1]
-    if not isinstance(est, EarlyStoppingXGBClassifier) or not len(frame):
-        return None
+
+def score_with_reasons(model: LoadedModel, frame: pd.DataFrame, k: int = 3
+                       ) -> tuple[np.ndarray, list[list[dict[str, Any]]] | None]:
+    """:meth:`LoadedModel.predict_proba` and :func:`top_contributions` of the rows, the
+    pipeline's encoding computed once (the pipeline's own steps, so the same numbers)."""
+    est = _xgb(model)
+    if est is None or not len(frame):
+        return model.predict_proba(frame), None
     encoded = model.pipeline[:-1].transform(frame[["date", *model.feature_names]])
+    p = np.asarray(est.predict_proba(encoded)[:, 1], dtype=np.float64)
     contrib = np.asarray(est.predict_contributions(encoded))
     names = ([_feature_of(str(c)) for c in encoded.columns] if hasattr(encoded, "columns")
              else [f"x{i}" for i in range(contrib.shape[1])])
-    top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
-    out = []
-    for i, cols in enumerate(top):
-        out.append([{"feature": names[j], "contribution": float(contrib[i, j]),
-                     "value": _plain(frame[names[j]].iloc[i]) if names[j] in frame else None}
-                    for j in cols])
-    return out
+    return p, _top(contrib, names, frame, k)
 
 
 def _plain(value: Any) -> Any:

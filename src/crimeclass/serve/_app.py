@@ -19,6 +19,7 @@ from typing import Any
 
 from crimeclass.data import CrimeclassError
 from crimeclass.serve._errors import ServeError
+from crimeclass.serve._incidents import close_connections
 from crimeclass.serve._keys import KeyFile
 from crimeclass.serve._limits import BodyLimit, RateLimit
 from crimeclass.serve._observe import Metrics, Observe, log
@@ -131,6 +132,7 @@ def _lifespan(state: State) -> Any:
         finally:
             if task is not None:
                 task.cancel()
+            close_connections()
 
     return lifespan
 

@@ -16,8 +16,10 @@ request is an incident of unknown label, also as history of the request's later 
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +33,8 @@ from crimeclass.data._reconcile import STORED, derived_key
 from crimeclass.data._schema import DATE_FORMATS
 from crimeclass.data.sources import soda_batch
 
-__all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "connection",
-           "validate_batch",
-           "validate_records"]
+__all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_connections",
+           "connection", "validate_batch", "validate_records"]
 
 #: Fields accepted in a request and never read: the label's and the arrest.
 IGNORED_FIELDS = ("iucr", "primary_type", "description", "fbi_code", "arrest")
@@ -44,22 +45,47 @@ _NOT_NEEDED = {f"id:{Reason.MISSING_FIELD}", f"updated_on:{Reason.MISSING_FIELD}
 
 _NAMES = {c.portal: c.name for c in COLUMNS} | {c.name: c.name for c in COLUMNS}
 
-_local = threading.local()
+_idle: queue.SimpleQueue[Any] = queue.SimpleQueue()  # connections not in use
+_all: list[Any] = []
+_all_lock = threading.Lock()
 
 
-def connection() -> Any:
-    """This thread's DuckDB connection (in memory), with the label lookups ingest uses."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        import duckdb
+def _new_connection() -> Any:
+    import duckdb
 
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        _batch = iucr_table()  # noqa: F841 - read by DuckDB's replacement scan
-        for name, sql in lookup_sql("_batch").items():
-            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
-        _local.con = con
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET threads = 1")  # one request's statements are small
+    _batch = iucr_table()  # noqa: F841 - read by DuckDB's replacement scan
+    for name, sql in lookup_sql("_batch").items():
+        con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+    with _all_lock:
+        _all.append(con)
     return con
+
+
+@contextlib.contextmanager
+def connection() -> Iterator[Any]:
+    """A DuckDB connection (in memory) of the pool, with the label lookups ingest uses,
+    for the calling thread alone while the block runs."""
+    try:
+        con = _idle.get_nowait()
+    except queue.Empty:
+        con = _new_connection()
+    try:
+        yield con
+    finally:
+        _idle.put(con)
+
+
+def close_connections() -> None:
+    """Close every connection of the pool (when the service stops)."""
+    with _all_lock:
+        while not _idle.empty():
+            _idle.get_nowait()
+        for con in _all:
+            con.close()
+        _all.clear()
 
 
 @dataclass
@@ -137,9 +163,9 @@ def validate_batch(batch: pa.RecordBatch | pa.Table) -> Validated:
     A second row with the ID of an earlier one is rejected (``duplicate_id``).
     """
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    con = connection()
     _batch = table  # noqa: F841 - read by DuckDB's replacement scan
-    out = con.sql(_statement()).to_arrow_table()
+    with connection() as con:
+        out = con.sql(_statement()).to_arrow_table()
     problems = out.column("_problems").to_pylist()
     lines = out.column("_line").to_pylist()
     ids = out.column("id").to_pylist()

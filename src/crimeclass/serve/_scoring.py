@@ -20,15 +20,14 @@ import numpy as np
 import pyarrow as pa
 
 from crimeclass.models import (
+    Features,
     LoadedModel,
     Run,
-    Scores,
     held_keys,
+    incident_features,
     online_features,
     open_run,
-    score,
-    score_features,
-    top_contributions,
+    score_with_reasons,
     verify_run,
 )
 from crimeclass.serve._errors import ServeError
@@ -54,34 +53,34 @@ class Serving:
                 "target": m.target, "threshold": m.threshold,
                 "ignored_fields": list(IGNORED_FIELDS)}
 
-    def features(self, v: Validated) -> Scores:
-        """Scores of validated rows against the history, as the batch query gives them."""
+    def features(self, v: Validated) -> Features:
+        """The features of validated rows against the history, as the batch query gives
+        them (the batch query itself for incidents the history holds already)."""
         if held_keys(v.rows, self.history.index):
             return self.history.with_store(
-                lambda s: score(v.rows, self.model, history=s))
-        feats = online_features(v.rows, self.model.spec, self.history.index,
-                                self.history.cover, connection())
-        return score_features(feats, self.model)
+                lambda s: incident_features(v.rows, self.model.spec, history=s))
+        with connection() as con:
+            return online_features(v.rows, self.model.spec, self.history.index,
+                                   self.history.cover, con)
 
     def score(self, v: Validated, n: int) -> list[dict[str, Any]]:
         """One result per incident of a request of ``n``, in its order."""
         results: list[dict[str, Any]] = [{} for _ in range(n)]
         for r in v.rejected:
             results[r.index] = {"index": r.index, "id": r.id, "errors": r.problems}
-        if v.rows.num_rows:
-            s = self.features(v)
-            reasons = top_contributions(self.model, s.features.frame) or []
-            ids = v.rows.column("id").to_pylist()
-            complete = s.features.history_complete
-            for i, pos in enumerate(v.positions):
-                results[pos] = {
-                    "index": pos, "id": ids[i], "probability": float(s.probability[i]),
-                    "probability_calibrated": None if s.calibrated is None
-                    else float(s.calibrated[i]),
-                    "decision": bool(s.decision[i]),
-                    "reasons": reasons[i] if reasons else [],
-                    "history_complete": bool(complete[i]),
-                    "history_days": float(s.features.history_days[i])}
+        if not v.rows.num_rows:
+            return results
+        feats = self.features(v)
+        p, reasons = score_with_reasons(self.model, feats.frame)
+        decision = p >= self.model.threshold
+        ids = v.rows.column("id").to_pylist()
+        complete, days = feats.history_complete, feats.history_days
+        for i, pos in enumerate(v.positions):
+            results[pos] = {
+                "index": pos, "id": ids[i], "probability": float(p[i]),
+                "probability_calibrated": None, "decision": bool(decision[i]),
+                "reasons": reasons[i] if reasons else [],
+                "history_complete": bool(complete[i]), "history_days": float(days[i])}
         return results
 
 
@@ -109,6 +108,9 @@ def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = 
         verify_run(Path(run_dir), Path(verify_key))
     run = open_run(run_dir)
     loaded = run.load_model(model)
+    booster = getattr(loaded.pipeline.steps[-1][1], "booster_", None)
+    if booster is not None:  # a request's few rows: threads cost more than they give
+        booster.set_param({"nthread": 1})
     if history is None or history.spec != loaded.spec:
         history = History(Path(store), loaded.spec)
     return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC))
