@@ -146,8 +146,8 @@ def test_reload_switches_and_a_refused_model_keeps_the_old_one(xgb_run, history_
 # ------------------------------------------------------------------ history
 
 
-def test_a_new_incident_changes_the_next_score_at_its_place(xgb_run, store_copy, keys,
-                                                            records):
+def _place_and_new_incidents(records: list[dict]) -> tuple[dict, list[dict]]:
+    """An incident to score, and three burglaries half an hour before it at its place."""
     import datetime as dt
 
     def when(r):
@@ -159,10 +159,15 @@ def test_a_new_incident_changes_the_next_score_at_its_place(xgb_run, store_copy,
                                     "district", "ward", "community_area", "x_coordinate",
                                     "y_coordinate", "latitude", "longitude") if k in target}
     new = [{**place, "id": str(90_000_000 + i), "case_number": f"ZZ{i:06d}",
-            "date": earlier,
-            "updated_on": "2025-03-01T00:00:00.000", "iucr": "0610",
+            "date": earlier, "updated_on": "2025-03-01T00:00:00.000", "iucr": "0610",
             "primary_type": "BURGLARY", "description": "FORCIBLE ENTRY", "fbi_code": "05"}
            for i in range(3)]
+    return target, new
+
+
+def test_a_new_incident_changes_the_next_score_at_its_place(xgb_run, store_copy, keys,
+                                                            records):
+    target, new = _place_and_new_incidents(records)
     with make_client(xgb_run, store_copy, keys) as c:
         h, a = bearer(keys["user"]), bearer(keys["admin"])
         before = c.post("/v1/score", json={"incidents": [target]}, headers=h).json()
@@ -174,6 +179,31 @@ def test_a_new_incident_changes_the_next_score_at_its_place(xgb_run, store_copy,
     with Store(store_copy, read_only=True) as s:
         assert s.con.execute("SELECT count(*) FROM incidents WHERE id >= 90000000"
                              ).fetchall()[0][0] == 3
+
+
+def test_incidents_another_process_stores_reach_later_scores(xgb_run, store_copy, keys,
+                                                             records):
+    """As ``crimeclass sync`` writes the store: the service follows it, no restart."""
+    import time
+
+    from crimeclass.data._schema import SODA_NAMES, HeaderMapping
+    from crimeclass.data.sources import BatchSource, soda_batch
+
+    target, new = _place_and_new_incidents(records)
+    with make_client(xgb_run, store_copy, keys, follow_seconds=0.2) as c:
+        h = bearer(keys["user"])
+        before = c.post("/v1/score", json={"incidents": [target]}, headers=h).json()
+        seen = c.get("/health/ready").json()["history"]["last_ingest"]
+        batch = soda_batch(new, first_offset=0, page=0)
+        with Store(store_copy) as s:  # the one writer, for the moment it writes
+            s.ingest(BatchSource(batch, name="sync page", format="soda",
+                                 header=HeaderMapping(dict(SODA_NAMES), (), "soda_json")))
+        deadline = time.monotonic() + 20
+        while c.get("/health/ready").json()["history"]["last_ingest"] == seen:
+            assert time.monotonic() < deadline, "the service did not follow the store"
+            time.sleep(0.1)
+        after = c.post("/v1/score", json={"incidents": [target]}, headers=h).json()
+    assert after["results"][0]["probability"] != before["results"][0]["probability"]
 
 
 def test_a_posted_incident_is_validated_as_ingest_validates_it(xgb_run, store_copy, keys,
