@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class ServeConfig:
         How often to take in incidents another process wrote to the store (0: never).
     listen : str
         Where the server listens, for the line said on start.
+    score_threads : int
+        Requests scored at once (0: one per core).
     """
 
     run: Path
@@ -69,6 +72,7 @@ class ServeConfig:
     verify_key: Path | None = None
     follow_seconds: float = 0.0
     listen: str = ""
+    score_threads: int = 0
 
     def to_json(self) -> str:
         """The settings as JSON (handed to worker processes)."""
@@ -96,6 +100,7 @@ class State:
                              field="--api-keys")
         self.rate = RateLimit(config.rate_limit)
         self.serving: Serving | None = None
+        self.limiter: Any = None  # scoring threads at once (anyio, made in the lifespan)
         self.metrics = Metrics(self._history_age)
 
     def _history_age(self) -> float:
@@ -121,7 +126,12 @@ async def _follow(state: State, seconds: float) -> None:
 def _lifespan(state: State) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        import anyio
+
         c = state.config
+        # as many scorings at once as cores: more threads only contend for the GIL and
+        # hold more memory; requests beyond wait their turn in the event loop
+        state.limiter = anyio.CapacityLimiter(c.score_threads or os.cpu_count() or 2)
         state.serving = await asyncio.to_thread(
             load_serving, c.run, c.store, model=c.model, verify_key=c.verify_key)
         _say_started(state)

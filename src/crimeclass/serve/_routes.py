@@ -11,6 +11,8 @@ and the analyst page itself are open (the page asks for a key to call the API).
 import asyncio
 from typing import Any
 
+import anyio
+
 from crimeclass.data._schema import SODA_NAMES, HeaderMapping
 from crimeclass.data.sources import BatchSource, soda_batch
 from crimeclass.serve._app import State
@@ -84,11 +86,12 @@ def _add_scoring(app: Any, state: State) -> None:
     user = Depends(_guard(state, admin=False))
 
     @app.post("/v1/score", dependencies=[user], tags=["scoring"])
-    def score(body: ScoreRequest, request: Request) -> Any:
+    async def score(body: ScoreRequest, request: Request) -> Any:
         """Score 1 to 10,000 incidents, as `crimeclass predict` scores a file of them."""
         recs = records(body.incidents)
         _note(request, [r.get("id") for r in recs])
-        answer = score_records(state.current(), recs)
+        answer = await anyio.to_thread.run_sync(score_records, state.current(), recs,
+                                                limiter=state.limiter)
         _count(state, answer["results"])
         return jsonable(answer)
 
@@ -104,7 +107,8 @@ def _add_scoring(app: Any, state: State) -> None:
             if upload is None or isinstance(upload, str):
                 raise ServeError("upload a CSV file in the form field 'file'", field="file")
             data = await upload.read()
-        text, n = await asyncio.to_thread(score_csv_bytes, state.current(), data)
+        text, n = await anyio.to_thread.run_sync(score_csv_bytes, state.current(), data,
+                                                 limiter=state.limiter)
         request.state.incidents = n
         return Response(text, media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="scored.csv"'})
