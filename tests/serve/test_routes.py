@@ -120,6 +120,13 @@ def test_the_model_card(xgb_run, history_store, keys, tmp_path):
         (run / "models" / "xgb" / "model_card.md").write_text("# Model card: xgb\n")
         r = c.get("/v1/models/xgb/card", headers=h)
         assert r.status_code == 200 and r.text.startswith("# Model card: xgb")
+        # the intervals that evaluate writes into the run
+        (run / "evaluation").mkdir()
+        auc = {"value": 0.7, "low": 0.68, "high": 0.72}
+        (run / "evaluation" / "evaluation.json").write_text(json.dumps(
+            {"models": [{"name": "xgb", "metrics": {"roc_auc": auc}}]}))
+        models = c.get("/v1/models", headers=h).json()["models"]
+        assert next(m for m in models if m["name"] == "xgb")["intervals"] == {"roc_auc": auc}
 
 
 def test_reload_switches_and_a_refused_model_keeps_the_old_one(xgb_run, history_store, keys,

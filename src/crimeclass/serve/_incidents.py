@@ -30,7 +30,7 @@ from crimeclass.data import COLUMNS, Bounds, Reason
 from crimeclass.data._ingest import stage_sql
 from crimeclass.data._labels import iucr_table, lookup_sql
 from crimeclass.data._reconcile import STORED, derived_key
-from crimeclass.data._schema import DATE_FORMATS
+from crimeclass.data._schema import DATE_FORMATS, RAW_SCHEMA
 from crimeclass.data.sources import soda_batch
 
 __all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_connections",
@@ -59,6 +59,11 @@ def _new_connection() -> Any:
     _batch = iucr_table()  # noqa: F841 - read by DuckDB's replacement scan
     for name, sql in lookup_sql("_batch").items():
         con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+    # the statement parsed once per connection: a view over the relation _batch, which
+    # each request registers anew (its raw text, RAW_SCHEMA)
+    con.register("_batch", RAW_SCHEMA.empty_table())
+    con.execute(f"CREATE TEMP VIEW _validated AS {_statement()}")
+    con.unregister("_batch")
     with _all_lock:
         _all.append(con)
     return con
@@ -163,9 +168,12 @@ def validate_batch(batch: pa.RecordBatch | pa.Table) -> Validated:
     A second row with the ID of an earlier one is rejected (``duplicate_id``).
     """
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    _batch = table  # noqa: F841 - read by DuckDB's replacement scan
     with connection() as con:
-        out = con.sql(_statement()).to_arrow_table()
+        con.register("_batch", table)
+        try:
+            out = con.sql("SELECT * FROM _validated").to_arrow_table()
+        finally:
+            con.unregister("_batch")
     problems = out.column("_problems").to_pylist()
     lines = out.column("_line").to_pylist()
     ids = out.column("id").to_pylist()

@@ -90,13 +90,25 @@ def card_text(run: Run, name: str) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def model_entry(run: Run, name: str) -> dict[str, Any]:
+def _intervals(run: Run) -> dict[str, Any]:
+    """Each model's metrics with bootstrap intervals, where ``crimeclass evaluate`` wrote
+    them into the run (``evaluation/evaluation.json``)."""
+    path = run.path / "evaluation" / "evaluation.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {m["name"]: m["metrics"] for m in doc["models"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def model_entry(run: Run, name: str, intervals: dict[str, Any]) -> dict[str, Any]:
     """A model of the run as ``GET /v1/models`` lists it."""
     entry = run.model_entry(name)
     keep = ("title", "baseline", "target", "threshold", "threshold_rule", "metrics",
-            "intervals", "holdout", "cv")
+            "holdout", "cv")
     return {"name": name, "best": name == run.best_model,
-            **{k: entry.get(k) for k in keep if k in entry}}
+            **{k: entry.get(k) for k in keep if k in entry},
+            "intervals": intervals.get(name)}
 
 
 def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = None,
@@ -120,11 +132,12 @@ def models_doc(serving: Serving) -> dict[str, Any]:
     """``GET /v1/models``: the run, its models, features, metrics and windows."""
     run = serving.run
     metrics = run.metrics
+    intervals = _intervals(run)
     return {"run_id": run.run_id, "serving": serving.describe(),
             "features": run.feature_names,
             "trained_window": metrics.get("train"), "held_out_window": metrics.get("holdout"),
             "primary_metric": metrics.get("primary_metric"),
-            "models": [model_entry(run, n) for n in run.model_names],
+            "models": [model_entry(run, n, intervals) for n in run.model_names],
             "history": serving.history.info()}
 
 
