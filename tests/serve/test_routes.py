@@ -272,3 +272,36 @@ def test_a_file_that_is_no_export_is_a_400(client, keys, tmp_path):
                     headers=bearer(keys["user"]))
     assert r.status_code == 400 and "Traceback" not in r.text
     assert str(Path("/tmp")) not in r.json()["error"]
+
+
+def test_keys_add_prints_a_key_once_and_refuses_a_second_of_a_name(tmp_path):
+    from typer.testing import CliRunner
+
+    from crimeclass.cli import app
+    from crimeclass.serve import KeyFile
+
+    path = tmp_path / "keys.json"
+    runner = CliRunner()
+    first = runner.invoke(app, ["serve", "keys", "add", "a", "--api-keys", str(path)])
+    second = runner.invoke(app, ["serve", "keys", "add", "b", "--admin", "--api-keys",
+                                 str(path)])
+    assert first.exit_code == second.exit_code == 0
+    key_a, key_b = first.stdout.strip(), second.stdout.strip()
+    keys = KeyFile(path)
+    assert keys.check(key_a).name == "a" and not keys.check(key_a).admin
+    assert keys.check(key_b).admin and keys.check(key_a + "x") is None
+    assert [k["name"] for k in json.loads(path.read_text())["keys"]] == ["a", "b"]
+    again = runner.invoke(app, ["serve", "keys", "add", "a", "--api-keys", str(path)])
+    assert again.exit_code == 1 and "already" in again.output
+
+
+def test_serve_without_run_or_keys_ends_in_one_error_line(xgb_run, history_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from crimeclass.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--store", str(history_store)])
+    assert r.exit_code != 0 and "--run" in r.output
+    r = CliRunner().invoke(app, ["serve", "--run", str(xgb_run), "--store", str(history_store),
+                                 "--api-keys", str(tmp_path / "none.json")])
+    assert r.exit_code == 1 and "keys add" in r.output and "Traceback" not in r.output

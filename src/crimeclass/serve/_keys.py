@@ -73,11 +73,10 @@ class KeyFile:
 def add_key(path: str | Path, name: str, *, admin: bool = False) -> str:
     """Make a key named ``name``, store its hash in ``path``; return the key (shown once)."""
     path = Path(path)
-    keys = _read(path)
-    if any(k.name == name for k in keys):
+    if any(k.name == name for k in _read(path)):  # _read checks the file's shape
         raise ServeError(f"{path} has a key named {name!r} already", field="NAME")
     key = _PREFIX + secrets.token_urlsafe(32)
-    entries = [{"name": k.name, "admin": k.admin, "sha256": k.sha256} for k in keys]
+    entries = json.loads(path.read_text(encoding="utf-8"))["keys"] if path.exists() else []
     entries.append({"name": name, "admin": admin, "sha256": _digest(key),
                     "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
