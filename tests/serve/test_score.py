@@ -139,3 +139,18 @@ def test_not_json_is_a_422(client, keys):
 def test_the_probabilities_are_numbers_between_0_and_1(client, keys, records):
     p = np.array([r["probability"] for r in _score(client, keys, records[:50])["results"]])
     assert ((p >= 0) & (p <= 1)).all() and p.std() > 0
+
+
+def test_requests_scored_together_get_what_each_gets_alone(client, records):
+    """The service scores the requests waiting at once in one pass: each on its own."""
+    from crimeclass.serve._batch import _score
+    from crimeclass.serve._incidents import validate_records
+
+    serving = client.app.state.serve.current()
+    requests = [records[:40], records[20:60],  # the same incidents in two requests
+                [records[5], dict(records[6], date="never")], records[100:101],
+                [dict(records[7], id=None), dict(records[7], id=None)]]
+    together = _score([(serving, r, None) for r in requests])
+    for recs, got in zip(requests, together, strict=True):
+        alone = serving.score(validate_records(recs), len(recs))
+        assert got == alone

@@ -68,7 +68,12 @@ from crimeclass.models._score import (
     score_features,
     window_sql,
 )
-from crimeclass.models._score_online import DayCover, held_keys, online_features
+from crimeclass.models._score_online import (
+    DayCover,
+    held_keys,
+    online_features,
+    online_features_many,
+)
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
 from crimeclass.models._train import TrainResult, train
@@ -79,6 +84,7 @@ __all__ = [
     "DayCover",
     "held_keys",
     "online_features",
+    "online_features_many",
     "top_contributions",
     "score_with_reasons",
     "verify_run",

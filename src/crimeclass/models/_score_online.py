@@ -24,7 +24,7 @@ from crimeclass.features import FeatureSpec, HistoryIndex, feature_sql
 from crimeclass.features._sql import history_rows_sql
 from crimeclass.models._score import HISTORY_GAP_DAYS, Features, _input_table
 
-__all__ = ["DayCover", "held_keys", "online_features"]
+__all__ = ["DayCover", "held_keys", "online_features", "online_features_many"]
 
 DAY_US = 86_400_000_000
 
@@ -148,27 +148,52 @@ def online_features(rows: pa.Table, spec: FeatureSpec, index: HistoryIndex, cove
         In the order of ``rows``: the values :func:`incident_features` gives with the
         history as a store.
     """
-    table = _input_table(rows)
+    return online_features_many([rows], spec, index, cover, con)
+
+
+def _combined(groups: list[pa.Table]) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The groups' rows as one input table keyed 0, 1, ... (a key may be in two groups);
+    the real keys, and where each group starts."""
+    tables = [_input_table(rows) for rows in groups]
+    keys = [t.column("key").to_numpy() for t in tables]
+    table = pa.concat_tables(tables)
+    table = table.set_column(table.schema.get_field_index("key"), "key",
+                             pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    starts = np.cumsum([0, *(t.num_rows for t in tables)])
+    return table, np.concatenate(keys).astype(np.int64), starts
+
+
+def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: HistoryIndex,
+                         cover: DayCover, con: Any) -> Features:
+    """:func:`online_features` of several independent groups of rows (requests), with one
+    feature query for all: each group's history is the index and its own earlier rows.
+    The features of all groups, one after the other, each in its rows' order."""
+    table, real_keys, starts = _combined(groups)
     con.register("_online_rows", table)
     try:
         hist = con.sql(history_rows_sql(spec, table="_online_rows", hashed=True)
                        ).to_arrow_table()
+        hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
         history = None
         if "history" in spec.groups:
-            con.register("_online_sums", _sums_table(hist, spec, index))
+            con.register("_online_sums", pa.concat_tables([
+                _sums_table(hist.slice(a, b - a), spec, index)
+                for a, b in zip(starts[:-1], starts[1:], strict=True)]))
             history = "_online_sums"
         years = _years(hist.column("_us").to_numpy())
         features = feature_sql(spec, years=years, labeled_only=False, table="_online_rows",
                                history_from=history)
         data = con.sql(f"SELECT r.id, f.*, CAST(0 AS FLOAT) AS history_days "
                        f"FROM ({features}) AS f JOIN _online_rows AS r USING (key) "
-                       "ORDER BY r.source_line").to_arrow_table()
+                       "ORDER BY f.key").to_arrow_table()
     finally:
         for name in ("_online_rows", "_online_sums"):
             con.unregister(name)
     us = data.column("date").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
-    days = cover.history_days(us, spec.lookback_days)
+    days = np.concatenate([cover.history_days(us[a:b], spec.lookback_days)
+                           for a, b in zip(starts[:-1], starts[1:], strict=True)])
     data = data.set_column(data.num_columns - 1, "history_days", pa.array(days))
+    data = data.set_column(data.schema.get_field_index("key"), "key", pa.array(real_keys))
     return Features.from_arrow(data, spec)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crimeclass.data import CrimeclassError
+from crimeclass.serve._batch import Batcher
 from crimeclass.serve._errors import ServeError
 from crimeclass.serve._incidents import close_connections
 from crimeclass.serve._keys import KeyFile
@@ -101,6 +102,7 @@ class State:
         self.rate = RateLimit(config.rate_limit)
         self.serving: Serving | None = None
         self.limiter: Any = None  # scoring threads at once (anyio, made in the lifespan)
+        self.batcher: Any = None  # the queue of scoring requests (made in the lifespan)
         self.metrics = Metrics(self._history_age)
 
     def _history_age(self) -> float:
@@ -131,7 +133,9 @@ def _lifespan(state: State) -> Any:
         c = state.config
         # as many scorings at once as cores: more threads only contend for the GIL and
         # hold more memory; requests beyond wait their turn in the event loop
-        state.limiter = anyio.CapacityLimiter(c.score_threads or os.cpu_count() or 2)
+        threads = c.score_threads or os.cpu_count() or 2
+        state.limiter = anyio.CapacityLimiter(threads)
+        state.batcher = Batcher(threads)
         state.serving = await asyncio.to_thread(
             load_serving, c.run, c.store, model=c.model, verify_key=c.verify_key)
         _say_started(state)
@@ -142,6 +146,7 @@ def _lifespan(state: State) -> Any:
         finally:
             if task is not None:
                 task.cancel()
+            state.batcher.stop()
             close_connections()
 
     return lifespan

@@ -34,7 +34,8 @@ from crimeclass.data._schema import DATE_FORMATS, RAW_SCHEMA
 from crimeclass.data.sources import soda_batch
 
 __all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_connections",
-           "connection", "validate_batch", "validate_records"]
+           "connection", "raw_records", "validate_batch", "validate_batches",
+           "validate_records"]
 
 #: Fields accepted in a request and never read: the label's and the arrest.
 IGNORED_FIELDS = ("iucr", "primary_type", "description", "fbi_code", "arrest")
@@ -147,13 +148,18 @@ def blank_ignored(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 _SQL: dict[str, str] = {}
 
+#: ``_line`` of row ``i`` of request ``g`` in a validation of several: ``g * GROUP + i``.
+GROUP = 1 << 32
+
 
 def _statement() -> str:
     """The data layer's statement over ``_batch``, with each good row's key."""
     if "sql" not in _SQL:
         staged = stage_sql(list(DATE_FORMATS.values()), Bounds(), "now()::TIMESTAMP")
         canonical = ", ".join(c.name for c in STORED)
-        ordinal = "row_number() OVER (PARTITION BY base_key ORDER BY _line)"
+        # rows of several requests are validated together: _line is the request's number
+        # times GROUP plus the row's position, and each request ranks its own rows
+        ordinal = f"row_number() OVER (PARTITION BY base_key, _line // {GROUP} ORDER BY _line)"
         _SQL["sql"] = f"""
             SELECT {canonical}, is_index, label_source, _line, _problems,
                    CASE WHEN _problems <> '' THEN NULL WHEN id IS NOT NULL THEN id
@@ -167,33 +173,58 @@ def validate_batch(batch: pa.RecordBatch | pa.Table) -> Validated:
 
     A second row with the ID of an earlier one is rejected (``duplicate_id``).
     """
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    return validate_batches([batch])[0]
+
+
+def _split(out: pa.Table, n: int) -> list[Validated]:
+    """The validated rows of ``n`` requests, each its own :class:`Validated`."""
+    lines = out.column("_line").to_numpy()
+    groups, positions = lines // GROUP, (lines % GROUP).tolist()
+    problems = out.column("_problems").to_pylist()
+    ids = out.column("id").to_pylist()
+    good: list[list[int]] = [[] for _ in range(n)]
+    done = [Validated(rows=out.slice(0, 0), positions=[]) for _ in range(n)]
+    seen: list[set[Any]] = [set() for _ in range(n)]
+    for i, g in enumerate(groups.tolist()):
+        v, text, id_ = done[g], problems[i], ids[i]
+        if text:
+            v.rejected.append(Rejected(positions[i], id_, _problems(text)))
+        elif id_ is not None and id_ in seen[g]:
+            v.rejected.append(Rejected(positions[i], id_, [
+                {"field": "id", "reason": str(Reason.DUPLICATE_ID)}]))
+        else:
+            seen[g].add(id_)
+            good[g].append(i)
+            v.positions.append(positions[i])
+    for v, rows in zip(done, good, strict=True):
+        v.rows = out.take(pa.array(rows, pa.int64())).drop_columns(["_line", "_problems"])
+    return done
+
+
+def validate_batches(batches: list[pa.RecordBatch | pa.Table]) -> list[Validated]:
+    """Validate the raw batches of several requests in one statement, each on its own."""
+    tables = []
+    for g, b in enumerate(batches):
+        t = pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+        i = t.schema.get_field_index("_line")
+        tables.append(t.set_column(i, "_line", pc.add(
+            t.column(i).cast(pa.int64()), pa.scalar(g * GROUP, pa.int64()))))
+    table = pa.concat_tables(tables)
     with connection() as con:
         con.register("_batch", table)
         try:
             out = con.sql("SELECT * FROM _validated").to_arrow_table()
         finally:
             con.unregister("_batch")
-    problems = out.column("_problems").to_pylist()
-    lines = out.column("_line").to_pylist()
-    ids = out.column("id").to_pylist()
-    good, positions, rejected, seen = [], [], [], set()
-    for i, (text, line, id_) in enumerate(zip(problems, lines, ids, strict=True)):
-        if text:
-            rejected.append(Rejected(line, id_, _problems(text)))
-        elif id_ is not None and id_ in seen:
-            rejected.append(Rejected(line, id_, [{"field": "id",
-                                                  "reason": str(Reason.DUPLICATE_ID)}]))
-        else:
-            seen.add(id_)
-            good.append(i)
-            positions.append(line)
-    rows = out.take(pa.array(good, pa.int64())).drop_columns(["_line", "_problems"])
-    return Validated(rows=rows, positions=positions, rejected=rejected)
+    return _split(out, len(batches))
+
+
+def raw_records(records: Iterable[dict[str, Any]]) -> pa.RecordBatch:
+    """JSON records as the raw batch validation reads (the ignored fields dropped)."""
+    records = [{k: v for k, v in r.items() if k not in IGNORED_FIELDS} for r in records]
+    return blank_ignored(_drop_not_needed(soda_batch(records, first_offset=0, page=0)))
 
 
 def validate_records(records: Iterable[dict[str, Any]]) -> Validated:
     """Validate JSON records (the portal's web API fields) as ingest does."""
-    records = [{k: v for k, v in r.items() if k not in IGNORED_FIELDS} for r in records]
-    batch = _drop_not_needed(soda_batch(records, first_offset=0, page=0))
-    return validate_batch(blank_ignored(batch))
+    return validate_batch(raw_records(records))

@@ -17,10 +17,8 @@ from crimeclass.data._schema import SODA_NAMES, HeaderMapping
 from crimeclass.data.sources import BatchSource, soda_batch
 from crimeclass.serve._app import State
 from crimeclass.serve._errors import ServeError
-from crimeclass.serve._incidents import validate_records
 from crimeclass.serve._schemas import IncidentsRequest, ReloadRequest, ScoreRequest, records
 from crimeclass.serve._scoring import (
-    Serving,
     card_text,
     check_model_name,
     jsonable,
@@ -74,12 +72,6 @@ def _count(state: State, results: list[dict[str, Any]]) -> None:
             state.metrics.rejected.inc()
 
 
-def score_records(serving: Serving, recs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The answer of ``POST /v1/score`` for JSON records."""
-    results = serving.score(validate_records(recs), len(recs))
-    return {"model": serving.describe(), "results": results}
-
-
 def _add_scoring(app: Any, state: State) -> None:
     from fastapi import Depends, Request
 
@@ -90,8 +82,9 @@ def _add_scoring(app: Any, state: State) -> None:
         """Score 1 to 10,000 incidents, as `crimeclass predict` scores a file of them."""
         recs = records(body.incidents)
         _note(request, [r.get("id") for r in recs])
-        answer = await anyio.to_thread.run_sync(score_records, state.current(), recs,
-                                                limiter=state.limiter)
+        serving = state.current()
+        answer = {"model": serving.describe(),
+                  "results": await state.batcher.score(serving, recs)}
         _count(state, answer["results"])
         return jsonable(answer)
 

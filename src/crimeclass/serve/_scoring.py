@@ -25,7 +25,7 @@ from crimeclass.models import (
     Run,
     held_keys,
     incident_features,
-    online_features,
+    online_features_many,
     open_run,
     score_with_reasons,
     verify_run,
@@ -53,35 +53,58 @@ class Serving:
                 "target": m.target, "threshold": m.threshold,
                 "ignored_fields": list(IGNORED_FIELDS)}
 
-    def features(self, v: Validated) -> Features:
-        """The features of validated rows against the history, as the batch query gives
-        them (the batch query itself for incidents the history holds already)."""
-        if held_keys(v.rows, self.history.index):
-            return self.history.with_store(
-                lambda s: incident_features(v.rows, self.model.spec, history=s))
-        with connection() as con:
-            return online_features(v.rows, self.model.spec, self.history.index,
-                                   self.history.cover, con)
-
     def score(self, v: Validated, n: int) -> list[dict[str, Any]]:
         """One result per incident of a request of ``n``, in its order."""
-        results: list[dict[str, Any]] = [{} for _ in range(n)]
-        for r in v.rejected:
-            results[r.index] = {"index": r.index, "id": r.id, "errors": r.problems}
-        if not v.rows.num_rows:
-            return results
-        feats = self.features(v)
+        return self.score_many([(v, n)])[0]
+
+    def score_many(self, requests: list[tuple[Validated, int]]) -> list[list[dict[str, Any]]]:
+        """The results of several requests, each scored on its own (one feature query and
+        one model call for all of those the online path takes)."""
+        results = [_rejected(v, n) for v, n in requests]
+        index = self.history.index
+        online = [i for i, (v, _) in enumerate(requests)
+                  if v.rows.num_rows and not held_keys(v.rows, index)]
+        if online:
+            with connection() as con:
+                feats = online_features_many([requests[i][0].rows for i in online],
+                                             self.model.spec, index, self.history.cover, con)
+            self._fill(results, [requests[i][0] for i in online], online, feats)
+        for i, (v, _) in enumerate(requests):
+            if v.rows.num_rows and i not in online:  # the batch query, on the store
+                self._fill(results, [v], [i], self._batch_features(v))
+        return results
+
+    def _batch_features(self, v: Validated) -> Features:
+        """The batch query's features of rows that hold an incident the store holds."""
+        def run(store: Any) -> Features:
+            return incident_features(v.rows, self.model.spec, history=store)
+
+        return self.history.with_store(run)
+
+    def _fill(self, results: list[list[dict[str, Any]]], requests: list[Validated],
+              which: list[int], feats: Features) -> None:
+        """The scores of ``feats`` (the rows of ``requests``, one after the other) into the
+        results of the requests at ``which``."""
         p, reasons = score_with_reasons(self.model, feats.frame)
         decision = p >= self.model.threshold
-        ids = v.rows.column("id").to_pylist()
         complete, days = feats.history_complete, feats.history_days
-        for i, pos in enumerate(v.positions):
-            results[pos] = {
-                "index": pos, "id": ids[i], "probability": float(p[i]),
-                "probability_calibrated": None, "decision": bool(decision[i]),
-                "reasons": reasons[i] if reasons else [],
-                "history_complete": bool(complete[i]), "history_days": float(days[i])}
-        return results
+        j = 0
+        for i, v in zip(which, requests, strict=True):
+            for pos, id_ in zip(v.positions, v.rows.column("id").to_pylist(), strict=True):
+                results[i][pos] = {
+                    "index": pos, "id": id_, "probability": float(p[j]),
+                    "probability_calibrated": None, "decision": bool(decision[j]),
+                    "reasons": reasons[j] if reasons else [],
+                    "history_complete": bool(complete[j]), "history_days": float(days[j])}
+                j += 1
+
+
+def _rejected(v: Validated, n: int) -> list[dict[str, Any]]:
+    """The results of a request of ``n`` with its rejected incidents filled in."""
+    results: list[dict[str, Any]] = [{} for _ in range(n)]
+    for r in v.rejected:
+        results[r.index] = {"index": r.index, "id": r.id, "errors": r.problems}
+    return results
 
 
 def card_text(run: Run, name: str) -> str | None:
