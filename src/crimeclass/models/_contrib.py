@@ -24,8 +24,10 @@ def _feature_of(column: str) -> str:
 def _top(contrib: np.ndarray, names: list[str], frame: pd.DataFrame, k: int
          ) -> list[list[dict[str, Any]]]:
     top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
+    values = {names[j]: frame[names[j]].to_numpy(dtype=object)
+              for j in np.unique(top) if names[j] in frame}
     return [[{"feature": names[j], "contribution": float(contrib[i, j]),
-              "value": _plain(frame[names[j]].iloc[i]) if names[j] in frame else None}
+              "value": _plain(values[names[j]][i]) if names[j] in values else None}
              for j in cols] for i, cols in enumerate(top)]
 
 

@@ -94,34 +94,32 @@ def _sum_names(spec: FeatureSpec) -> list[str]:
     return [n for w in spec.history for n in (f"_n_{w.stem}", f"_k_{w.stem}")]
 
 
-def _own_sums(hist: pa.Table, spec: FeatureSpec) -> list[dict[str, float]] | None:
-    """The history sums of each row from the rows' own earlier ones (None for one row)."""
+def _own_sums(hist: pa.Table, spec: FeatureSpec) -> dict[str, np.ndarray] | None:
+    """The history sums of each row from the rows' own earlier ones, by the batch kernel
+    (None for one row: it has none)."""
+    from crimeclass.features._history import history_columns
+
     if hist.num_rows < 2:
         return None
-    own = HistoryIndex.from_rows(hist.append_column(
-        "updated_on", pa.nulls(hist.num_rows, pa.timestamp("us"))), spec)
-    return [own.sums(r) for r in hist.to_pylist()]
+    return history_columns(hist, spec, n_jobs=1)
 
 
 def _sums_table(hist: pa.Table, spec: FeatureSpec, index: HistoryIndex) -> pa.Table:
     """The history sums of every row, as ``history_sums`` gives them: the index's and the
     rows' own earlier ones together."""
-    own = _own_sums(hist, spec)
     names = _sum_names(spec)
-    values: dict[str, list[float]] = {n: [] for n in [*names, "_hours_since_block"]}
-    for i, row in enumerate(hist.to_pylist()):
-        s = index.sums(row)
-        o = own[i] if own is not None else None
-        for n in names:
-            values[n].append(s[n] if o is None else s[n] + o[n])
-        hours = [h for h in (s["_hours_since_block"],
-                             np.nan if o is None else o["_hours_since_block"]) if h == h]
-        values["_hours_since_block"].append(min(hours) if hours else np.nan)
+    rows = hist.to_pylist()
+    from_index = [index.sums(r) for r in rows]
     arrays: dict[str, pa.Array] = {"key": hist.column("key")}
+    own = _own_sums(hist, spec)
     for n in names:
-        v = np.asarray(values[n], dtype=np.float64)
+        v = np.asarray([s[n] for s in from_index], dtype=np.float64)
+        if own is not None:  # unknown places: NaN in the index's, -1 in the kernel's
+            v = v + np.where(own[n] < 0, np.nan, own[n])
         arrays[n] = pa.array(np.nan_to_num(v).astype(np.int32), mask=np.isnan(v))
-    h = np.asarray(values["_hours_since_block"], dtype=np.float64)
+    h = np.asarray([s["_hours_since_block"] for s in from_index], dtype=np.float64)
+    if own is not None:  # the latest earlier incident of the two: the fewer hours
+        h = np.fmin(h, own["_hours_since_block"])
     arrays["_hours_since_block"] = pa.array(h, mask=np.isnan(h))
     return pa.table(arrays)
 
