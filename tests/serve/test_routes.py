@@ -305,3 +305,38 @@ def test_serve_without_run_or_keys_ends_in_one_error_line(xgb_run, history_store
     r = CliRunner().invoke(app, ["serve", "--run", str(xgb_run), "--store", str(history_store),
                                  "--api-keys", str(tmp_path / "none.json")])
     assert r.exit_code == 1 and "keys add" in r.output and "Traceback" not in r.output
+
+
+def test_serve_refuses_an_altered_model_before_it_starts(xgb_run, history_store, keys,
+                                                         tmp_path):
+    from typer.testing import CliRunner
+
+    from crimeclass.cli import app
+
+    broken = tmp_path / "run"
+    shutil.copytree(xgb_run, broken)
+    with (broken / "models" / "xgb" / "pipeline.skops").open("ab") as f:
+        f.write(b"altered")
+    r = CliRunner().invoke(app, ["serve", "--run", str(broken), "--store", str(history_store),
+                                 "--model", "xgb", "--api-keys", str(keys["file"])])
+    assert r.exit_code == 1 and "sha256" in r.output and "Traceback" not in r.output
+
+
+def test_with_a_verify_key_only_signed_runs_are_served(xgb_run, history_store, keys, tmp_path):
+    from crimeclass.models import SignatureError, sign_run
+    from tests.models.test_signing import _key_pair
+
+    private, public = _key_pair(tmp_path, "deployer")
+    signed, unsigned = tmp_path / "signed", tmp_path / "unsigned"
+    shutil.copytree(xgb_run, signed)
+    shutil.copytree(xgb_run, unsigned)
+    sign_run(signed, private)
+    with make_client(signed, history_store, keys, verify_key=public) as c:
+        a = bearer(keys["admin"])
+        r = c.post("/v1/admin/reload", json={"run": str(unsigned), "model": "lr"}, headers=a)
+        assert r.status_code == 409
+        served = c.get("/v1/models", headers=a).json()["serving"]
+        assert served["name"] == "xgb"
+    with pytest.raises(SignatureError):  # the start refuses it
+        with make_client(unsigned, history_store, keys, verify_key=public):
+            pass

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from crimeclass.serve._app import ServeConfig, create_app
+from crimeclass.serve._scoring import check_run
 
 __all__ = ["app_from_env", "run_server"]
 
@@ -35,6 +36,7 @@ def run_server(config: ServeConfig, *, host: str, port: int, workers: int = 1) -
     import uvicorn
 
     create_app(config)  # the key file and settings, checked once here
+    check_run(config.run, model=config.model, verify_key=config.verify_key)
     os.environ[_ENV] = config.to_json()
     log_to_stderr()
     uvicorn.run("crimeclass.serve._run:app_from_env", factory=True, host=host, port=port,

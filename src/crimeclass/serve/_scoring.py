@@ -134,15 +134,22 @@ def model_entry(run: Run, name: str, intervals: dict[str, Any]) -> dict[str, Any
             "intervals": intervals.get(name)}
 
 
+def check_run(run_dir: str | Path, *, model: str | None = None,
+              verify_key: str | Path | None = None) -> tuple[Run, LoadedModel]:
+    """The run's model, checked (hashes, types, and the signature with ``verify_key``) as
+    :func:`load_serving` checks it, without its history: a refusal before the server starts."""
+    if verify_key is not None:
+        verify_run(Path(run_dir), Path(verify_key))
+    run = open_run(run_dir)
+    return run, run.load_model(model)
+
+
 def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = None,
                  verify_key: str | Path | None = None,
                  history: History | None = None) -> Serving:
     """Load a run's model (checked: manifest hashes, and the signature with ``verify_key``)
     and its history (``history`` reused where its features are the model's)."""
-    if verify_key is not None:
-        verify_run(Path(run_dir), Path(verify_key))
-    run = open_run(run_dir)
-    loaded = run.load_model(model)
+    run, loaded = check_run(run_dir, model=model, verify_key=verify_key)
     booster = getattr(loaded.pipeline.steps[-1][1], "booster_", None)
     if booster is not None:  # a request's few rows: threads cost more than they give
         booster.set_param({"nthread": 1})
