@@ -271,7 +271,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(entry))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["small" if a.small else str(a.rows)] = entry
+    name = "small" if a.small else str(a.rows)
+    results[name if a.workers == 1 else f"{name}_workers{a.workers}"] = entry
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
