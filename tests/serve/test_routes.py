@@ -189,22 +189,31 @@ def test_a_new_incident_changes_the_next_score_at_its_place(xgb_run, store_copy,
 
 
 def test_incidents_another_process_stores_reach_later_scores(xgb_run, store_copy, keys,
-                                                             records):
-    """As ``crimeclass sync`` writes the store: the service follows it, no restart."""
+                                                             records, tmp_path):
+    """As ``crimeclass sync`` writes the store, from another process: the service follows
+    it, no restart."""
+    import subprocess
+    import sys
     import time
 
-    from crimeclass.data._schema import SODA_NAMES, HeaderMapping
-    from crimeclass.data.sources import BatchSource, soda_batch
-
     target, new = _place_and_new_incidents(records)
+    path = tmp_path / "new.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=sorted({k for r in new for k in r}))
+        w.writeheader()
+        w.writerows(new)
     with make_client(xgb_run, store_copy, keys, follow_seconds=0.2) as c:
         h = bearer(keys["user"])
         before = c.post("/v1/score", json={"incidents": [target]}, headers=h).json()
         seen = c.get("/health/ready").json()["history"]["last_ingest"]
-        batch = soda_batch(new, first_offset=0, page=0)
-        with Store(store_copy) as s:  # the one writer, for the moment it writes
-            s.ingest(BatchSource(batch, name="sync page", format="soda",
-                                 header=HeaderMapping(dict(SODA_NAMES), (), "soda_json")))
+        for _ in range(20):  # DuckDB's one writer: a moment the service reads, it waits
+            done = subprocess.run([sys.executable, "-m", "crimeclass", "ingest", str(path),
+                                   "--store", str(store_copy)], capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+            assert "lock" in done.stderr.lower(), done.stderr
+            time.sleep(0.3)
+        assert done.returncode == 0, done.stderr
         deadline = time.monotonic() + 20
         while c.get("/health/ready").json()["history"]["last_ingest"] == seen:
             assert time.monotonic() < deadline, "the service did not follow the store"
