@@ -12,7 +12,7 @@ RESULTS ?= results-output
 YEARS  := 2012 2013 2014 2015 2016 2017
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium demo results docs-images test test-fast lint bench peers lock clean
+.PHONY: help install chromium hey demo results docs-images test test-fast lint bench peers lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,19 @@ chromium: ## install Debian's chromium and chromium-driver when missing (apt-get
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 		chromium-driver >/dev/null; }; then \
 		echo "note: apt-get could not install chromium: the browser tests will fail."; fi
+
+# The load test of the service (bench/serve.py) drives it with Debian's hey. Installed here,
+# once, never by a test or a bench.
+hey: ## install Debian's hey (HTTP load generator) when missing (apt-get, as root)
+	@if command -v hey >/dev/null 2>&1; then exit 0; fi; \
+	sudo=; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
+	if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$$sudo" ] && ! sudo -n true 2>/dev/null; }; \
+	then echo "note: hey is missing and cannot be installed here (apt-get as root is" \
+		"needed): install Debian's hey to run bench/serve.py."; exit 0; fi; \
+	echo "installing Debian's hey (once) ..."; \
+	if ! { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; }; then \
+		echo "note: apt-get could not install hey: bench/serve.py will stop."; fi
 
 docs-images: $(STAMP) chromium ## redraw docs/img (report, architecture); RUN=runs/<id> adds a run's plots
 	$(BIN)/python scripts/docs_images.py $(if $(RUN),--run $(RUN))

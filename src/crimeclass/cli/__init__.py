@@ -12,7 +12,7 @@ in :mod:`._common`. No module imports a stage at import time, so that
 ``crimeclass --help`` stays fast.
 """
 
-from crimeclass.cli import _data, _explore, _models, _sources
+from crimeclass.cli import _data, _explore, _models, _serve, _sources
 from crimeclass.cli._app import app
 
 __all__ = ["app"]
@@ -31,3 +31,4 @@ app.command()(_models.train)
 app.command()(_models.predict)
 app.command()(_models.evaluate)
 app.command()(_models.sign)
+app.add_typer(_serve.serve_app, name="serve")

@@ -300,6 +300,10 @@ class HistoryIndex:
         i = int(np.searchsorted(self._keys, key))
         return i if i < len(self._keys) and int(self._keys[i]) == key else None
 
+    def holds(self, key: int) -> bool:
+        """Whether the index holds a version of the incident ``key``."""
+        return self._held(int(key)) is not None
+
     def _held(self, key: int) -> _Row | None:
         """The version of an incident the index holds now, if any."""
         if key in self._later:

@@ -7,6 +7,7 @@ model of a run scores incidents through :func:`score` (in memory) or
 
 from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._config import TrainConfig
+from crimeclass.models._contrib import score_with_reasons, top_contributions
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
 from crimeclass.models._errors import (
     ModelOptionError,
@@ -69,6 +70,12 @@ from crimeclass.models._score import (
     score_features,
     window_sql,
 )
+from crimeclass.models._score_online import (
+    DayCover,
+    held_keys,
+    online_features,
+    online_features_many,
+)
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
 from crimeclass.models._stack import TimeStackClassifier
@@ -77,6 +84,12 @@ from crimeclass.models._window import Window, complete_years, period_text, resol
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
+    "DayCover",
+    "held_keys",
+    "online_features",
+    "online_features_many",
+    "top_contributions",
+    "score_with_reasons",
     "verify_run",
     "sign_run",
     "manifest_sha256",
