@@ -58,7 +58,7 @@ def test_the_length_check_sees_a_long_body(tmp_path):
     ("crimeclass.data", "StoreError"), ("crimeclass.data", "SourceError"),
     ("crimeclass.engines", "EngineError"), ("crimeclass.explore", "ExploreError"),
     ("crimeclass.features", "FeaturesError"), ("crimeclass.models", "ModelsError"),
-    ("crimeclass.evaluation", "EvaluationError"),
+    ("crimeclass.evaluation", "EvaluationError"), ("crimeclass.serve", "ServeError"),
 ])
 def test_each_stage_has_an_error_under_crimeclass_error(module, name):
     error = getattr(importlib.import_module(module), name)
