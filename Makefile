@@ -82,7 +82,7 @@ hey: ## install Debian's hey (HTTP load generator) when missing (apt-get, as roo
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; }; then \
 		echo "note: apt-get could not install hey: bench/serve.py will stop."; fi
 
-docs-images: $(STAMP) chromium ## redraw docs/img (report, architecture); RUN=runs/<id> adds a run's plots
+docs-images: $(STAMP) chromium ## redraw docs/img (report, serve page, architecture); RUN=runs/<id> adds a run's plots
 	$(BIN)/python scripts/docs_images.py $(if $(RUN),--run $(RUN))
 	$(BIN)/python scripts/architecture.py docs/img/architecture.png
 
