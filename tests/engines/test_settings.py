@@ -11,8 +11,8 @@ from crimeclass.engines import (
     attach,
     connect,
     current_setting,
-    sql_literal,
     release_memory,
+    sql_literal,
     temporary_memory_limit,
     temporary_threads,
 )

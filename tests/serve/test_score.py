@@ -154,3 +154,15 @@ def test_requests_scored_together_get_what_each_gets_alone(client, records):
     for recs, got in zip(requests, together, strict=True):
         alone = serving.score(validate_records(recs), len(recs))
         assert got == alone
+
+
+def test_calibrated_probabilities_use_the_map_evaluate_fits(client, keys, records, xgb_run):
+    from crimeclass.models import open_run, run_calibration
+
+    answer = _score(client, keys, records[:50])
+    cal = run_calibration(open_run(xgb_run), "xgb")
+    assert cal is not None and answer["model"]["calibration"] == cal.method
+    p = np.array([r["probability"] for r in answer["results"]])
+    got = np.array([r["probability_calibrated"] for r in answer["results"]])
+    np.testing.assert_allclose(got, cal.transform(p), atol=1e-12)
+    assert ((got >= 0) & (got <= 1)).all()

@@ -5,7 +5,6 @@ the one registry in :mod:`crimeclass.models` (``METRICS``, ``bootstrap_metrics``
 ``paired_bootstrap``, ``choose_threshold``).
 """
 
-from crimeclass.evaluation._calibration import Calibration, fit_calibration, reliability
 from crimeclass.evaluation._drift import drift_summary, psi
 from crimeclass.evaluation._errors import (
     EvaluationDataError,
@@ -21,6 +20,7 @@ from crimeclass.evaluation._evaluate import (
 from crimeclass.evaluation._explain import permutation_importance, tree_shap
 from crimeclass.evaluation._report import model_card, render_markdown, write_evaluation
 from crimeclass.evaluation._slices import slice_metrics
+from crimeclass.models import Calibration, fit_calibration, reliability
 
 __all__ = [
     "EVALUATION_FORMAT_VERSION",

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crimeclass.evaluation._calibration import fit_calibration, reliability
 from crimeclass.evaluation._drift import drift_summary
 from crimeclass.evaluation._explain import permutation_importance, tree_shap
 from crimeclass.evaluation._slices import slice_metrics
@@ -21,7 +20,9 @@ from crimeclass.models import (
     Run,
     bootstrap_metrics,
     choose_threshold,
+    fit_calibration,
     paired_bootstrap,
+    reliability,
 )
 
 __all__ = ["Scored", "Split", "add_explanations", "add_slices", "drift_of", "model_result",

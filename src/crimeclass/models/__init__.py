@@ -6,6 +6,12 @@ model of a run scores incidents through :func:`score` (in memory) or
 """
 
 from crimeclass.models._baselines import GroupRateClassifier
+from crimeclass.models._calibration import (
+    Calibration,
+    fit_calibration,
+    reliability,
+    run_calibration,
+)
 from crimeclass.models._config import TrainConfig
 from crimeclass.models._contrib import score_with_reasons, top_contributions
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
@@ -84,6 +90,10 @@ from crimeclass.models._window import Window, complete_years, period_text, resol
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
+    "Calibration",
+    "fit_calibration",
+    "reliability",
+    "run_calibration",
     "DayCover",
     "held_keys",
     "online_features",

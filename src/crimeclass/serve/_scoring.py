@@ -27,6 +27,7 @@ from crimeclass.models import (
     incident_features,
     online_features_many,
     open_run,
+    run_calibration,
     score_with_reasons,
     verify_run,
 )
@@ -45,12 +46,14 @@ class Serving:
     model: LoadedModel
     history: History
     loaded_at: dt.datetime
+    calibration: Any = None  # models.Calibration from the run's validation data, if any
 
     def describe(self) -> dict[str, Any]:
         """The model's part of every answer."""
         m = self.model
         return {"run_id": self.run.run_id, "name": m.name, "model_id": m.model_id,
                 "target": m.target, "threshold": m.threshold,
+                "calibration": None if self.calibration is None else self.calibration.method,
                 "ignored_fields": list(IGNORED_FIELDS)}
 
     def score(self, v: Validated, n: int) -> list[dict[str, Any]]:
@@ -87,13 +90,17 @@ class Serving:
         results of the requests at ``which``."""
         p, reasons = score_with_reasons(self.model, feats.frame)
         decision = p >= self.model.threshold
+        calibrated = (self.calibration.transform(p) if self.calibration is not None
+                      else [None] * len(p))
         complete, days = feats.history_complete, feats.history_days
         j = 0
         for i, v in zip(which, requests, strict=True):
             for pos, id_ in zip(v.positions, v.rows.column("id").to_pylist(), strict=True):
                 results[i][pos] = {
                     "index": pos, "id": id_, "probability": float(p[j]),
-                    "probability_calibrated": None, "decision": bool(decision[j]),
+                    "probability_calibrated": (None if calibrated[j] is None
+                                               else float(calibrated[j])),
+                    "decision": bool(decision[j]),
                     "reasons": reasons[j] if reasons else [],
                     "history_complete": bool(complete[j]), "history_days": float(days[j])}
                 j += 1
@@ -155,7 +162,8 @@ def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = 
         booster.set_param({"nthread": 1})
     if history is None or history.spec != loaded.spec:
         history = History(Path(store), loaded.spec)
-    return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC))
+    return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC),
+                   calibration=run_calibration(run, loaded.name))
 
 
 def models_doc(serving: Serving) -> dict[str, Any]:

@@ -6,7 +6,8 @@ the mean prediction with the observed rate in each bin. :func:`fit_calibration`
 fits sigmoid (Platt) and isotonic maps on validation data and keeps one only if
 it lowers the Brier score on validation rows it was not fit on (2-fold cross-
 fitting inside the validation data), so that the held-out period is never used
-to decide.
+to decide. :func:`run_calibration` fits it from a run's own validation data, as
+``crimeclass evaluate`` does, for whatever scores that run's model (the service).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Calibration", "fit_calibration", "reliability"]
+__all__ = ["Calibration", "fit_calibration", "reliability", "run_calibration"]
 
 
 def reliability(y: np.ndarray, p: np.ndarray, *, bins: int = 10,
@@ -106,3 +107,18 @@ def fit_calibration(y_val: np.ndarray, p_val: np.ndarray, *, random_state: int =
     best = min(scores, key=lambda m: scores[m])
     model = None if best == "none" else _fit(best, p, y)
     return Calibration(best, scores, model)
+
+
+def run_calibration(run: Any, name: str, *, random_state: int = 0) -> Calibration | None:
+    """The calibration of model ``name`` of a run, fit on the run's validation data
+    (``validation.parquet``: out-of-fold probabilities inside the training period) with
+    ``crimeclass evaluate``'s default seed, so both give the same map; None for a run
+    without validation data."""
+    validation = run.validation
+    if validation is None:
+        return None
+    v = validation[validation["model"] == name]
+    if v.empty:
+        return None
+    return fit_calibration(v[run.label].to_numpy().astype(int), v["p"].to_numpy(dtype=float),
+                           random_state=random_state)
