@@ -90,16 +90,16 @@ class Serving:
         results of the requests at ``which``."""
         p, reasons = score_with_reasons(self.model, feats.frame)
         decision = p >= self.model.threshold
-        calibrated = (self.calibration.transform(p) if self.calibration is not None
-                      else [None] * len(p))
+        calibrated: list[float | None] = (
+            [float(c) for c in self.calibration.transform(p)] if self.calibration is not None
+            else [None] * len(p))
         complete, days = feats.history_complete, feats.history_days
         j = 0
         for i, v in zip(which, requests, strict=True):
             for pos, id_ in zip(v.positions, v.rows.column("id").to_pylist(), strict=True):
                 results[i][pos] = {
                     "index": pos, "id": id_, "probability": float(p[j]),
-                    "probability_calibrated": (None if calibrated[j] is None
-                                               else float(calibrated[j])),
+                    "probability_calibrated": calibrated[j],
                     "decision": bool(decision[j]),
                     "reasons": reasons[j] if reasons else [],
                     "history_complete": bool(complete[j]), "history_days": float(days[j])}
