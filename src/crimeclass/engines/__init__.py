@@ -20,7 +20,9 @@ from crimeclass.engines._settings import (
 )
 from crimeclass.engines._spark import (
     SparkEngine,
+    check_incident_schema,
     export_for_spark,
+    read_incidents,
     spark_dialect,
     spark_session,
     to_spark_sql,
@@ -35,10 +37,12 @@ __all__ = [
     "SparkEngine",
     "apply_settings",
     "attach",
+    "check_incident_schema",
     "conform",
     "connect",
     "current_setting",
     "export_for_spark",
+    "read_incidents",
     "spark_dialect",
     "spark_session",
     "sql_literal",
