@@ -17,6 +17,8 @@ functions only: it is an optional extra (``crimeclass[spark]``).
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -96,6 +98,10 @@ def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
     if master.startswith("local"):
         # crimeclass's results are small: a few shuffle partitions, not 200
         builder = builder.config("spark.sql.shuffle.partitions", "8")
+        # Python workers (scoring, training) run this very interpreter, where crimeclass
+        # and its libraries are installed, not whatever python3 is first on the PATH
+        # (PySpark reads the variable when the session starts; a cluster sets its own)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     with warnings.catch_warnings():
