@@ -69,6 +69,7 @@ from crimeclass.models._score import (
 )
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
+from crimeclass.models._spark_predict import SparkPredictResult, spark_predict
 from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
@@ -112,6 +113,7 @@ __all__ = [
     "RunWriter",
     "Scores",
     "Scoring",
+    "SparkPredictResult",
     "TimeOrderedSplit",
     "TrainConfig",
     "TrainResult",
@@ -142,6 +144,7 @@ __all__ = [
     "save_model",
     "score",
     "score_features",
+    "spark_predict",
     "train",
     "window_sql",
 ]

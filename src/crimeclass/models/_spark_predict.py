@@ -275,7 +275,7 @@ def spark_predict(run_dir: str | Path, incidents: str | Path, out: str | Path, *
                 "count_if(NOT history_complete) AS incomplete").collect()[0]
         finally:
             payload.destroy()
-        master = engine.spark.sparkContext.master
+        master = str(engine.spark.sparkContext.master)
     return SparkPredictResult(out=out, model_id=model.model_id, target=model.target,
                               threshold=model.threshold,
                               history="input" if history is None else "history",
