@@ -27,6 +27,7 @@ with the single-machine defaults (``trials`` is recorded as 1).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import warnings
@@ -241,19 +242,20 @@ def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int
         # the encoders' column names, as the single-machine booster keeps them
         columns = [str(c) for c in encoded.columns]
         ddl = "features ARRAY<FLOAT>, label DOUBLE, _val BOOLEAN"
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # Arrow and pandas UDFs warn of pandas 3 at once
             warnings.filterwarnings("ignore", category=FutureWarning,
                                     message="PySpark does not yet fully support pandas")
             rows = train.mapInArrow(partial(encode_batches, preps=shared, spec=spec,
                                             label=label), ddl).persist()
-        emit("stage", {"text": f"xgb: growing trees on Spark ({num_workers} workers, "
-                               f"{len(data.X):,} rows)"})
-        params = _xgb_params(pipeline)
-        model = SparkXGBClassifier(features_col="features", label_col="label",
-                                   validation_indicator_col="_val", num_workers=num_workers,
-                                   **params).fit(rows)
-        val = model.transform(rows.where("_val")).select(
-            "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
+            emit("stage", {"text": f"xgb: growing trees on Spark ({num_workers} workers, "
+                                   f"{len(data.X):,} rows)"})
+            params = _xgb_params(pipeline)
+            logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
+            model = SparkXGBClassifier(features_col="features", label_col="label",
+                                       validation_indicator_col="_val",
+                                       num_workers=num_workers, **params).fit(rows)
+            val = model.transform(rows.where("_val")).select(
+                "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
         rows.unpersist()
     finally:
         shared.destroy()
