@@ -43,6 +43,10 @@ class TargetChoice(StrEnum):
     arrest = "arrest"
 
 
+#: --models by default.
+ALL_MODELS = "lr,rf,svm,xgb,nn"
+
+
 class EngineChoice(StrEnum):
     """Where predict and train run."""
 
@@ -100,7 +104,7 @@ def train(
     models: Annotated[str, typer.Option(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
-             "added).")] = "lr,rf,svm,xgb,nn",
+             "added). With --engine spark: xgb.")] = "lr,rf,svm,xgb,nn",
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
@@ -138,6 +142,9 @@ def train(
         callback=check_memory_limit, help="DuckDB memory limit while computing the features "
                                           "(beyond it DuckDB spills to disk).")] = "3GB",
     store: StoreOpt = None,
+    engine: EngineOpt = EngineChoice.duckdb,
+    master: MasterOpt = "local[*]",
+    spark_input: SparkInputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, tune and compare the classifiers of a target; write runs/<run-id>/.
@@ -151,6 +158,10 @@ def train(
     from crimeclass.models import TrainConfig, parse_model_names
     from crimeclass.models import train as run_training
 
+    if engine is EngineChoice.spark and models == ALL_MODELS:
+        from crimeclass.models import SPARK_MODELS
+
+        models = ",".join(SPARK_MODELS)  # the models Spark trains, unless others are named
     config = TrainConfig(
         models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
         folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
@@ -160,13 +171,35 @@ def train(
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
                           "the report; these models will not predict at report time.")
     with progress(as_json) as bars:
-        result = run_training(_store_path(store), config, runs_dir=runs_dir,
-                              on_event=_train_events(bars, as_json))
+        if engine is EngineChoice.spark:
+            result = _train_spark(spark_input, store, config, runs_dir, master,
+                                  _train_events(bars, as_json))
+        elif spark_input is not None:
+            raise typer.BadParameter("--input is read by --engine spark; on one machine "
+                                     "train on a store (--store)", param_hint="'--input'")
+        else:
+            result = run_training(_store_path(store), config, runs_dir=runs_dir,
+                                  on_event=_train_events(bars, as_json))
     if as_json:
         print_json(train_summary(result))
         return
     print_comparison(result.metrics)
     console.print(f"run: {result.run_dir}  (report.html, metrics.json, models/)")
+
+
+def _train_spark(spark_input: str | None, store: Path | None, config: Any, runs_dir: Path,
+                 master: str, on_event: Any) -> Any:
+    """``crimeclass train --engine spark``: XGBoost on Spark from a Parquet input."""
+    from crimeclass.models import spark_train
+
+    if spark_input is None:
+        raise typer.BadParameter("--engine spark needs the incidents to train on (Parquet: a "
+                                 "path or URI)", param_hint="'--input'")
+    if store is not None:
+        raise typer.BadParameter("--engine spark reads Parquet (--input), not a store",
+                                 param_hint="'--store'")
+    return spark_train(spark_input, config, runs_dir=runs_dir, master=master,
+                       on_event=on_event)
 
 
 def train_summary(result: Any) -> dict[str, Any]:

@@ -70,6 +70,7 @@ from crimeclass.models._score import (
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
 from crimeclass.models._spark_predict import SparkPredictResult, spark_predict
+from crimeclass.models._spark_train import SPARK_MODELS, spark_train
 from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
@@ -81,6 +82,7 @@ __all__ = [
     "check_manifest_sha256",
     "SignatureError",
     "SIGNATURE_FILE",
+    "SPARK_MODELS",
     "BASELINES",
     "HELD_OUT_METRICS",
     "INTERVAL_METRICS",
@@ -145,6 +147,7 @@ __all__ = [
     "score",
     "score_features",
     "spark_predict",
+    "spark_train",
     "train",
     "window_sql",
 ]
