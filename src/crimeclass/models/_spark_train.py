@@ -168,11 +168,11 @@ def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
     float32 per row, missing as -1, as the single-machine XGBoost fills them), the label,
     ``_val``.
 
-    A row of fold ``key mod ENCODER_FOLDS`` is encoded by the encoders fitted on the
-    sample's rows of the other folds: its own label never reaches its target encoding,
-    as scikit-learn's cross-fitting keeps it out on one machine. One array column, not a
-    column per number: xgboost.spark's list of feature columns fails on a partition
-    whose rows are all validation rows (the latest, here).
+    A row of fold ``key mod ENCODER_FOLDS`` is encoded by the target encoder fitted on the
+    sample's rows of the other folds (:func:`_cross_fitted`): its own label never reaches
+    its target encoding, as scikit-learn's cross-fitting keeps it out on one machine.
+    One array column, not a column per number: xgboost.spark's list of feature columns
+    fails on a partition whose rows are all validation rows (the latest, here).
     """
     names = ["date", *[f.name for f in feature_catalog(spec)]]
     for batch in batches:
@@ -199,13 +199,24 @@ def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
 
 
 def _cross_fitted(prep: Any, sample: pd.DataFrame, cols: list[str], label: str) -> list[Any]:
-    """The encoders fitted once per fold on the sample's rows of the other folds."""
+    """The encoders of each fold: the target encoder fitted on the sample's rows of the other
+    folds, every other encoder (category codes: one code per category in every fold) the one
+    fitted on the whole sample, as ``fit_transform`` cross-fits only the target encoder on
+    one machine."""
     from sklearn.base import clone
 
+    whole = prep.named_steps["prep"]
     fold = np.mod(sample["key"].to_numpy(), ENCODER_FOLDS)
     y = sample[label].to_numpy().astype(int)
-    return [clone(prep).fit(sample[cols][fold != k], y[fold != k])
-            for k in range(ENCODER_FOLDS)]
+    preps = []
+    for k in range(ENCODER_FOLDS):
+        one = clone(prep).fit(sample[cols][fold != k], y[fold != k])
+        ct = one.named_steps["prep"]
+        ct.transformers_ = [(name, fitted if name == "target" else
+                             whole.named_transformers_[name], columns)
+                            for name, fitted, columns in ct.transformers_]
+        preps.append(one)
+    return preps
 
 
 def _xgb_params(pipeline: Any) -> dict[str, Any]:
