@@ -132,6 +132,10 @@ def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
     hs = window.holdout_since
     hold = _collect(frame.where(frame.date >= hs), spec)
     train = frame.where(frame.date < hs)
+    n_window = train.count()
+    if config.sample is not None and config.sample < n_window:  # --sample: about that many
+        share = config.sample / n_window
+        train = train.sampleBy(label, fractions={True: share, False: share}, seed=config.seed)
     counts = {bool(r[label]): int(r["n"]) for r in train.groupBy(label).count()
               .withColumnRenamed("count", "n").collect()}
     n_train = sum(counts.values())
@@ -150,7 +154,7 @@ def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
     y = np.repeat([0, 1], [counts.get(False, 0), counts.get(True, 0)]).astype(np.int8)
     names = [f.name for f in feature_catalog(spec)]
     data = _SparkData(window=window, sql=sql, hold=hold, yh=hold[label].to_numpy().astype(int),
-                      y=y, X=_Rows(n_train), train_all=_Rows(n_train),
+                      y=y, X=_Rows(n_train), train_all=_Rows(n_window),
                       Xs=_Rows(len(sample_frame)), names=names, sample=sample_frame,
                       validation_since=val_since)
     return data, train
