@@ -1,28 +1,23 @@
-"""Training on Spark: XGBoost on every training row of a Parquet input, one run folder.
+"""Training on Spark: XGBoost and logistic regression on every training row of a Parquet input.
 
-:func:`spark_train` is ``crimeclass train --engine spark``. The data steps are
-those of the single-machine :func:`~crimeclass.models.train`: the same window
-and held-out period (:func:`~crimeclass.models.resolve_window` on the Spark
-engine), the same feature query (:func:`~crimeclass.features.spark_features`,
-compiled to Spark), the same pipeline (:func:`~crimeclass.models.make_model`).
-What runs where:
+:func:`spark_train` is ``crimeclass train --engine spark``: the window, held-out period,
+feature query and pipelines of the single-machine :func:`~crimeclass.models.train`.
 
-* the pipeline's encoders (category codes, the target encoder) are fitted on
-  the driver, on a stratified sample of the training rows collected by Spark
-  (all of them up to ``encoder_rows``), as are the baselines;
-* the encoders then transform every training row on the executors
-  (``mapInArrow``), and :class:`xgboost.spark.SparkXGBClassifier` grows the
-  trees on all of them with ``num_workers`` workers, stopping early on the
-  latest tenth of the training period (a validation indicator column: the
-  rows the single-machine XGBoost holds out for early stopping);
-* the decision threshold is chosen on those validation rows, scored on Spark;
-  the held-out period is collected and scored on the driver with the saved
-  pipeline, exactly as ``evaluate`` and ``predict`` will load it.
+* The encoders (category codes, the target encoder) and the baselines are fitted on the
+  driver, on a stratified sample of the training rows collected by Spark (all of them up
+  to ``encoder_rows``); the encoders then transform every training row on the executors
+  (``mapInArrow``, the target encoder cross-fitted by fold of the key).
+* XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
+  workers, stopping early on the latest tenth of the training period (a validation
+  indicator column: the rows the single-machine XGBoost holds out). Logistic regression:
+  MLlib's elastic net on the rows before them.
+* The threshold is the best F1 on the validation rows, scored on Spark; the held-out
+  period is collected and scored on the driver with the pipeline as saved.
 
-The trees are saved as on one machine (XGBoost's UBJ booster beside the
-skops pipeline), so ``evaluate``, ``predict`` and the service load a Spark run
-like any other. There is no hyperparameter search on Spark yet: XGBoost grows
-with the single-machine defaults (``trials`` is recorded as 1).
+The models are saved as on one machine (XGBoost's UBJ booster, MLlib's coefficients in
+scikit-learn's LogisticRegression, skops), so ``evaluate``, ``predict`` and the service load
+a Spark run like any other. No hyperparameter search on Spark yet: one fit with fixed
+parameters (``trials`` is recorded as 1).
 """
 
 from __future__ import annotations
@@ -31,7 +26,8 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,7 +66,7 @@ from crimeclass.models._window import Window, resolve_window
 __all__ = ["SPARK_MODELS", "spark_train"]
 
 #: Models ``train --engine spark`` fits (the baselines are added as on one machine).
-SPARK_MODELS = ("xgb",)
+SPARK_MODELS = ("xgb", "lr")
 #: Share of the training period's latest rows that stops XGBoost early.
 VALIDATION_SHARE = 0.1
 
@@ -189,7 +185,9 @@ def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
         for k, prep in enumerate(preps.value):
             rows = np.flatnonzero(fold == k)
             if len(rows):
-                out = np.asarray(prep.transform(frame[names].iloc[rows]), dtype=np.float32)
+                out = prep.transform(frame[names].iloc[rows])
+                out = np.asarray(out.toarray() if hasattr(out, "toarray") else out,
+                                 dtype=np.float32)
                 if values.shape[1] == 0:
                     values = np.empty((len(frame), out.shape[1]), dtype=np.float32)
                 values[rows] = out
@@ -235,6 +233,34 @@ def _xgb_params(pipeline: Any) -> dict[str, Any]:
             "random_state": est.random_state}
 
 
+@contextmanager
+def _encoded(name: str, data: _SparkData, train: Any,
+             config: TrainConfig) -> Iterator[tuple[Any, list[str], Any]]:
+    """The pipeline of ``name`` with its encoders fitted on the driver's sample, the
+    encoders' column names, and every training row encoded on Spark (cached while used)."""
+    spec, label = config.features, config.features.label_column
+    pipeline = make_model(name, feature_catalog(spec), random_state=config.seed, n_jobs=1,
+                          allow_arrest=config.allow_arrest,
+                          min_frequency=config.min_frequency, target=config.target)
+    cols = ["date", *data.names]
+    prep = pipeline[:-1].fit(data.sample[cols], data.sample[label].to_numpy().astype(int))
+    columns = [str(c) for c in prep[-1].get_feature_names_out()]
+    shared = train.sparkSession.sparkContext.broadcast(
+        _cross_fitted(prep, data.sample, cols, label))
+    try:
+        with warnings.catch_warnings():  # Arrow and pandas UDFs warn of pandas 3 at once
+            warnings.filterwarnings("ignore", category=FutureWarning,
+                                    message="PySpark does not yet fully support pandas")
+            rows = train.mapInArrow(partial(encode_batches, preps=shared, spec=spec,
+                                            label=label),
+                                    "features ARRAY<FLOAT>, label DOUBLE, _val BOOLEAN")
+            rows = rows.persist()
+            yield pipeline, columns, rows
+        rows.unpersist()
+    finally:
+        shared.destroy()
+
+
 def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int,
              emit: EventHandler) -> _Fitted:
     """Encoders on the driver's sample, trees on Spark, the held-out scored on the driver."""
@@ -242,56 +268,75 @@ def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int
     from pyspark.sql.functions import col
     from xgboost.spark import SparkXGBClassifier
 
-    spec, label = config.features, config.features.label_column
-    feats = feature_catalog(spec)
-    pipeline = make_model("xgb", feats, random_state=config.seed, n_jobs=1,
-                          allow_arrest=config.allow_arrest,
-                          min_frequency=config.min_frequency, target=config.target)
-    cols = ["date", *data.names]
-    t0 = time.perf_counter()
-    prep = pipeline[:-1].fit(data.sample[cols], data.sample[label].to_numpy().astype(int))
-    encoded = prep.transform(data.sample[cols].head(1))
-    spark = train.sparkSession
-    shared = spark.sparkContext.broadcast(_cross_fitted(prep, data.sample, cols, label))
-    try:
-        # the encoders' column names, as the single-machine booster keeps them
-        columns = [str(c) for c in encoded.columns]
-        ddl = "features ARRAY<FLOAT>, label DOUBLE, _val BOOLEAN"
-        with warnings.catch_warnings():  # Arrow and pandas UDFs warn of pandas 3 at once
-            warnings.filterwarnings("ignore", category=FutureWarning,
-                                    message="PySpark does not yet fully support pandas")
-            rows = train.mapInArrow(partial(encode_batches, preps=shared, spec=spec,
-                                            label=label), ddl).persist()
-            emit("stage", {"text": f"xgb: growing trees on Spark ({num_workers} workers, "
-                                   f"{len(data.X):,} rows)"})
-            params = _xgb_params(pipeline)
-            logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
-            model = SparkXGBClassifier(features_col="features", label_col="label",
-                                       validation_indicator_col="_val",
-                                       num_workers=num_workers, **params).fit(rows)
-            val = model.transform(rows.where("_val")).select(
-                "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
-        rows.unpersist()
-    finally:
-        shared.destroy()
-    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()  # the encoders' fit, the trees, the validation rows
+    with _encoded("xgb", data, train, config) as (pipeline, columns, rows):
+        emit("stage", {"text": f"xgb: growing trees on Spark ({num_workers} workers, "
+                               f"{len(data.X):,} rows)"})
+        params = _xgb_params(pipeline)
+        logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
+        model = SparkXGBClassifier(features_col="features", label_col="label",
+                                   validation_indicator_col="_val",
+                                   num_workers=num_workers, **params).fit(rows)
+        val = model.transform(rows.where("_val")).select(
+            "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
     est = pipeline.steps[-1][1]
-    est._check_X(encoded, reset=True)  # the column names and count it reads
+    # the column names and count it reads, as fit sets them on one machine
+    est._check_X(pd.DataFrame(np.zeros((1, len(columns)), np.float32), columns=columns),
+                 reset=True)
     est.classes_ = np.array([0, 1])
     est.booster_ = model.get_booster()
     est.booster_.feature_names = columns
     best = est.booster_.attributes().get("best_iteration")  # set where it stopped early
     est.best_iteration_ = (int(best) if best is not None
                            else est.booster_.num_boosted_rounds() - 1)
+    fitted = _scored("xgb", pipeline, data, config, val, params, time.perf_counter() - t0)
+    fitted.entry["num_workers"] = num_workers
+    return fitted
+
+
+def _fit_lr(data: _SparkData, train: Any, config: TrainConfig, num_workers: int,
+            emit: EventHandler) -> _Fitted:
+    """Logistic regression with an elastic net (MLlib) on the training rows before the
+    validation rows, saved as scikit-learn's LogisticRegression with MLlib's coefficients."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql.functions import col
+
+    t0 = time.perf_counter()
+    params: dict[str, float] = {"regParam": 1e-4, "elasticNetParam": 0.5, "maxIter": 100,
+                                "tol": 1e-6}
+    with _encoded("lr", data, train, config) as (pipeline, columns, rows):
+        emit("stage", {"text": f"lr: MLlib elastic net on Spark ({len(data.X):,} rows)"})
+        vectors = rows.withColumn("v", array_to_vector(col("features")))
+        # the encoders scale the numbers: MLlib's own standardization would do it twice
+        model = LogisticRegression(
+            featuresCol="v", labelCol="label", standardization=False,
+            regParam=params["regParam"], elasticNetParam=params["elasticNetParam"],
+            maxIter=int(params["maxIter"]), tol=params["tol"]).fit(vectors.where("NOT _val"))
+        val = model.transform(vectors.where("_val")).select(
+            "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
+    est = pipeline.steps[-1][1]
+    est.coef_ = model.coefficients.toArray().reshape(1, -1)
+    est.intercept_ = np.array([model.intercept])
+    est.classes_ = np.array([0, 1])
+    est.n_features_in_ = len(columns)
+    est.n_iter_ = np.array([model.summary.totalIterations])
+    return _scored("lr", pipeline, data, config, val, params, time.perf_counter() - t0)
+
+
+def _scored(name: str, pipeline: Any, data: _SparkData, config: TrainConfig, val: Any,
+            params: dict[str, Any], seconds: float) -> _Fitted:
+    """A model fitted on Spark: its threshold from the validation rows scored there, the
+    held-out rows scored on the driver with the pipeline as saved."""
+    label, cols = config.features.label_column, ["date", *data.names]
     yv = val.column("label").to_numpy().astype(int)
     pv = val.column("p").to_numpy().astype(float)
     threshold = choose_threshold(yv, pv)
     p = pipeline.predict_proba(data.hold[cols])[:, 1]
-    entry = _entry("xgb", data, config, binary_metrics(data.yh, p, threshold), threshold,
+    entry = _entry(name, data, config, binary_metrics(data.yh, p, threshold), threshold,
                    yv, pv, params)
-    entry["seconds"] = {"search": 0.0, "refit": round(t_fit, 2)}
-    entry["num_workers"] = num_workers
-    validation = pd.DataFrame({"model": "xgb", label: yv.astype(np.int8), "p": pv})
+    entry["seconds"] = {"search": 0.0, "refit": round(seconds, 2)}
+    validation = pd.DataFrame({"model": name, label: yv.astype(np.int8), "p": pv})
     return _Fitted(entry=entry, model=pipeline, p=p, validation=validation,
                    trials={"engine": "spark", "params": [params]})
 
@@ -346,6 +391,9 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
 
 
 # ------------------------------------------------------------------ the run
+
+
+_SPARK_FITS = {"xgb": _fit_xgb, "lr": _fit_lr}
 
 
 def _fingerprint(incidents: str, data: _SparkData, label: str,
@@ -413,7 +461,8 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
         fitted = []
         for name in config.model_names():
             emit("model", {"name": name, "title": MODELS[name].title, "trials": 1})
-            one = (_fit_xgb(data, train, config, workers, emit) if name == "xgb"
+            fit = _SPARK_FITS.get(name)
+            one = (fit(data, train, config, workers, emit) if fit is not None
                    else _fit_baseline(name, data, config))
             fitted.append(one)
             emit("model_done", {"name": name, "metrics": one.entry["metrics"],
