@@ -15,7 +15,7 @@ from crimeclass.models import ModelOptionError, TrainConfig, open_run, train
 from crimeclass.models._spark_train import spark_train
 from tests.models.conftest import SPEC
 
-CONFIG = TrainConfig(models=("xgb", "lr"), trials=1, folds=2, since="2015-01-01",
+CONFIG = TrainConfig(models=("xgb", "lr", "svm"), trials=1, folds=2, since="2015-01-01",
                      until="2018-01-01", search_sample=None, features=SPEC, n_jobs=1)
 
 
@@ -47,7 +47,7 @@ def runs(spark, export, sample_store, tmp_path_factory) -> dict[str, object]:
 @pytest.mark.slow
 def test_a_spark_run_loads_and_scores_like_any_other(runs, sample_store):
     run = open_run(runs["spark"].run_dir)  # type: ignore[attr-defined]
-    assert run.model_names == ["majority", "location_rate", "xgb", "lr"]
+    assert run.model_names == ["majority", "location_rate", "xgb", "lr", "svm"]
     assert run.config["engine"] == "spark" and run.config["num_workers"] == 2
     model = run.load_model("xgb")
     assert model.manifest["saved_as"] == "xgboost-ubj"
@@ -64,6 +64,9 @@ def test_a_spark_run_loads_and_scores_like_any_other(runs, sample_store):
     lr = run.load_model("lr")  # MLlib's coefficients in scikit-learn's LogisticRegression
     assert lr.manifest["saved_as"] == "skops"
     np.testing.assert_allclose(lr.predict_proba(frame), preds["p_lr"], rtol=0, atol=1e-6)
+    svm = run.load_model("svm")  # the calibrated margin: a logistic function of it
+    np.testing.assert_allclose(svm.predict_proba(frame), preds["p_svm"], rtol=0, atol=1e-6)
+    assert run.model_entry("svm")["calibration"].startswith("Platt")
 
 
 @pytest.mark.slow
@@ -73,17 +76,18 @@ def test_a_spark_run_compares_with_the_single_machine_run(runs):
     assert spark.metrics["train"]["rows"] == single.metrics["train"]["rows"]
     auc = {name: (spark.model_entry(name)["metrics"]["roc_auc"],
                   single.model_entry(name)["metrics"]["roc_auc"])
-           for name in ("location_rate", "xgb", "lr")}
+           for name in ("location_rate", "xgb", "lr", "svm")}
     # the same rows, the same rates: the baseline is the same model
     assert auc["location_rate"][0] == pytest.approx(auc["location_rate"][1], abs=1e-9)
     # distributed sketches, cross-fitted encoders by key, row sampling per worker: close,
     # not equal (docs/spark.md gives the figures on the full window)
     assert abs(auc["xgb"][0] - auc["xgb"][1]) < 0.03, auc
     assert abs(auc["lr"][0] - auc["lr"][1]) < 0.03, auc
+    assert abs(auc["svm"][0] - auc["svm"][1]) < 0.03, auc
     assert 0 < spark.model_entry("xgb")["threshold"] < 1
 
 
 def test_models_not_trained_on_spark_are_refused_by_name(tmp_path):
     with pytest.raises(ModelOptionError, match="not yet rf") as info:
-        spark_train(tmp_path, TrainConfig(models=("rf", "lr", "xgb")))
+        spark_train(tmp_path, TrainConfig(models=("rf", "svm", "xgb")))
     assert info.value.option == "--models"

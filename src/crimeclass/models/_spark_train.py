@@ -66,7 +66,7 @@ from crimeclass.models._window import Window, resolve_window
 __all__ = ["SPARK_MODELS", "spark_train"]
 
 #: Models ``train --engine spark`` fits (the baselines are added as on one machine).
-SPARK_MODELS = ("xgb", "lr")
+SPARK_MODELS = ("xgb", "lr", "svm")
 #: Share of the training period's latest rows that stops XGBoost early.
 VALIDATION_SHARE = 0.1
 
@@ -74,28 +74,19 @@ EventHandler = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
-class _Rows:
-    """A count standing for rows that stay on Spark (``len`` is all the run reads)."""
-
-    n: int
-
-    def __len__(self) -> int:
-        return self.n
-
-
-@dataclass
 class _SparkData:
     """What the run's documents read of its data (``_train._Data``'s names): the held-out
-    rows collected, the training rows counted on Spark."""
+    rows collected, the training rows counted on Spark (``range``: their ``len`` is all the
+    documents read of them)."""
 
     window: Window
     sql: str
     hold: pd.DataFrame
     yh: np.ndarray
     y: np.ndarray
-    X: _Rows
-    train_all: _Rows
-    Xs: _Rows
+    X: range
+    train_all: range
+    Xs: range
     names: list[str]
     sample: pd.DataFrame
     validation_since: Any = None
@@ -150,8 +141,8 @@ def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
     y = np.repeat([0, 1], [counts.get(False, 0), counts.get(True, 0)]).astype(np.int8)
     names = [f.name for f in feature_catalog(spec)]
     data = _SparkData(window=window, sql=sql, hold=hold, yh=hold[label].to_numpy().astype(int),
-                      y=y, X=_Rows(n_train), train_all=_Rows(n_window),
-                      Xs=_Rows(len(sample_frame)), names=names, sample=sample_frame,
+                      y=y, X=range(n_train), train_all=range(n_window),
+                      Xs=range(len(sample_frame)), names=names, sample=sample_frame,
                       validation_since=val_since)
     return data, train
 
@@ -393,7 +384,11 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
 # ------------------------------------------------------------------ the run
 
 
-_SPARK_FITS = {"xgb": _fit_xgb, "lr": _fit_lr}
+def _spark_fit(name: str) -> Callable[..., _Fitted] | None:
+    """How ``name`` trains on Spark (None: a baseline, on the driver)."""
+    from crimeclass.models._spark_svm import fit_svm  # it builds on this module
+
+    return {"xgb": _fit_xgb, "lr": _fit_lr, "svm": fit_svm}.get(name)
 
 
 def _fingerprint(incidents: str, data: _SparkData, label: str,
@@ -461,7 +456,7 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
         fitted = []
         for name in config.model_names():
             emit("model", {"name": name, "title": MODELS[name].title, "trials": 1})
-            fit = _SPARK_FITS.get(name)
+            fit = _spark_fit(name)
             one = (fit(data, train, config, workers, emit) if fit is not None
                    else _fit_baseline(name, data, config))
             fitted.append(one)
