@@ -104,7 +104,7 @@ def train(
     models: Annotated[str, typer.Option(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
-             "added). With --engine spark: xgb, lr, svm.")] = "lr,rf,svm,xgb,nn",
+             "added). With --engine spark: xgb, lr, svm, nn.")] = "lr,rf,svm,xgb,nn",
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
@@ -190,7 +190,7 @@ def train(
 def _train_spark(spark_input: str | None, store: Path | None, config: Any, runs_dir: Path,
                  master: str, on_event: Any) -> Any:
     """``crimeclass train --engine spark``: XGBoost, MLlib's logistic regression and linear
-    SVM on Spark from a Parquet input."""
+    SVM on Spark from a Parquet input (the network on the driver's sample)."""
     from crimeclass.models import spark_train
 
     if spark_input is None:

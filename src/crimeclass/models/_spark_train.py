@@ -66,7 +66,7 @@ from crimeclass.models._window import Window, resolve_window
 __all__ = ["SPARK_MODELS", "spark_train"]
 
 #: Models ``train --engine spark`` fits (the baselines are added as on one machine).
-SPARK_MODELS = ("xgb", "lr", "svm")
+SPARK_MODELS = ("xgb", "lr", "svm", "nn")
 #: Share of the training period's latest rows that stops XGBoost early.
 VALIDATION_SHARE = 0.1
 
@@ -332,13 +332,15 @@ def _scored(name: str, pipeline: Any, data: _SparkData, config: TrainConfig, val
                    trials={"engine": "spark", "params": [params]})
 
 
-def _fit_baseline(name: str, data: _SparkData, config: TrainConfig) -> _Fitted:
-    """A baseline fitted on the driver's sample (every training row, up to
-    ``encoder_rows``), as on one machine on the training rows; its threshold chosen on
-    the validation rows of the sample."""
+def _fit_on_driver(name: str, data: _SparkData, config: TrainConfig) -> _Fitted:
+    """A model fitted on the driver's stratified sample (every training row up to
+    ``encoder_rows``): a baseline on all of it, as on one machine on the training rows; the
+    neural network on its rows before the validation rows. The threshold is chosen on the
+    sample's validation rows."""
     label, cols = config.features.label_column, ["date", *data.names]
-    sample = fit_rows = data.sample
+    sample = data.sample
     late = (sample["date"] >= data.validation_since).to_numpy()
+    fit_rows = sample if MODELS[name].baseline or late.all() else sample[~late]
     pipeline = make_model(name, feature_catalog(config.features), random_state=config.seed,
                           allow_arrest=config.allow_arrest, min_frequency=config.min_frequency,
                           target=config.target)
@@ -352,6 +354,7 @@ def _fit_baseline(name: str, data: _SparkData, config: TrainConfig) -> _Fitted:
     entry = _entry(name, data, config, binary_metrics(data.yh, p, threshold), threshold,
                    yv, pv, {})
     entry["seconds"] = {"search": 0.0, "refit": round(time.perf_counter() - t0, 2)}
+    entry["trained_on"] = f"the driver, {len(fit_rows):,} sampled training rows"
     validation = pd.DataFrame({"model": name, label: yv.astype(np.int8), "p": pv})
     return _Fitted(entry=entry, model=pipeline, p=p, validation=validation,
                    trials={"engine": "spark", "params": []})
@@ -385,7 +388,7 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
 
 
 def _spark_fit(name: str) -> Callable[..., _Fitted] | None:
-    """How ``name`` trains on Spark (None: a baseline, on the driver)."""
+    """How ``name`` trains on Spark (None: on the driver, a baseline or the network)."""
     from crimeclass.models._spark_svm import fit_svm  # it builds on this module
 
     return {"xgb": _fit_xgb, "lr": _fit_lr, "svm": fit_svm}.get(name)
@@ -458,7 +461,7 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
             emit("model", {"name": name, "title": MODELS[name].title, "trials": 1})
             fit = _spark_fit(name)
             one = (fit(data, train, config, workers, emit) if fit is not None
-                   else _fit_baseline(name, data, config))
+                   else _fit_on_driver(name, data, config))
             fitted.append(one)
             emit("model_done", {"name": name, "metrics": one.entry["metrics"],
                                 "cv_mean": one.entry["cv"]["mean"],
