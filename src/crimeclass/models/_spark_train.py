@@ -1,10 +1,10 @@
-"""Training on Spark: XGBoost and logistic regression on every training row of a Parquet input.
+"""Training on Spark: XGBoost, logistic regression and the SVM on every row of a Parquet input.
 
 :func:`spark_train` is ``crimeclass train --engine spark``: the window, held-out period,
 feature query and pipelines of the single-machine :func:`~crimeclass.models.train`.
 
-* The encoders (category codes, the target encoder) and the baselines are fitted on the
-  driver, on a stratified sample of the training rows collected by Spark (all of them up
+* The encoders (category codes, the target encoder), the baselines and the neural network
+  are fitted on the driver, on a stratified sample of the training rows collected by Spark (all of them up
   to ``encoder_rows``); the encoders then transform every training row on the executors
   (``mapInArrow``, the target encoder cross-fitted by fold of the key).
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
