@@ -4,9 +4,9 @@
 feature query and pipelines of the single-machine :func:`~crimeclass.models.train`.
 
 * The encoders (category codes, the target encoder), the baselines and the neural network
-  are fitted on the driver, on a stratified sample of the training rows collected by Spark (all of them up
-  to ``encoder_rows``); the encoders then transform every training row on the executors
-  (``mapInArrow``, the target encoder cross-fitted by fold of the key).
+  are fitted on the driver, on a stratified sample of the training rows collected by
+  Spark (all of them up to ``encoder_rows``); the encoders then transform every training
+  row on the executors (``mapInArrow``, the target encoder cross-fitted by fold of the key).
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
   workers, stopping early on the latest tenth of the training period (a validation
   indicator column: the rows the single-machine XGBoost holds out). Logistic regression:
