@@ -43,6 +43,27 @@ class TargetChoice(StrEnum):
     arrest = "arrest"
 
 
+#: --models by default.
+ALL_MODELS = "lr,rf,svm,xgb,nn"
+
+
+class EngineChoice(StrEnum):
+    """Where predict and train run."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[EngineChoice, typer.Option(
+    help="duckdb: one machine, the store; spark: Apache Spark, a Parquet input (--input).")]
+MasterOpt = Annotated[str, typer.Option(
+    help="With --engine spark: the Spark master (local[*], local[2], yarn, spark://host:7077).")]
+SparkInputOpt = Annotated[str | None, typer.Option(
+    "--input", help="With --engine spark: the incidents as Parquet in the canonical schema "
+                    "(crimeclass export), a path or a URI Spark reads (file:, s3a:, abfss:, gs:).",
+    show_default=False)]
+
+
 class ThresholdRule(StrEnum):
     """Where each model's decision threshold comes from."""
 
@@ -84,7 +105,7 @@ def train(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn, lgbm (LightGBM), "
              "stack (lr, xgb and lgbm stacked in time order; index target) (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
-             "added).")] = "lr,rf,svm,xgb,nn",
+             "added). With --engine spark: xgb, lr, svm, nn.")] = "lr,rf,svm,xgb,nn",
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
@@ -122,6 +143,9 @@ def train(
         callback=check_memory_limit, help="DuckDB memory limit while computing the features "
                                           "(beyond it DuckDB spills to disk).")] = "3GB",
     store: StoreOpt = None,
+    engine: EngineOpt = EngineChoice.duckdb,
+    master: MasterOpt = "local[*]",
+    spark_input: SparkInputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, tune and compare the classifiers of a target; write runs/<run-id>/.
@@ -135,6 +159,10 @@ def train(
     from crimeclass.models import TrainConfig, parse_model_names
     from crimeclass.models import train as run_training
 
+    if engine is EngineChoice.spark and models == ALL_MODELS:
+        from crimeclass.models import SPARK_MODELS
+
+        models = ",".join(SPARK_MODELS)  # the models Spark trains, unless others are named
     config = TrainConfig(
         models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
         folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
@@ -144,13 +172,36 @@ def train(
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
                           "the report; these models will not predict at report time.")
     with progress(as_json) as bars:
-        result = run_training(_store_path(store), config, runs_dir=runs_dir,
-                              on_event=_train_events(bars, as_json))
+        if engine is EngineChoice.spark:
+            result = _train_spark(spark_input, store, config, runs_dir, master,
+                                  _train_events(bars, as_json))
+        elif spark_input is not None:
+            raise typer.BadParameter("--input is read by --engine spark; on one machine "
+                                     "train on a store (--store)", param_hint="'--input'")
+        else:
+            result = run_training(_store_path(store), config, runs_dir=runs_dir,
+                                  on_event=_train_events(bars, as_json))
     if as_json:
         print_json(train_summary(result))
         return
     print_comparison(result.metrics)
     console.print(f"run: {result.run_dir}  (report.html, metrics.json, models/)")
+
+
+def _train_spark(spark_input: str | None, store: Path | None, config: Any, runs_dir: Path,
+                 master: str, on_event: Any) -> Any:
+    """``crimeclass train --engine spark``: XGBoost, MLlib's logistic regression and linear
+    SVM on Spark from a Parquet input (the network on the driver's sample)."""
+    from crimeclass.models import spark_train
+
+    if spark_input is None:
+        raise typer.BadParameter("--engine spark needs the incidents to train on (Parquet: a "
+                                 "path or URI)", param_hint="'--input'")
+    if store is not None:
+        raise typer.BadParameter("--engine spark reads Parquet (--input), not a store",
+                                 param_hint="'--store'")
+    return spark_train(spark_input, config, runs_dir=runs_dir, master=master,
+                       on_event=on_event)
 
 
 def train_summary(result: Any) -> dict[str, Any]:
@@ -191,8 +242,10 @@ def _predict_events(bars: Any, as_json: bool) -> Any:
 def predict(
     run: Annotated[Path, typer.Option(help="The run folder (runs/<run-id>).",
                                       show_default=False)],
-    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet; bad input rows go "
-                                           "to OUT.quarantine.csv.", show_default=False)],
+    out: Annotated[str, typer.Option(help="Output file, .csv or .parquet; bad input rows go "
+                                          "to OUT.quarantine.csv. With --engine spark: a "
+                                          "Parquet folder (a path or URI).",
+                                     show_default=False)],
     inputs: Annotated[list[Path] | None, typer.Argument(
         metavar="[INPUT]...", help="CSV, CSV.gz or Parquet files or folders (any export "
                                    "ingest reads), or a store (.duckdb). Omitted: the "
@@ -215,18 +268,34 @@ def predict(
     verify_key: Annotated[Path | None, typer.Option(
         help="A public key (PEM): refuse the run unless it is signed with the matching "
              "private key (crimeclass sign) and unchanged since.", show_default=False)] = None,
+    engine: EngineOpt = EngineChoice.duckdb,
+    master: MasterOpt = "local[*]",
+    spark_input: SparkInputOpt = None,
+    history: Annotated[str | None, typer.Option(
+        help="With --engine spark: Parquet of earlier incidents the history features count "
+             "(as --store on one machine).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score incidents with a saved model of a run; write ID, probability, label, model id.
 
     Input rows are validated exactly as by ingest; bad rows are quarantined
     beside the output. The output is written under a temporary name and
-    renamed when complete.
+    renamed when complete. With --engine spark, a Parquet input (--input) is scored
+    on Spark into a Parquet folder (OUT) with the same columns (docs/spark.md).
     """
     from crimeclass.models import PredictOptions
     from crimeclass.models import predict as run_predict
 
     _verify(run, verify_key)
+    if engine is EngineChoice.spark:
+        _check_spark_predict(inputs, store, since, until)
+        _predict_spark(run, spark_input, out, model, history, master, as_json)
+        return
+    for given, name in ((spark_input, "--input"), (history, "--history")):
+        if given is not None:
+            raise typer.BadParameter(f"{name} is read by --engine spark; on one machine give "
+                                     "INPUT files and a history store (--store)",
+                                     param_hint=f"'{name}'")
     if not inputs:
         if store is None:
             raise ValueError("nothing to score: give INPUT files or a store, or --store")
@@ -234,7 +303,7 @@ def predict(
     options = PredictOptions(chunk_rows=chunk_rows, memory_limit=memory_limit, since=since,
                              until=until)
     with progress(as_json) as bars:
-        result = run_predict(run, inputs, out, model_name=model, history_store=store,
+        result = run_predict(run, inputs, Path(out), model_name=model, history_store=store,
                              options=options, on_event=_predict_events(bars, as_json))
     if as_json:
         print_json(result.to_dict())
@@ -249,6 +318,46 @@ def predict(
     elif result.history_incomplete:
         console.print(f"[dim]{result.history_incomplete:,} rows have less earlier data "
                       "without a gap than the lookback (history_complete=false)[/]")
+
+
+def _check_spark_predict(inputs: list[Path] | None, store: Path | None, since: str | None,
+                         until: str | None) -> None:
+    """The options of the single-machine predict that --engine spark does not read."""
+    if inputs:
+        raise typer.BadParameter("--engine spark reads one Parquet input given with --input, "
+                                 "not INPUT arguments", param_hint="'--input'")
+    if store is not None:
+        raise typer.BadParameter("--engine spark reads its history from Parquet (--history), "
+                                 "not a store", param_hint="'--store'")
+    if since or until:
+        raise typer.BadParameter("--engine spark scores its input whole",
+                                 param_hint="'--since/--until'")
+
+
+def _predict_spark(run: Path, spark_input: str | None, out: str, model: str | None,
+                   history: str | None, master: str, as_json: bool) -> None:
+    """``crimeclass predict --engine spark``: the input scored on Spark into a Parquet folder."""
+    from crimeclass.models import spark_predict
+
+    if spark_input is None:
+        raise typer.BadParameter("--engine spark needs the incidents to score (Parquet: a "
+                                 "path or URI)", param_hint="'--input'")
+    if not as_json:
+        err_console.print(f"[dim]scoring {spark_input} on Spark ({master})[/]", highlight=False)
+    result = spark_predict(run, spark_input, out, model_name=model, history=history,
+                           master=master)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"{result.scored:,} incidents scored by {result.model_id} on Spark "
+                  f"({result.master}; target {result.target}, threshold "
+                  f"{result.threshold:.3f}): {result.positives:,} labeled positive; "
+                  f"{result.seconds:.1f} s  ->  {result.out}", highlight=False)
+    if result.history_incomplete:
+        err_console.print(
+            f"[bold yellow]warning:[/] {result.history_incomplete:,} rows have less earlier "
+            "data than the lookback (history_complete=false)"
+            + ("" if history else "; give earlier incidents with --history"))
 
 
 @handles_errors

@@ -22,7 +22,9 @@ from crimeclass.engines._settings import (
 )
 from crimeclass.engines._spark import (
     SparkEngine,
+    check_incident_schema,
     export_for_spark,
+    read_incidents,
     spark_dialect,
     spark_session,
     to_spark_sql,
@@ -37,11 +39,13 @@ __all__ = [
     "SparkEngine",
     "apply_settings",
     "attach",
+    "check_incident_schema",
     "conform",
     "connect",
     "current_setting",
     "export_for_spark",
     "release_memory",
+    "read_incidents",
     "spark_dialect",
     "spark_session",
     "sql_literal",

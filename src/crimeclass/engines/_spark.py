@@ -17,7 +17,10 @@ functions only: it is an optional extra (``crimeclass[spark]``).
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +35,8 @@ from crimeclass.engines._sql import conform, sql_literal
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkEngine", "export_for_spark", "spark_dialect", "spark_session", "to_spark_sql"]
+__all__ = ["SparkEngine", "check_incident_schema", "export_for_spark", "read_incidents",
+           "spark_dialect", "spark_session", "to_spark_sql"]
 
 _QUARANTINE_SCHEMA = pa.schema([
     ("ingest_id", pa.int32()), ("source", pa.string()), ("line", pa.int64()),
@@ -94,6 +98,10 @@ def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
     if master.startswith("local"):
         # crimeclass's results are small: a few shuffle partitions, not 200
         builder = builder.config("spark.sql.shuffle.partitions", "8")
+        # Python workers (scoring, training) run this very interpreter, where crimeclass
+        # and its libraries are installed, not whatever python3 is first on the PATH
+        # (PySpark reads the variable when the session starts; a cluster sets its own)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     with warnings.catch_warnings():
@@ -189,6 +197,39 @@ class SparkEngine:
         self.detail = (f"PySpark {self.spark.version} ({self.spark.sparkContext.master}) "
                        f"over the Parquet export {path}")
 
+    @classmethod
+    def from_input(cls, incidents: str | Path, *, required: Sequence[str] = ("date",),
+                   master: str = "local[*]",
+                   session: SparkSession | None = None) -> SparkEngine:
+        """An engine over incidents in the canonical schema, read and checked by
+        :func:`read_incidents` (``key`` and ``is_index`` given or derived): the input of
+        the features, training and scoring on Spark.
+
+        Raises
+        ------
+        EngineError
+            No Parquet at ``incidents``, or a column missing or of another type.
+        """
+        engine = cls.__new__(cls)
+        engine._own = session is None and _active_session() is None
+        engine.spark = session or _active_session() or spark_session(master)
+        engine._cached = []
+        try:
+            read_incidents(engine.spark, incidents, required=required
+                           ).createOrReplaceTempView(cls.source)
+            engine.register("quarantine", _QUARANTINE_SCHEMA.empty_table())
+        except BaseException:
+            engine.close()
+            raise
+        engine.has_quarantine = False
+        engine.detail = (f"PySpark {engine.spark.version} ({engine.spark.sparkContext.master}) "
+                         f"over {incidents}")
+        return engine
+
+    def frame(self, sql: str) -> Any:
+        """The rows of ``sql`` (DuckDB's dialect) as a Spark DataFrame, not collected."""
+        return self.spark.sql(to_spark_sql(sql))
+
     def register(self, name: str, table: pa.Table) -> None:
         """Create or replace the temporary view ``name`` over the Arrow ``table``."""
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
@@ -242,3 +283,117 @@ class SparkEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------ the input
+
+#: The Spark types each canonical Arrow type may arrive as (cast to the first on reading).
+_SPARK_TYPES = {
+    "int64": ("bigint", "int", "smallint", "tinyint"),
+    "int32": ("int", "bigint", "smallint", "tinyint"),
+    "double": ("double", "float", "bigint", "int", "smallint", "tinyint"),
+    "string": ("string",),
+    "bool": ("boolean",),
+    "timestamp[us]": ("timestamp_ntz", "timestamp"),
+}
+
+
+def _canonical_types() -> dict[str, tuple[str, ...]]:
+    """Each canonical column (and ``key``, ``is_index``) with the Spark types it may have."""
+    from crimeclass.data import COLUMNS
+
+    out = {c.name: _SPARK_TYPES[str(c.arrow_type)] for c in COLUMNS}
+    out.update(key=_SPARK_TYPES["int64"], is_index=_SPARK_TYPES["bool"])
+    return out
+
+
+def check_incident_schema(fields: dict[str, str], *, required: Sequence[str],
+                          where: str) -> None:
+    """Raise :class:`EngineError` naming a missing or mistyped column of an input.
+
+    Parameters
+    ----------
+    fields : dict
+        Column name -> Spark's ``simpleString`` of its type (``"bigint"``,
+        ``"timestamp_ntz"``, ``"decimal(10,2)"`` ...).
+    required : sequence of str
+        Columns that must be there (the others of the canonical schema may be absent).
+    where : str
+        The input, for the message.
+    """
+    types = _canonical_types()
+    missing = [c for c in required if c not in fields]
+    if missing:
+        raise EngineError("spark", f"{where}: missing column(s) {', '.join(missing)} (the "
+                          "canonical schema's snake_case names, as 'crimeclass export' "
+                          "writes them)", setting=missing[0], value=where)
+    for name, found in fields.items():
+        allowed = types.get(name)
+        if allowed is not None and found.split("(")[0] not in allowed:
+            raise EngineError("spark", f"{where}: column {name} is {found}, expected "
+                              f"{' or '.join(allowed)}", setting=name, value=found)
+
+
+def read_incidents(spark: SparkSession, path: str | Path, *,
+                   required: Sequence[str] = ("date",)) -> Any:
+    """The incidents of a Parquet folder, file or URI as a Spark DataFrame, checked.
+
+    ``path`` is anything Spark reads (a local folder, ``file:``, ``s3a:``,
+    ``abfss:``, ``gs:`` ...) holding incidents in the canonical schema (the
+    snake_case names of ``crimeclass export``; other columns are ignored). The
+    result has every canonical column in its canonical type (those absent as
+    nulls, as ingest leaves a column a source lacks), ``key`` (the input's own,
+    else ``id``; rows with neither are dropped) and ``is_index`` (the input's
+    own, else labeled from the IUCR code as ingest does,
+    :func:`crimeclass.data.label_sql`).
+
+    Raises
+    ------
+    EngineError
+        No Parquet at ``path``, a column of ``required`` missing, or a column of
+        the canonical schema of another type.
+    """
+    from crimeclass.data import COLUMNS
+
+    where = str(path)
+    local = Path(where.removeprefix("file:"))
+    if "://" not in where and not (local.is_file() or (
+            local.is_dir() and any(local.rglob("*.parquet")))):
+        raise EngineError("spark", f"no Parquet at {where} (a file, or a folder such as "
+                          "'crimeclass export' writes)", setting="input", value=where)
+    try:
+        df = spark.read.parquet(where)
+    except Exception as e:  # AnalysisException: no such path, not Parquet
+        raise EngineError("spark", f"Spark cannot read Parquet at {where}: "
+                          f"{str(e).splitlines()[0]}", setting="input", value=where) from e
+    fields = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    keyed = [*required, *(() if "key" in fields else ("id",))]
+    check_incident_schema(fields, required=keyed, where=where)
+    spark_type = {"int64": "BIGINT", "int32": "INT", "double": "DOUBLE", "string": "STRING",
+                  "bool": "BOOLEAN", "timestamp[us]": "TIMESTAMP_NTZ"}
+    cols = [f"CAST({c.name if c.name in fields else 'NULL'} AS "
+            f"{spark_type[str(c.arrow_type)]}) AS {c.name}" for c in COLUMNS
+            if c.name != "location"]
+    cols.append(f"CAST({'key' if 'key' in fields else 'id'} AS BIGINT) AS key")
+    view = f"_input_{abs(hash(where)):x}"
+    df.createOrReplaceTempView(view)
+    rows = spark.sql(f"SELECT {', '.join(cols)}"
+                     + (", CAST(is_index AS BOOLEAN) AS is_index" if "is_index" in fields
+                        else "") + f" FROM {view}")
+    rows = rows.where("key IS NOT NULL")
+    return rows if "is_index" in fields else _labeled(spark, rows)
+
+
+def _labeled(spark: SparkSession, rows: Any) -> Any:
+    """``rows`` with ``is_index`` from their IUCR code, description or FBI code (ingest's
+    rules, :mod:`crimeclass.data._labels`, compiled to Spark)."""
+    from crimeclass.data import iucr_table
+    from crimeclass.data._labels import label_sql, lookup_sql
+
+    spark.createDataFrame(iucr_table()).createOrReplaceTempView("_iucr_codes")
+    for name, sql in lookup_sql("_iucr_codes").items():
+        spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {to_spark_sql(sql)}")
+    view = f"_unlabeled_{id(rows):x}"
+    rows.createOrReplaceTempView(view)
+    return spark.sql(to_spark_sql(f"SELECT * FROM ({label_sql(view)}) AS labeled")
+                     ).drop("label_source")

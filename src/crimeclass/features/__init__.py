@@ -30,6 +30,7 @@ from crimeclass.features._leakage import (
     forbidden_reason,
 )
 from crimeclass.features._online import HistoryIndex
+from crimeclass.features._spark import spark_features
 from crimeclass.features._sql import (
     META_COLUMNS,
     feature_frame,
@@ -73,6 +74,7 @@ __all__ = [
     "meta_columns",
     "history_sums",
     "read_features",
+    "spark_features",
     "table_history_sums",
     "store_feature_sql",
     "to_spark_sql",

@@ -84,6 +84,8 @@ from crimeclass.models._score_online import (
 )
 from crimeclass.models._search import SCORERS, OptunaSearchCV, Scoring
 from crimeclass.models._signing import SIGNATURE_FILE, SignatureError, sign_run, verify_run
+from crimeclass.models._spark_predict import SparkPredictResult, spark_predict
+from crimeclass.models._spark_train import SPARK_MODELS, spark_train
 from crimeclass.models._stack import TimeStackClassifier
 from crimeclass.models._train import TrainResult, train
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
@@ -106,6 +108,7 @@ __all__ = [
     "check_manifest_sha256",
     "SignatureError",
     "SIGNATURE_FILE",
+    "SPARK_MODELS",
     "BASELINES",
     "HELD_OUT_METRICS",
     "INTERVAL_METRICS",
@@ -140,6 +143,7 @@ __all__ = [
     "RunWriter",
     "Scores",
     "Scoring",
+    "SparkPredictResult",
     "TimeOrderedSplit",
     "TimeStackClassifier",
     "TrainConfig",
@@ -171,6 +175,8 @@ __all__ = [
     "save_model",
     "score",
     "score_features",
+    "spark_predict",
+    "spark_train",
     "train",
     "window_sql",
 ]
