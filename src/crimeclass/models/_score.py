@@ -172,7 +172,8 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
 _COVER = f"""\
 SELECT day, max(CASE WHEN restart THEN day END) OVER (ORDER BY day ROWS UNBOUNDED PRECEDING)
        AS since
-FROM (SELECT day, coalesce(day - lag(day) OVER (ORDER BY day) - 1 > {HISTORY_GAP_DAYS}, true)
+FROM (SELECT day, coalesce(date_diff('day', lag(day) OVER (ORDER BY day), day) - 1
+                      > {HISTORY_GAP_DAYS}, true)
              AS restart
       FROM (SELECT DISTINCT CAST(date AS DATE) AS day FROM _rows))"""
 

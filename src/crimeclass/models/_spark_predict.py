@@ -149,20 +149,10 @@ def score_batches(batches: Any, payload: Any) -> Any:
 # ------------------------------------------------------------------ the query
 
 
-#: Days between a day and the one before, in ``_COVER`` as DuckDB writes them, and as both
-#: engines read them (Spark subtracts two dates into an interval, not a number).
-_DAY_GAP = ("day - lag(day) OVER (ORDER BY day)",
-            "date_diff('day', lag(day) OVER (ORDER BY day), day)")
-
-
 def cover_sql() -> str:
-    """The days of earlier data of each day of ``_rows`` (``_score._COVER``), in SQL that
-    Spark runs with the same meaning."""
-    old, new = _DAY_GAP
-    if old not in _COVER:
-        raise PredictError("the history-days query of the scoring core changed; update "
-                           "crimeclass.models._spark_predict._DAY_GAP")
-    return _COVER.replace(old, new)
+    """The days of earlier data of each day of ``_rows`` (``_score._COVER``: written with
+    ``date_diff``, which both engines read as a number of days)."""
+    return _COVER
 
 
 def _ts(value: dt.datetime) -> str:
