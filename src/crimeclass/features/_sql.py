@@ -203,13 +203,17 @@ def history_sums(con: Any, spec: FeatureSpec, *, since: str | dt.date | None = N
     """
     import pyarrow as pa
 
-    from crimeclass.features._history import history_columns
+    from crimeclass.engines import release_memory
+    from crimeclass.features._history import HistoryRows, history_columns
 
     sql = history_rows_sql(spec, since=since, until=until, table=table, hashed=True)
-    rows = con.sql(sql).to_arrow_table()
-    sums = history_columns(rows, spec)
+    rows = con.sql(sql).to_arrow_reader(1 << 20).read_all()
     arrays = {"key": rows.column("key")}
-    del rows
+    places = HistoryRows.of(rows, spec)
+    del rows  # the places' codes are all the kernel needs
+    release_memory()
+    sums = history_columns(places, spec)
+    del places
     for name in list(sums):
         values = sums.pop(name)  # each array is freed once it is in Arrow
         arrays[name] = pa.array(values, mask=(np.isnan(values) if values.dtype.kind == "f"
