@@ -64,3 +64,26 @@ def sample_store_copy(sample_store: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "copy.duckdb"
     shutil.copy(sample_store, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    """One local Spark session on 2 cores per test module (Java's start-up paid once)."""
+    from crimeclass.engines import spark_session
+
+    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
+def store_parquet(store: Path, out: Path, *, extra: tuple[str, ...] = ("key", "is_index"),
+                  where: str = "", by_year: bool = True) -> Path:
+    """A store's incidents as Parquet in the canonical schema (and ``extra``), as a cluster
+    would hold them: ``where`` a condition on the rows, ``by_year`` partitioned."""
+    from crimeclass.engines import sql_literal
+
+    with Store(store, read_only=True) as st:
+        st.con.execute(f"COPY ({st.canonical_sql(extra=extra)}{' WHERE ' + where if where else ''}"
+                       f") TO {sql_literal(out)} (FORMAT parquet"
+                       f"{', PARTITION_BY (year)' if by_year else ''})")
+    return out

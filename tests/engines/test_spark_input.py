@@ -3,7 +3,6 @@ and labeled as ingest labels them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,26 +15,15 @@ from crimeclass.engines import (
     SparkEngine,
     check_incident_schema,
     read_incidents,
-    spark_session,
-    sql_literal,
 )
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
+from tests.conftest import store_parquet
 
 
 @pytest.fixture(scope="module")
 def canonical(sample_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample's incidents with an ID: the 22 canonical columns only (no key, no label)."""
-    out = tmp_path_factory.mktemp("input") / "incidents.parquet"
-    with Store(sample_store, read_only=True) as store:
-        store.con.execute(f"COPY ({store.canonical_sql(extra=())} WHERE id IS NOT NULL) TO "
-                          f"{sql_literal(out)} (FORMAT parquet)")
-    return out
+    return store_parquet(sample_store, tmp_path_factory.mktemp("input") / "incidents.parquet",
+                         extra=(), where="id IS NOT NULL", by_year=False)
 
 
 def test_a_missing_column_is_named():

@@ -3,14 +3,13 @@ its history windows as Spark window frames against DuckDB's vectorized kernel.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crimeclass.data import Store
-from crimeclass.engines import DuckDBEngine, SparkEngine, spark_session, sql_literal
+from crimeclass.engines import DuckDBEngine, SparkEngine
 from crimeclass.features import (
     FeaturesError,
     FeatureSpec,
@@ -18,25 +17,15 @@ from crimeclass.features import (
     read_features,
     spark_features,
 )
+from tests.conftest import store_parquet
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def export(sample_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample's incidents as Parquet in the canonical schema, with key and label."""
-    out = tmp_path_factory.mktemp("export") / "incidents"
-    with Store(sample_store, read_only=True) as store:
-        store.con.execute(f"COPY ({store.canonical_sql(extra=('key', 'is_index'))}) TO "
-                          f"{sql_literal(out)} (FORMAT parquet, PARTITION_BY (year))")
-    return out
+    return store_parquet(sample_store, tmp_path_factory.mktemp("export") / "incidents")
 
 
 def test_spark_features_equal_duckdbs_on_the_whole_sample(spark, export, sample_store):

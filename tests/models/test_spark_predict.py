@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 
 from crimeclass.data import Store
-from crimeclass.engines import EngineError, spark_session, sql_literal
+from crimeclass.engines import EngineError, sql_literal
 from crimeclass.models import (
     OUTPUT_COLUMNS,
     ModelFileError,
@@ -27,13 +26,6 @@ from crimeclass.models._spark_predict import (
     spark_predict,
     spark_schema,
 )
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
 
 
 def _copy(store: Path, sql: str, out: Path) -> Path:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crimeclass.data import Store
-from crimeclass.engines import DuckDBEngine, spark_session, sql_literal
+from crimeclass.engines import DuckDBEngine
 from crimeclass.features import read_features
 from crimeclass.models import ModelOptionError, TrainConfig, open_run, train
 from crimeclass.models._spark_train import spark_train
+from tests.conftest import store_parquet
 from tests.models.conftest import SPEC
 
 CONFIG = TrainConfig(models=("xgb", "lr", "svm"), trials=1, folds=2, since="2015-01-01",
@@ -20,20 +20,9 @@ CONFIG = TrainConfig(models=("xgb", "lr", "svm"), trials=1, folds=2, since="2015
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def export(sample_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("spark-train") / "incidents"
-    with Store(sample_store, read_only=True) as st:
-        st.con.execute(f"COPY ({st.canonical_sql(extra=('key', 'is_index'))} WHERE date >= "
-                       "TIMESTAMP '2014-01-01') TO "
-                       f"{sql_literal(out)} (FORMAT parquet, PARTITION_BY (year))")
-    return out
+    return store_parquet(sample_store, tmp_path_factory.mktemp("spark-train") / "incidents",
+                         where="date >= TIMESTAMP '2014-01-01'")
 
 
 @pytest.fixture(scope="module")
