@@ -303,7 +303,8 @@ def test_export_writes_parquet_partitioned_by_year(tmp_path, sample_store):
     assert years[0] == "year=2001" and "year=2017" in years
     table = pq.read_table(out)
     assert table.num_rows == result["rows"] == n
-    assert {"iucr", "location", "is_index", "year"} <= set(table.column_names)
+    assert {"iucr", "location", "is_index", "key", "year"} <= set(table.column_names)
+    assert table.column("key").null_count == 0  # incidents without an ID keep their key
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
 
 

@@ -235,7 +235,8 @@ _ALIASES: dict[str, str] = {
 _IGNORED_PATTERNS = (
     re.compile(r"^:@computed_region_"),  # Socrata computed regions
     re.compile(r"^(unnamed_0|unnamed_\d+|)$"),  # a leading index column (pandas)
-    re.compile(r"^(is_index|label_source)$"),  # crimeclass's own export: labeled again
+    # crimeclass's own export: labeled and keyed again on ingest
+    re.compile(r"^(is_index|label_source|key)$"),
 )
 
 

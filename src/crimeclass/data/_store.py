@@ -371,7 +371,9 @@ class Store:
         return f"SELECT {', '.join(cols)} FROM incidents"
 
     def export_parquet(self, out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
-        """Write the incidents as Parquet partitioned by year (``out/year=2015/...``).
+        """Write the incidents as Parquet partitioned by year (``out/year=2015/...``),
+        with their label and their ``key`` (the ID, or the key ingest gave an incident
+        without one), so that Spark reads every incident (ingest ignores both).
 
         The files are written to a temporary folder beside ``out`` and renamed
         into place, so ``out`` is never half-written.
@@ -384,7 +386,8 @@ class Store:
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             self.con.execute(
-                f"COPY ({self.canonical_sql()} ORDER BY date, key) TO '{_sql_str(str(tmp))}' "
+                f"COPY ({self.canonical_sql(extra=('is_index', 'label_source', 'key'))} "
+                f"ORDER BY date, key) TO '{_sql_str(str(tmp))}' "
                 "(FORMAT parquet, PARTITION_BY (year), COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
             old = None
             if out.exists():
