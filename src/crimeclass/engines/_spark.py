@@ -343,8 +343,9 @@ def read_incidents(spark: SparkSession, path: str | Path, *,
     snake_case names of ``crimeclass export``; other columns are ignored). The
     result has every canonical column in its canonical type (those absent as
     nulls, as ingest leaves a column a source lacks), ``key`` (the input's own,
-    else ``id``; rows with neither are left out: ``crimeclass export`` writes ``key``) and ``is_index`` (the input's
-    own, else labeled from the IUCR code as ingest does,
+    else ``id``; rows with neither are left out: ``crimeclass export`` writes
+    ``key``) and ``is_index`` (the input's own, else labeled from the IUCR code as
+    ingest does,
     :func:`crimeclass.data.label_sql`).
 
     Raises

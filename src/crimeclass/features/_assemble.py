@@ -26,17 +26,13 @@ import pandas as pd
 
 from crimeclass.features._catalog import Feature, FeatureSpec, feature_catalog
 from crimeclass.features._errors import FeaturesError
+from crimeclass.features._sql import select_sql
 
 __all__ = ["kernel_feature_frame"]
 
 _SLICE = 1 << 20
 _BATCH = 1 << 18
 _CATEGORIES = ("category", "high_cardinality")
-
-
-def _number_sql(f: Feature) -> str:
-    """A number feature as the feature query selects it: computed in DOUBLE, kept as FLOAT."""
-    return f"CAST(CAST({f.sql} AS DOUBLE) AS FLOAT) AS {f.name}"
 
 
 @dataclasses.dataclass
@@ -103,7 +99,7 @@ def _history_part(con: Any, sums: dict[str, np.ndarray], rows: _Rows,
                 part[name] = pa.array(v, mask=np.isnan(v) if v.dtype.kind == "f" else v < 0)
             con.register("_history_slice", pa.table(part))
             try:
-                result = con.sql(f"SELECT {_number_sql(f)} FROM _history_slice").to_arrow_table()
+                result = con.sql(f"SELECT {select_sql(f)} FROM _history_slice").to_arrow_table()
             finally:
                 con.unregister("_history_slice")
             values[lo:lo + len(take)] = result.column(0).to_numpy()

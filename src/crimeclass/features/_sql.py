@@ -295,11 +295,7 @@ def feature_sql(
         final_where.append(f"date >= {_ts(since)}")
     if labeled_only:
         final_where.append(f"{label} IS NOT NULL")
-    # every number as FLOAT (4 bytes: 8 million rows of 60 numbers fit in 2 GB), computed
-    # in DOUBLE; the cast also keeps Spark from reading a literal such as 1.0 as DECIMAL
-    select = ",\n  ".join(
-        (f"{f.sql} AS {f.name}" if f.kind in ("category", "high_cardinality")
-         else f"CAST(CAST({f.sql} AS DOUBLE) AS FLOAT) AS {f.name}") for f in feats)
+    select = ",\n  ".join(select_sql(f) for f in feats)
     return (
         f"WITH holidays (holiday_day, holiday_name) AS (VALUES {hol_values}),\n"
         f"rows AS (\n  {rows}\n),\n"
@@ -309,6 +305,15 @@ def feature_sql(
         + (f"\nWHERE {' AND '.join(final_where)}" if final_where else "")
         + ("\nORDER BY date, key" if ordered else "")
     )
+
+
+def select_sql(f: Feature) -> str:
+    """How the feature query selects a feature: a category as it is; a number computed in
+    DOUBLE and kept as FLOAT (4 bytes: 8 million rows of 60 numbers fit in 2 GB; the cast
+    also keeps Spark from reading a literal such as 1.0 as DECIMAL)."""
+    if f.kind in ("category", "high_cardinality"):
+        return f"{f.sql} AS {f.name}"
+    return f"CAST(CAST({f.sql} AS DOUBLE) AS FLOAT) AS {f.name}"
 
 
 def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
