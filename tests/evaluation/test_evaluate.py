@@ -19,7 +19,7 @@ from crimeclass.evaluation import (
     evaluate_run,
     write_evaluation,
 )
-from crimeclass.models import choose_threshold
+from crimeclass.models import choose_threshold, expected_calibration_error
 
 from .conftest import FAST
 
@@ -73,6 +73,9 @@ def test_calibration_is_fit_on_the_validation_data_of_the_run(small_run, evaluat
         if c["method"] == "none":
             assert c["brier_after"] == c["brier_before"]
         assert sum(c["reliability_before"]["count"]) == len(y)
+        assert c["ece_before"] == pytest.approx(
+            expected_calibration_error(y, preds[f"p_{r['name']}"].to_numpy()), abs=1e-12)
+        assert r["metrics"]["ece"]["value"] == pytest.approx(c["ece_before"], abs=1e-12)
 
 
 def test_slices_explanations_and_drift(evaluated):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
 
 from crimeclass.models import (
     INTERVAL_METRICS,
@@ -13,6 +14,7 @@ from crimeclass.models import (
     average_precision,
     bootstrap_metrics,
     choose_threshold,
+    expected_calibration_error,
     paired_bootstrap,
     point_metrics,
     roc_auc,
@@ -26,6 +28,23 @@ def _data(n=4000, seed=0, ties=False):
     if ties:
         p = np.round(p, 1)
     return y.astype(int), p
+
+
+def _ece_oracle(y, p):
+    """ECE from scikit-learn's reliability curve: its 10 uniform bins, weighted by rows."""
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    edges = np.linspace(0, 1, 11)
+    counts = np.bincount(np.searchsorted(edges[1:-1], p, side="right"), minlength=10)
+    return float(np.sum(counts[counts > 0] * np.abs(observed - predicted)) / len(y))
+
+
+def test_ece_is_the_row_weighted_gap_of_the_reliability_curve():
+    y, p = _data(n=20_000, seed=4)  # no probability on a bin edge
+    assert expected_calibration_error(y, p) == pytest.approx(_ece_oracle(y, p), abs=1e-12)
+    honest = np.random.default_rng(2).random(200_000)
+    drawn = (np.random.default_rng(3).random(len(honest)) < honest).astype(int)
+    assert expected_calibration_error(drawn, honest) < 0.01  # calibrated by construction
+    assert expected_calibration_error(drawn, honest ** 2) > 0.1  # squashed: off by far
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
@@ -43,6 +62,8 @@ def test_point_metrics_equal_scikit_learns(ties):
         "recall": skm.recall_score(y, pred),
         "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
     }
+    if not ties:  # scikit-learn's bins put a probability on an edge in the bin below
+        oracle["ece"] = _ece_oracle(y, p)
     assert set(ours) == set(INTERVAL_METRICS)
     for m, v in oracle.items():
         assert ours[m] == pytest.approx(v, abs=1e-10), m

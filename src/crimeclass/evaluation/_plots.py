@@ -50,6 +50,11 @@ def _metrics(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _ece(c: dict[str, Any], when: str) -> str:
+    key = f"ece_{when}"
+    return f", ECE {c[key]:.4f}" if key in c else ""
+
+
 def _reliability(doc: dict[str, Any], path: Path) -> None:
     plt = _plt()
     rows, cols = _grid(len(doc["models"]))
@@ -59,11 +64,11 @@ def _reliability(doc: dict[str, Any], path: Path) -> None:
         ax.plot([0, 1], [0, 1], color="0.7", lw=1)
         b = c["reliability_before"]
         ax.plot(b["predicted"], b["observed"], "o-", ms=3,
-                label=f"as trained (Brier {c['brier_before']:.4f})")
+                label=f"as trained (Brier {c['brier_before']:.4f}{_ece(c, 'before')})")
         if c["method"] != "none":
             a = c["reliability_after"]
             ax.plot(a["predicted"], a["observed"], "s--", ms=3,
-                    label=f"{c['method']} (Brier {c['brier_after']:.4f})")
+                    label=f"{c['method']} (Brier {c['brier_after']:.4f}{_ece(c, 'after')})")
         ax.set_title(r["name"])
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)

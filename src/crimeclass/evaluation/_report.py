@@ -22,7 +22,9 @@ from crimeclass.models import INTERVAL_METRICS, METRICS, period_text
 __all__ = ["model_card", "render_markdown", "write_evaluation"]
 
 
-def _iv(d: dict[str, float], digits: int = 3) -> str:
+def _iv(d: dict[str, float] | None, digits: int = 3) -> str:
+    if d is None:  # a metric an older evaluation did not report
+        return "–"
     return f"{d['value']:.{digits}f} [{d['low']:.{digits}f}, {d['high']:.{digits}f}]"
 
 
@@ -36,7 +38,7 @@ def _metrics_table(doc: dict[str, Any]) -> list[str]:
     for r in doc["models"]:
         name = f"**{r['name']}**" if r["name"] == doc["best_model"] else r["name"]
         name += " (baseline)" if r["baseline"] else ""
-        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"][m]) for m in INTERVAL_METRICS)
+        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"].get(m)) for m in INTERVAL_METRICS)
                      + f" | {r['threshold']:.3f} |")
     return lines
 
@@ -90,12 +92,15 @@ def _md_calibration(doc: dict[str, Any]) -> list[str]:
            f"Calibration data: {doc['calibration_source']}. Sigmoid and isotonic maps are "
            "compared by cross-fitted Brier score on that data; the better one is kept if it "
            "beats none. Both Brier scores below are on evaluated rows the map never saw.", "",
-           "| model | kept | Brier as trained | Brier calibrated | helps |",
-           "|---|---|---:|---:|---|"]
+           "| model | kept | Brier as trained | Brier calibrated | ECE as trained | "
+           "ECE calibrated | helps |",
+           "|---|---|---:|---:|---:|---:|---|"]
     for r in doc["models"]:
         c = r["calibration"]
+        ece = (f"{c['ece_before']:.4f} | {c['ece_after']:.4f}" if "ece_before" in c
+               else "– | –")  # evaluations before ECE was reported
         out.append(f"| {r['name']} | {c['method']} | {c['brier_before']:.4f} | "
-                   f"{c['brier_after']:.4f} | {'yes' if c['helps'] else 'no'} |")
+                   f"{c['brier_after']:.4f} | {ece} | {'yes' if c['helps'] else 'no'} |")
     return [*out, ""]
 
 
@@ -239,7 +244,7 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         "", "## Metrics", "",
         "Bootstrap 95% intervals; threshold metrics at the threshold above.", "",
         "| metric | value [95% interval] |", "|---|---|",
-        *[f"| {METRICS[m].title} | {_iv(r['metrics'][m])} |" for m in INTERVAL_METRICS], "",
+        *[f"| {METRICS[m].title} | {_iv(r['metrics'].get(m))} |" for m in INTERVAL_METRICS], "",
     ]
     others = [m for m in doc["models"] if m["baseline"] and m["name"] != name]
     if others:

@@ -20,6 +20,7 @@ from crimeclass.models import (
     Run,
     bootstrap_metrics,
     choose_threshold,
+    expected_calibration_error,
     fit_calibration,
     paired_bootstrap,
     reliability,
@@ -109,6 +110,8 @@ def _calibration(run: Run, scored: Scored, split: Split, name: str, seed: int
     after = float(np.mean((calibrated - y[rows]) ** 2))
     return {"method": cal.method, "validation_brier": cal.validation_brier,
             "brier_before": before, "brier_after": after,
+            "ece_before": expected_calibration_error(y[rows], p[rows]),
+            "ece_after": expected_calibration_error(y[rows], calibrated),
             "helps": bool(cal.method != "none" and after < before), "rows": int(rows.sum()),
             "reliability_before": reliability(y[rows], p[rows]),
             "reliability_after": reliability(y[rows], calibrated)}

@@ -25,6 +25,7 @@ from crimeclass.models._errors import (
 from crimeclass.models._keras import KerasTabularClassifier
 from crimeclass.models._lgbm import EarlyStoppingLGBMClassifier
 from crimeclass.models._metrics import (
+    ECE_BINS,
     HELD_OUT_METRICS,
     INTERVAL_METRICS,
     METRICS,
@@ -35,6 +36,7 @@ from crimeclass.models._metrics import (
     binary_metrics,
     bootstrap_metrics,
     choose_threshold,
+    expected_calibration_error,
     paired_bootstrap,
     point_metrics,
     roc_auc,
@@ -110,6 +112,7 @@ __all__ = [
     "SIGNATURE_FILE",
     "SPARK_MODELS",
     "BASELINES",
+    "ECE_BINS",
     "HELD_OUT_METRICS",
     "INTERVAL_METRICS",
     "METRICS",
@@ -156,6 +159,7 @@ __all__ = [
     "bootstrap_metrics",
     "check_folds",
     "choose_threshold",
+    "expected_calibration_error",
     "complete_years",
     "feature_query",
     "incident_features",

@@ -40,6 +40,7 @@ from sklearn.metrics import (
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
 
 __all__ = [
+    "ECE_BINS",
     "HELD_OUT_METRICS",
     "INTERVAL_METRICS",
     "METRICS",
@@ -50,6 +51,7 @@ __all__ = [
     "binary_metrics",
     "bootstrap_metrics",
     "choose_threshold",
+    "expected_calibration_error",
     "paired_bootstrap",
     "point_metrics",
     "roc_auc",
@@ -71,6 +73,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("average_precision", "average precision", True),
     Metric("log_loss", "log loss", False),
     Metric("brier", "Brier", False),
+    Metric("ece", "ECE", False),
     Metric("accuracy", "accuracy", True),
     Metric("balanced_accuracy", "balanced accuracy", True),
     Metric("precision", "precision", True),
@@ -82,8 +85,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 HELD_OUT_METRICS = ("roc_auc", "average_precision", "log_loss", "brier", "accuracy",
                     "precision", "recall", "f1")
 #: The metrics of an evaluation, with bootstrap intervals, in report order.
-INTERVAL_METRICS = ("roc_auc", "average_precision", "log_loss", "brier", "f1", "precision",
-                    "recall", "balanced_accuracy")
+INTERVAL_METRICS = ("roc_auc", "average_precision", "log_loss", "brier", "ece", "f1",
+                    "precision", "recall", "balanced_accuracy")
+#: Equal-width probability bins of the expected calibration error.
+ECE_BINS = 10
 #: The metrics a paired bootstrap compares.
 PairedMetric = Literal["roc_auc", "average_precision", "brier"]
 
@@ -149,6 +154,26 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict
     }
 
 
+def _bins(p: np.ndarray) -> np.ndarray:
+    return np.minimum((p * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+
+
+def _ece(bins: np.ndarray, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+    gap = np.bincount(bins, weights=w * (y - p), minlength=ECE_BINS)
+    return float(np.abs(gap).sum() / w.sum())
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray) -> float:
+    """The mean gap between the share of positives and the mean probability, over
+    :data:`ECE_BINS` equal-width bins of ``p``, each weighted by its rows.
+
+    >>> expected_calibration_error(np.array([0, 0, 0, 1]), np.array([0.25, 0.25, 0.75, 0.75]))
+    0.25
+    """
+    y, p = _check(y, p)
+    return _ece(_bins(p), y, p, np.ones(len(y)))
+
+
 class _Sorted:
     """Scores sorted once (descending), with the boundaries of groups of tied scores."""
 
@@ -158,6 +183,7 @@ class _Sorted:
         self.y = y[order].astype(bool)
         sp = p[order]
         self.starts = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]])
+        self.bins = _bins(p)
 
     def groups(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weights of positives and of negatives per group of tied scores (descending)."""
@@ -224,6 +250,7 @@ def _all(s: _Sorted, y: np.ndarray, p: np.ndarray, w: np.ndarray, t: float
         "average_precision": _ap_from_groups(pos, neg),
         "log_loss": float(-(w * (y * np.log(pc) + (1 - y) * np.log(1 - pc))).sum() / total),
         "brier": float((w * (p - y) ** 2).sum() / total),
+        "ece": _ece(s.bins, y, p, w),
     }
     out.update(_threshold_metrics(y, p, w, t))
     return out
