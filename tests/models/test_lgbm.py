@@ -134,3 +134,18 @@ def test_train_runs_lgbm_saves_its_text_model_and_predicts_what_was_reported(
     assert list(hold["key"]) == list(preds["key"])
     p = model.predict_proba(hold[["date", *manifest["features"]]])[:, 1]
     np.testing.assert_allclose(p, preds["p_lgbm"], rtol=1e-6)
+
+
+def test_negative_codes_are_read_as_missing():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(-1, 5, 600).astype(float)  # -1: rare, unseen or missing
+    X = np.column_stack([codes, rng.normal(size=600)])
+    y = ((codes == 2) | (X[:, 1] > 0.5)).astype(int)
+    as_nan = X.copy()
+    as_nan[as_nan[:, 0] < 0, 0] = np.nan
+    kw = {"n_estimators": 30, "n_jobs": 1, "categorical_features": [0]}
+    a = EarlyStoppingLGBMClassifier(**kw).fit(X, y)
+    b = EarlyStoppingLGBMClassifier(**kw).fit(as_nan, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(as_nan))
+    np.testing.assert_array_equal(a.predict_contributions(X), b.predict_contributions(as_nan))
+    assert np.isnan(a._missing(X.astype(np.float32))[codes < 0, 0]).all()

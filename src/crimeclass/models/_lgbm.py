@@ -130,6 +130,7 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
                              ensure_all_finite="allow-nan")
         self.classes_, y01 = binary_target(y)
         cats = self._categories()
+        X = self._missing(X)
         params = self._train_params()
         n_val = math.ceil(self.validation_fraction * len(y01))
         n_fit = len(y01) - n_val
@@ -153,9 +154,21 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
         self.booster_ = booster
         return self
 
+    def _missing(self, X: np.ndarray) -> np.ndarray:
+        """Codes below 0 (rare, unseen, missing) as NaN: what LightGBM reads them as anyway,
+        said here so that it does not warn on every call."""
+        cats = self._categories()
+        if cats:
+            block = X[:, cats]
+            if (block < 0).any():
+                X = X.copy()
+                X[:, cats] = np.where(block < 0, np.nan, block)
+        return X
+
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
+        X = self._missing(validate_data(self, X, reset=False, dtype=np.float32,
+                                        ensure_all_finite="allow-nan"))
         p = np.asarray(self.booster_.predict(X, num_iteration=self.best_iteration_),
                        dtype=np.float64)
         return np.column_stack([1 - p, p])
@@ -163,7 +176,8 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
     def predict_contributions(self, X: Any) -> np.ndarray:
         """SHAP values (LightGBM's tree contributions), one column per input; no bias column."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
+        X = self._missing(validate_data(self, X, reset=False, dtype=np.float32,
+                                        ensure_all_finite="allow-nan"))
         contrib = self.booster_.predict(X, num_iteration=self.best_iteration_, pred_contrib=True)
         return np.asarray(contrib[:, :-1], dtype=float)
 
