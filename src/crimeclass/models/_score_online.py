@@ -110,9 +110,7 @@ def _sums_table(hist: pa.Table, spec: FeatureSpec, index: HistoryIndex,
     rows' own earlier ones (those of its group, ``starts``: where each group begins)
     together."""
     names = _sum_names(spec)
-    from_index = [index.sums(r) for r in hist.to_pylist()]
-    sums = {n: np.asarray([s[n] for s in from_index], dtype=np.float64)
-            for n in [*names, "_hours_since_block"]}
+    sums = index.sums_many(hist)
     for a, b in zip(starts[:-1], starts[1:], strict=True):
         own = _own_sums(hist.slice(a, b - a), spec)
         if own is None:
