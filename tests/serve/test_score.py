@@ -149,11 +149,16 @@ def test_requests_scored_together_get_what_each_gets_alone(client, records):
     serving = client.app.state.serve.current()
     requests = [records[:40], records[20:60],  # the same incidents in two requests
                 [records[5], dict(records[6], date="never")], records[100:101],
-                [dict(records[7], id=None), dict(records[7], id=None)]]
+                [dict(records[7], id=None), dict(records[7], id=None)],
+                # a field of the wrong type, the same ID twice, no update time
+                [dict(records[8], beat=[1]), records[9], records[9],
+                 {k: v for k, v in records[10].items() if k != "updated_on"}]]
     together = _score([(serving, r, None) for r in requests])
     for recs, got in zip(requests, together, strict=True):
         alone = serving.score(validate_records(recs), len(recs))
         assert got == alone
+    assert [sorted(e["reason"] for e in r.get("errors", [])) for r in together[-1]] == [
+        ["wrong_type"], [], ["duplicate_id"], []]
 
 
 def test_calibrated_probabilities_use_the_map_evaluate_fits(client, keys, records, xgb_run):
