@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from crimeclass.engines import release_memory
-from crimeclass.features._catalog import FeatureSpec
+from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 from crimeclass.features._history import DAY_US, Timeline, _Sorted
 from crimeclass.features._sql import history_rows_sql
 
@@ -34,6 +34,7 @@ _BLOCK = "block"  # the place of hours_since_block: every block, an unknown one 
 _NEW = 1 << 30  # codes of places first seen after the index was built start here
 _MIN = -(1 << 62)  # sorts before every weight in a (us, n, k) entry
 _EXTRA = ("updated_on",)  # what the index reads beside the places: which version is newer
+_FEW = 16  # rows searched one by one rather than all at once
 
 
 def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,11 @@ def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarr
 def _lower_bound(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray
                  ) -> np.ndarray:
     """For each row, the first position of ``values[lo:hi]`` (sorted) holding no less
-    than ``x``: ``lo + np.searchsorted(values[lo:hi], x)``, for all rows at once."""
+    than ``x``: ``lo + np.searchsorted(values[lo:hi], x)``, for all rows at once (a few
+    rows one by one: the vectorized search's steps cost more than their searches)."""
+    if len(lo) <= _FEW:
+        return np.array([a + int(np.searchsorted(values[a:b], v)) for a, b, v in
+                         zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True)], dtype=np.int64)
     lo, hi = lo.copy(), hi.copy()
     while True:
         active = lo < hi
@@ -109,6 +114,22 @@ class _Place:
         s, e = int(self.starts[code]), int(self.starts[code + 1])
         return s, self.ranks[s:e]
 
+    def count(self, code: int, lo_us: int, hi_us: int, line: Timeline) -> tuple[int, int]:
+        """Incidents and index offenses of a place with times in [lo_us, hi_us)."""
+        s, seg = self._segment(code)
+        a, b = np.searchsorted(seg, np.searchsorted(line.times, [lo_us, hi_us]))
+        n, k = self._added(code, lo_us, hi_us)
+        return n + int(b - a), k + int(self.prefix[s + b] - self.prefix[s + a])
+
+    def _added(self, code: int, lo_us: int, hi_us: int) -> tuple[int, int]:
+        """Incidents and index offenses of the later arrivals at a place in [lo_us, hi_us)."""
+        entries = self.added.get(code)
+        if not entries:
+            return 0, 0
+        i = bisect.bisect_left(entries, (lo_us, _MIN, 0))
+        j = bisect.bisect_left(entries, (hi_us, _MIN, 0))
+        return sum(e[1] for e in entries[i:j]), sum(e[2] for e in entries[i:j])
+
     def codes(self, keys: list[Any]) -> np.ndarray:
         """:meth:`code` of each of several place keys (none created)."""
         out = np.full(len(keys), -1, dtype=np.int64)
@@ -147,11 +168,9 @@ class _Place:
         n = b - a
         k = self.prefix[b].astype(np.int64) - self.prefix[a]
         for i in self._buffered(codes):
-            entries = self.added[int(codes[i])]
-            lo = bisect.bisect_left(entries, (int(lo_us[i]), _MIN, 0))
-            hi = bisect.bisect_left(entries, (int(hi_us[i]), _MIN, 0))
-            n[i] += sum(x[1] for x in entries[lo:hi])
-            k[i] += sum(x[2] for x in entries[lo:hi])
+            dn, dk = self._added(int(codes[i]), int(lo_us[i]), int(hi_us[i]))
+            n[i] += dn
+            k[i] += dk
         return n, k
 
     def latests(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray, line: Timeline
@@ -312,12 +331,29 @@ class HistoryIndex:
     def sums(self, incident: dict[str, Any]) -> dict[str, float]:
         """The history sums of one incident, as ``history_columns`` names them (NaN where
         a place is unknown or, for the hours, where no earlier incident exists)."""
-        columns = {c: [incident.get(c)] for c in self._columns()}
-        got = self._sums(np.array([_us(incident["_us"])], dtype=np.int64), columns)
-        return {n: float(v[0]) for n, v in got.items()}
+        t = _us(incident["_us"])
+        out: dict[str, float] = {}
+        for w in self.spec.history:
+            out.update(self._window(w, incident.get(f"p_{w.place}"), t))
+        block = self._places[_BLOCK]
+        days = max(self.spec.lookback_days, 1)
+        latest = block.latest(block.code(incident.get(_BLOCK)), t - days * DAY_US, t,
+                              self._line)
+        out["_hours_since_block"] = np.nan if latest is None else (t - latest) / 3_600_000_000
+        return out
+
+    def _window(self, w: HistoryWindow, key: Any, t: int) -> dict[str, float]:
+        n_name, k_name = f"_n_{w.stem}", f"_k_{w.stem}"
+        if key is None:
+            return {n_name: np.nan, k_name: np.nan}
+        place = self._places[w.place]
+        n, k = place.count(place.code(key), t - w.days * DAY_US, t, self._line)
+        return {n_name: float(n), k_name: float(k)}
 
     def sums_many(self, rows: Any) -> dict[str, np.ndarray]:
-        """:meth:`sums` of each row of a table (the columns of :meth:`rows`), as arrays."""
+        """:meth:`sums` of each row of a table (the columns of :meth:`rows`), as arrays:
+        the same searches, for all rows at once (:meth:`sums` stays the one-incident
+        path: its few searches cost less one by one than set up for arrays)."""
         import pyarrow as pa
 
         us = rows.column("_us")
