@@ -149,11 +149,16 @@ def test_requests_scored_together_get_what_each_gets_alone(client, records):
     serving = client.app.state.serve.current()
     requests = [records[:40], records[20:60],  # the same incidents in two requests
                 [records[5], dict(records[6], date="never")], records[100:101],
-                [dict(records[7], id=None), dict(records[7], id=None)]]
+                [dict(records[7], id=None), dict(records[7], id=None)],
+                # a field of the wrong type, the same ID twice, no update time
+                [dict(records[8], beat=[1]), records[9], records[9],
+                 {k: v for k, v in records[10].items() if k != "updated_on"}]]
     together = _score([(serving, r, None) for r in requests])
     for recs, got in zip(requests, together, strict=True):
         alone = serving.score(validate_records(recs), len(recs))
         assert got == alone
+    assert [sorted(e["reason"] for e in r.get("errors", [])) for r in together[-1]] == [
+        ["wrong_type"], [], ["duplicate_id"], []]
 
 
 def test_calibrated_probabilities_use_the_map_evaluate_fits(client, keys, records, xgb_run):
@@ -166,3 +171,38 @@ def test_calibrated_probabilities_use_the_map_evaluate_fits(client, keys, record
     got = np.array([r["probability_calibrated"] for r in answer["results"]])
     np.testing.assert_allclose(got, cal.transform(p), atol=1e-12)
     assert ((got >= 0) & (got <= 1)).all()
+
+
+def test_the_answer_text_is_that_of_jsonable():
+    """One pass without NaN, the round trip with it: the same text either way."""
+    import datetime as dt
+    import json
+
+    from crimeclass.serve._scoring import json_text, jsonable
+
+    plain = {"a": [np.float32(0.1), np.int64(3), 1.5, None, True], "b": {"c": "é\n"},
+             "when": dt.datetime(2025, 2, 1, 12), 4: (1, 2)}
+    for obj in (plain, {**plain, "nan": [float("nan"), np.float32("inf")]}):
+        assert json_text(obj) == json.dumps(jsonable(obj))
+    assert json.loads(json_text({"x": float("nan")})) == {"x": None}
+
+
+def test_the_metrics_count_each_incident_scored_and_rejected(client, keys, records):
+    def counts() -> dict[str, float]:
+        out = {}
+        for line in client.get("/metrics").text.splitlines():
+            for name in ('crimeclass_scores_total{decision="positive"}',
+                         'crimeclass_scores_total{decision="negative"}',
+                         "crimeclass_incidents_rejected_total"):
+                if line.startswith(name + " "):
+                    out[name] = float(line.split()[-1])
+        return out
+
+    before = counts()
+    got = _score(client, keys, [*records[:30], dict(records[30], date="never")])["results"]
+    after = counts()
+    decisions = [r["decision"] for r in got if "decision" in r]
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in {*after, *before}}
+    assert delta['crimeclass_scores_total{decision="positive"}'] == sum(decisions)
+    assert delta['crimeclass_scores_total{decision="negative"}'] == 30 - sum(decisions)
+    assert delta["crimeclass_incidents_rejected_total"] == 1

@@ -104,22 +104,27 @@ def _own_sums(hist: pa.Table, spec: FeatureSpec) -> dict[str, np.ndarray] | None
     return history_columns(hist, spec, n_jobs=1)
 
 
-def _sums_table(hist: pa.Table, spec: FeatureSpec, index: HistoryIndex) -> pa.Table:
+def _sums_table(hist: pa.Table, spec: FeatureSpec, index: HistoryIndex,
+                starts: np.ndarray) -> pa.Table:
     """The history sums of every row, as ``history_sums`` gives them: the index's and the
-    rows' own earlier ones together."""
+    rows' own earlier ones (those of its group, ``starts``: where each group begins)
+    together."""
     names = _sum_names(spec)
-    rows = hist.to_pylist()
-    from_index = [index.sums(r) for r in rows]
+    sums = index.sums_many(hist)
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        own = _own_sums(hist.slice(a, b - a), spec)
+        if own is None:
+            continue
+        for n in names:  # unknown places: NaN in the index's, -1 in the kernel's
+            sums[n][a:b] += np.where(own[n] < 0, np.nan, own[n])
+        # the latest earlier incident of the two: the fewer hours
+        sums["_hours_since_block"][a:b] = np.fmin(sums["_hours_since_block"][a:b],
+                                                  own["_hours_since_block"])
     arrays: dict[str, pa.Array] = {"key": hist.column("key")}
-    own = _own_sums(hist, spec)
     for n in names:
-        v = np.asarray([s[n] for s in from_index], dtype=np.float64)
-        if own is not None:  # unknown places: NaN in the index's, -1 in the kernel's
-            v = v + np.where(own[n] < 0, np.nan, own[n])
+        v = sums[n]
         arrays[n] = pa.array(np.nan_to_num(v).astype(np.int32), mask=np.isnan(v))
-    h = np.asarray([s["_hours_since_block"] for s in from_index], dtype=np.float64)
-    if own is not None:  # the latest earlier incident of the two: the fewer hours
-        h = np.fmin(h, own["_hours_since_block"])
+    h = sums["_hours_since_block"]
     arrays["_hours_since_block"] = pa.array(h, mask=np.isnan(h))
     return pa.table(arrays)
 
@@ -174,9 +179,7 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
         hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
         history = None
         if "history" in spec.groups:
-            con.register("_online_sums", pa.concat_tables([
-                _sums_table(hist.slice(a, b - a), spec, index)
-                for a, b in zip(starts[:-1], starts[1:], strict=True)]))
+            con.register("_online_sums", _sums_table(hist, spec, index, starts))
             history = "_online_sums"
         years = _years(hist.column("_us").to_numpy())
         features = feature_sql(spec, years=years, labeled_only=False, table="_online_rows",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from crimeclass.serve._incidents import raw_records, validate_batches
+from crimeclass.serve._incidents import validate_requests
 from crimeclass.serve._scoring import Serving
 
 __all__ = ["Batcher"]
@@ -31,7 +31,7 @@ def _score(items: list[Item]) -> list[list[dict[str, Any]]]:
     for which in by_model.values():
         serving = items[which[0]][0]
         recs = [items[i][1] for i in which]
-        validated = validate_batches([raw_records(r) for r in recs])
+        validated = validate_requests(recs)
         results = serving.score_many([(v, len(r)) for v, r in zip(validated, recs,
                                                                    strict=True)])
         for i, r in zip(which, results, strict=True):

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,7 +36,7 @@ from crimeclass.data.sources import soda_batch
 
 __all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_connections",
            "connection", "raw_records", "validate_batch", "validate_batches",
-           "validate_records"]
+           "validate_records", "validate_requests"]
 
 #: Fields accepted in a request and never read: the label's and the arrest.
 IGNORED_FIELDS = ("iucr", "primary_type", "description", "fbi_code", "arrest")
@@ -209,14 +210,31 @@ def validate_batches(batches: list[pa.RecordBatch | pa.Table]) -> list[Validated
         i = t.schema.get_field_index("_line")
         tables.append(t.set_column(i, "_line", pc.add(
             t.column(i).cast(pa.int64()), pa.scalar(g * GROUP, pa.int64()))))
-    table = pa.concat_tables(tables)
+    return _validated(pa.concat_tables(tables), len(batches))
+
+
+def validate_requests(requests: list[list[dict[str, Any]]]) -> list[Validated]:
+    """Validate the JSON records of several requests (as :func:`validate_records` each),
+    made one raw batch and validated in one statement, each request on its own."""
+    batch = raw_records([r for records in requests for r in records])
+    lines = np.concatenate([g * GROUP + np.arange(len(records), dtype=np.int64)
+                            for g, records in enumerate(requests)])
+    i = batch.schema.get_field_index("_line")
+    table = pa.Table.from_batches([batch])
+    return _validated(table.set_column(i, "_line", pa.array(lines, pa.int64())),
+                      len(requests))
+
+
+def _validated(table: pa.Table, n: int) -> list[Validated]:
+    """The data layer's statement over the raw rows of ``n`` requests (``_line``: the
+    request's number times GROUP plus the row's position)."""
     with connection() as con:
         con.register("_batch", table)
         try:
             out = con.sql("SELECT * FROM _validated").to_arrow_table()
         finally:
             con.unregister("_batch")
-    return _split(out, len(batches))
+    return _split(out, n)
 
 
 def raw_records(records: Iterable[dict[str, Any]]) -> pa.RecordBatch:

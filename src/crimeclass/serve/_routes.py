@@ -9,7 +9,6 @@ and the analyst page itself are open (the page asks for a key to call the API).
 # ``Request`` is imported inside the functions (fastapi is imported lazily)
 
 import asyncio
-import json
 from typing import Any
 
 import anyio
@@ -22,6 +21,7 @@ from crimeclass.serve._schemas import IncidentsRequest, ReloadRequest, ScoreRequ
 from crimeclass.serve._scoring import (
     card_text,
     check_model_name,
+    json_text,
     jsonable,
     load_serving,
     models_doc,
@@ -66,11 +66,13 @@ def _note(request: Any, ids: list[Any]) -> None:
 
 
 def _count(state: State, results: list[dict[str, Any]]) -> None:
-    for r in results:
-        if "decision" in r:
-            state.metrics.scores.labels("positive" if r["decision"] else "negative").inc()
-        else:
-            state.metrics.rejected.inc()
+    decided = [r["decision"] for r in results if "decision" in r]
+    positive = sum(decided)
+    for label, n in (("positive", positive), ("negative", len(decided) - positive)):
+        if n:
+            state.metrics.scores.labels(label).inc(n)
+    if len(results) > len(decided):
+        state.metrics.rejected.inc(len(results) - len(decided))
 
 
 def _add_scoring(app: Any, state: State) -> None:
@@ -88,7 +90,7 @@ def _add_scoring(app: Any, state: State) -> None:
                   "results": await state.batcher.score(serving, recs)}
         _count(state, answer["results"])
         # serialized here: FastAPI's encoder walks every value of 10,000 results slowly
-        return Response(json.dumps(jsonable(answer)), media_type="application/json")
+        return Response(json_text(answer), media_type="application/json")
 
     @app.post("/v1/score/csv", dependencies=[user], tags=["scoring"])
     async def score_csv(request: Request) -> Any:

@@ -35,7 +35,7 @@ from crimeclass.serve._errors import ServeError
 from crimeclass.serve._history import History
 from crimeclass.serve._incidents import IGNORED_FIELDS, Validated, connection
 
-__all__ = ["Serving", "load_serving"]
+__all__ = ["Serving", "json_text", "jsonable", "load_serving"]
 
 
 @dataclass
@@ -182,6 +182,15 @@ def models_doc(serving: Serving) -> dict[str, Any]:
 def jsonable(obj: Any) -> Any:
     """``obj`` with what JSON lacks (NaN, numpy numbers, times) made plain."""
     return json.loads(json.dumps(obj, default=_plain), parse_constant=lambda c: None)
+
+
+def json_text(obj: Any) -> str:
+    """``json.dumps(jsonable(obj))`` (NaN and infinities as null), in one pass where
+    ``obj`` holds none of them (a 1,000-incident answer: a third of the time)."""
+    try:
+        return json.dumps(obj, default=_plain, allow_nan=False)
+    except ValueError:
+        return json.dumps(jsonable(obj))
 
 
 def _plain(o: Any) -> Any:
