@@ -12,7 +12,7 @@ RESULTS ?= results-output
 YEARS  := 2012 2013 2014 2015 2016 2017
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium hey demo results docs-images test test-fast lint bench peers lock clean
+.PHONY: help install chromium hey demo results results-docs docs-images test test-fast lint bench peers lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,14 +44,18 @@ demo: $(STAMP) ## run the main job end to end on the bundled real sample
 	@echo "(report.html, metrics.json, models/ with a model card each, evaluation/evaluation.html)"
 	@echo "and the best model's scores of 2017 in predictions.parquet."
 
-results: $(STAMP) ## docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (hours)
+results: $(STAMP) ## docs/results/ and docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (hours)
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	$(BIN)/crimeclass ingest $(foreach y,$(YEARS),$(DATA)/chicago_crimes_datastore_$(y).csv.gz) \
 		--store $(RESULTS)/real_2012_2017.duckdb
 	$(BIN)/crimeclass train --store $(RESULTS)/real_2012_2017.duckdb --since 2012-01-01 \
-		--until 2018-01-01 --holdout 2017 --trials 20 --runs-dir $(RESULTS)/runs
+		--until 2018-01-01 --holdout 2017 --trials 20 --models lr,rf,svm,xgb,nn,lgbm,stack \
+		--runs-dir $(RESULTS)/runs
 	$(BIN)/crimeclass evaluate $$(ls -d $(RESULTS)/runs/*/ | head -1) --explain-rows 10000
-	@echo "Results: $(RESULTS)/runs/<run-id>/evaluation/evaluation.html (and model_card.md per model)"
+	$(BIN)/python scripts/results_docs.py --run $$(ls -d $(RESULTS)/runs/*/ | head -1)
+
+results-docs: $(STAMP) ## docs/results.md again from the committed outputs in docs/results/
+	$(BIN)/python scripts/results_docs.py
 
 # The browser tests drive Debian's chromium (chromium-driver comes with it). Installed here,
 # once, never by a test; where it cannot be, the browser tests fail and say why.
@@ -82,8 +86,8 @@ hey: ## install Debian's hey (HTTP load generator) when missing (apt-get, as roo
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; }; then \
 		echo "note: apt-get could not install hey: bench/serve.py will stop."; fi
 
-docs-images: $(STAMP) chromium ## redraw docs/img (report, serve page, architecture); RUN=runs/<id> adds a run's plots
-	$(BIN)/python scripts/docs_images.py $(if $(RUN),--run $(RUN))
+docs-images: $(STAMP) chromium ## redraw docs/img (report, serve page, architecture)
+	$(BIN)/python scripts/docs_images.py
 	$(BIN)/python scripts/architecture.py docs/img/architecture.png
 
 test: $(STAMP) chromium ## run the whole test suite (the slow tests too)

@@ -5,11 +5,11 @@
 - ``docs/img/serve.png``: the analyst page of ``crimeclass serve`` (a quick XGBoost run of
   the sample, served on loopback) after scoring one incident, driven by selenium through
   Debian's ``chromium`` and ``chromedriver``.
-- With ``--run RUN`` (a run folder of real data, e.g. from ``make results``,
-  evaluated): its training plots into ``docs/img/models/`` and its evaluation
-  plots into ``docs/img/results/``.
 
-Run: ``python scripts/docs_images.py [--run RUN] [--out DOCS_IMG]``.
+The plots of the results run are not drawn here: ``make results`` copies them with the
+run's other outputs into ``docs/results/`` (scripts/results_docs.py).
+
+Run: ``python scripts/docs_images.py [--out DOCS_IMG]``.
 tests/explore/test_explore_browser.py takes its screenshot with :func:`screenshot`.
 """
 
@@ -30,8 +30,6 @@ WINDOW = (1280, 1700)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars"]
-#: The training plots docs/models.md shows.
-MODEL_PLOTS = ("roc_pr.png", "calibration.png", "confusion.png")
 
 
 def find_chromium() -> str | None:
@@ -160,30 +158,12 @@ def serve_png(dest: Path) -> None:
     print(f"wrote {dest}")
 
 
-def run_plots(run: Path, out: Path) -> None:
-    """Copy a run's training and evaluation plots into ``out/models`` and ``out/results``."""
-    evaluation = run / "evaluation" / "plots"
-    if not (run / "plots").is_dir() or not evaluation.is_dir():
-        sys.exit(f"{run} is not an evaluated run folder (plots/ and evaluation/plots/ needed: "
-                 "crimeclass train, then crimeclass evaluate)")
-    for name in MODEL_PLOTS:
-        (out / "models").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run / "plots" / name, out / "models" / name)
-    for png in sorted(evaluation.glob("*.png")):
-        (out / "results").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, out / "results" / png.name)
-    print(f"copied the plots of {run} into {out / 'models'} and {out / 'results'}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, help="an evaluated run folder of real data")
     parser.add_argument("--out", type=Path, default=DOCS_IMG, help="docs/img by default")
     args = parser.parse_args(argv)
     report_png(args.out / "report.png")
     serve_png(args.out / "serve.png")
-    if args.run is not None:
-        run_plots(args.run, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,229 @@
+"""docs/results.md from the committed outputs of the results run (``make results-docs``).
+
+``make results`` trains and evaluates on the real data, then calls this script with
+``--run RUN``: the run's small outputs (its JSON, comparison table, model cards and plots;
+never the models or the predictions) are copied to ``docs/results/``. Without ``--run``
+the page is rendered again from what ``docs/results/`` holds, so every number of
+docs/results.md comes from a committed file (``tests/test_results_docs.py`` checks it).
+``--check`` renders and fails when docs/results.md differs from the rendering.
+
+Run: ``python scripts/results_docs.py [--run RUN] [--results DIR] [--out FILE] [--check]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from crimeclass.evaluation import render_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+OUT = ROOT / "docs" / "results.md"
+#: The run's small outputs, by their path in the run folder (and in docs/results/).
+FILES = ("config.json", "data.json", "metrics.json", "evaluation/evaluation.json")
+#: The run's folders of small outputs: the training plots, the evaluation's plots and cards.
+FOLDERS = ("plots", "evaluation/plots", "evaluation/model_cards")
+#: The slices whose worst member the page names.
+SLICE_BYS = ("district", "community_area")
+
+
+def copy_run(run: Path, results: Path) -> None:
+    """The run's small outputs into ``results`` (emptied first), in the run's layout."""
+    missing = [f for f in (*FILES, *FOLDERS) if not (run / f).exists()]
+    if missing:
+        sys.exit(f"error: {run} lacks {', '.join(missing)} (train, then `crimeclass "
+                 "evaluate RUN`, before this script)")
+    if results.exists():
+        shutil.rmtree(results)
+    for f in FILES:
+        (results / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(run / f, results / f)
+    for d in FOLDERS:
+        shutil.copytree(run / d, results / d)
+
+
+def _load(results: Path, name: str) -> Any:
+    return json.loads((results / name).read_text())
+
+
+def _shift(markdown: str) -> list[str]:
+    """Headings one level down (the page has its own title), the title line dropped."""
+    lines = markdown.splitlines()[1:]
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    return ["#" + line if line.startswith("#") else line for line in lines]
+
+
+def _share(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _run_table(config: dict[str, Any], metrics: dict[str, Any], data: dict[str, Any],
+               doc: dict[str, Any]) -> list[str]:
+    t, h = metrics["train"], metrics["holdout"]
+    tuned = list(config["models"])
+    versions = ", ".join(f"{k} {v}" for k, v in config["versions"].items())
+    return [
+        "| | |", "|---|---|",
+        f"| run | `{metrics['run_id']}` |",
+        f"| models | {', '.join(tuned)}; baselines: "
+        f"{', '.join(n for n in config['model_names'] if n not in tuned)} |",
+        f"| search | {config['trials']} Optuna trials per model on a sample of "
+        f"{t['search_rows']:,} training rows, {config['folds']} time-ordered folds, "
+        f"scored by {config['scoring']}; seed {config['seed']}, {config['n_jobs']} threads |",
+        f"| store | {data['store_rows']:,} incidents from {len(data['ingests'])} files |",
+        f"| trained on | {t['since'][:10]} to {t['until'][:10]} (excluded): {t['rows']:,} "
+        f"incidents, {_share(t['positive_share'])} index offenses |",
+        f"| held out | {h['since'][:10]} to {h['until'][:10]} (excluded): {h['rows']:,} "
+        f"incidents, {_share(h['positive_share'])} index offenses |",
+        f"| time | training {metrics['seconds']:,.0f} s, evaluation {doc['seconds']:,.0f} s |",
+        f"| versions | {versions} |",
+    ]
+
+
+def _trained(metrics: dict[str, Any]) -> list[str]:
+    """Each model as training reported it: its search, cross-validation and time."""
+    out = ["| model | what | CV ROC AUC (mean ± sd of the folds) | held-out ROC AUC | "
+           "threshold | trials (complete / pruned) | search s | refit s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for m in metrics["models"]:
+        cv, t, s = m["cv"], m["trials"], m["seconds"]
+        name = f"**{m['name']}**" if m["name"] == metrics["best_model"] else m["name"]
+        out.append(f"| {name} | {m['title']} | {cv['mean']:.4f} ± {cv['std']:.4f} | "
+                   f"{m['metrics']['roc_auc']:.4f} | {m['threshold']:.3f} | {t['complete']} / "
+                   f"{t['pruned']} | {s['search']:,.0f} | {s['refit']:,.0f} |")
+    return out
+
+
+def _iv(d: dict[str, float]) -> str:
+    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+
+def _weakest(doc: dict[str, Any]) -> list[str]:
+    """The best model's worst district and community area, with intervals."""
+    best = next(r for r in doc["models"] if r["name"] == doc["best_model"])
+    out = [f"The best model, **{best['name']}**, has ROC AUC {_iv(best['metrics']['roc_auc'])} "
+           "on all held-out incidents. Its weakest and strongest slices (those with enough "
+           "rows for an interval):", "",
+           "| by | weakest | rows | ROC AUC [95%] | strongest | rows | ROC AUC [95%] |",
+           "|---|---|---:|---:|---|---:|---:|"]
+    for by in SLICE_BYS:
+        scored = [s for s in best["slices"].get(by, []) if "roc_auc" in s]
+        if not scored:
+            continue
+        lo = min(scored, key=lambda s: s["roc_auc"]["value"])
+        hi = max(scored, key=lambda s: s["roc_auc"]["value"])
+        out.append(f"| {by} | {_slice(lo)} | {lo['rows']:,} | {_iv(lo['roc_auc'])} | "
+                   f"{_slice(hi)} | {hi['rows']:,} | {_iv(hi['roc_auc'])} |")
+    return [*out, ""]
+
+
+def _holds(doc: dict[str, Any]) -> list[str]:
+    """Each model's validation ROC AUC against the held-out one, and whether it is flagged."""
+    out = ["## From validation to the held-out year", "",
+           "`crimeclass evaluate` flags a model whose held-out ROC AUC falls more than the "
+           "margin below its validation figure (inside the training years).", "",
+           "| model | validation ROC AUC | held-out ROC AUC | drop | margin | flagged |",
+           "|---|---:|---:|---:|---:|---|"]
+    for r in doc["models"]:
+        d = r["validation_drop"]
+        if d["validation_roc_auc"] is None:
+            continue
+        out.append(f"| {r['name']} | {d['validation_roc_auc']:.4f} | {d['roc_auc']:.4f} | "
+                   f"{d['drop']:.4f} | {d['margin']} | {'yes' if d['flagged'] else 'no'} |")
+    return [*out, ""]
+
+
+def _slice(s: dict[str, Any]) -> str:
+    return str(s["slice"]) + (f" {s['name']}" if s.get("name") else "")
+
+
+def _cards(results: Path, out: Path) -> list[str]:
+    folder = results / "evaluation" / "model_cards"
+    links = [f"[{p.stem}]({_rel(p, out)})" for p in sorted(folder.glob("*.md"))]
+    return ["## Model cards", "",
+            "Each model's card (after Mitchell et al. 2019: intended use and uses to avoid, "
+            "data, metrics with intervals, calibration, flagged slices, what drives it, "
+            "limits and ethical considerations): " + ", ".join(links) + ".", ""]
+
+
+def _rel(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(path, out.parent)).as_posix()
+
+
+INTRO = """\
+# Results on the real data
+
+Index offense or not, from what is known when an incident is reported, trained on the
+earlier years and evaluated on a later one that no search, threshold, early stopping or
+calibration ever saw. **This page is generated**: `make results` ingests the yearly files of
+`../shared/data`, trains, evaluates and copies the run's small outputs (its JSON, tables,
+model cards and plots; not the models) to [docs/results/](results/); `make results-docs`
+renders this page from them again (`scripts/results_docs.py`), and a test checks that
+every number in its tables is in those files. Edit the script, not this page.
+
+```
+make results          # hours on 2 cores; ../shared/data beside the checkout
+make results-docs     # this page from docs/results/ (seconds)
+```
+"""
+
+ARREST = """\
+## The arrest question
+
+Public projects on this data often predict whether an incident ends in an **arrest**,
+with the offense type as a feature. `crimeclass train --target arrest` asks that question
+(see [models](models.md#the-arrest-target)); no run of it is committed, so this page gives
+no figures for it. Expect a far higher ROC AUC there than here, and read it with care:
+some offenses (narcotics, prostitution, weapons violations) are recorded *because*
+someone was arrested, so the offense type nearly is the label.
+"""
+
+
+def render(results: Path, out: Path) -> str:
+    """docs/results.md from the outputs in ``results``."""
+    config, metrics = _load(results, "config.json"), _load(results, "metrics.json")
+    data, doc = _load(results, "data.json"), _load(results, "evaluation/evaluation.json")
+    plots = _rel(results / "evaluation", out)  # the document names them "plots/..."
+    parts = [INTRO, "## The run", "", *_run_table(config, metrics, data, doc), "",
+             "## Trained", "",
+             "As training reported each model (in bold: the best by held-out ROC AUC); the "
+             "search ran on the sample above, the refit on every training row.", "",
+             *_trained(metrics), "",
+             f"## Evaluated: run {doc['run_id']}", "",
+             *_shift(render_markdown(doc, doc.get("plots", {}), plots)), "",
+             *_holds(doc),
+             "## Where the best model is weakest", "", *_weakest(doc),
+             *_cards(results, out), ARREST]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, help="copy this evaluated run's outputs first")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the outputs' folder")
+    ap.add_argument("--out", type=Path, default=OUT, help="the page to write")
+    ap.add_argument("--check", action="store_true", help="fail if the page is not current")
+    args = ap.parse_args(argv)
+    if args.run is not None:
+        copy_run(args.run, args.results)
+    page = render(args.results, args.out)
+    if args.check:
+        if not args.out.exists() or args.out.read_text() != page:
+            print(f"error: {args.out} is not the rendering of {args.results}; "
+                  "run `make results-docs`", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(page)
+    print(f"wrote {args.out} from {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
