@@ -44,7 +44,7 @@ demo: $(STAMP) ## run the main job end to end on the bundled real sample
 	@echo "(report.html, metrics.json, models/ with a model card each, evaluation/evaluation.html)"
 	@echo "and the best model's scores of 2017 in predictions.parquet."
 
-results: $(STAMP) ## docs/results/ and docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (hours)
+results: $(STAMP) ## docs/results/ and docs/results.md from ../shared/data: ingest 2012-2017, train, evaluate (an hour)
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	$(BIN)/crimeclass ingest $(foreach y,$(YEARS),$(DATA)/chicago_crimes_datastore_$(y).csv.gz) \
 		--store $(RESULTS)/real_2012_2017.duckdb
