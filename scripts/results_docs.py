@@ -169,7 +169,7 @@ renders this page from them again (`scripts/results_docs.py`), and a test checks
 every number in its tables is in those files. Edit the script, not this page.
 
 ```
-make results          # about an hour on 2 cores (the time row below); ../shared/data beside the checkout
+make results          # about an hour on 2 cores; ../shared/data beside the checkout
 make results-docs     # this page from docs/results/ (seconds)
 ```
 """

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -87,3 +89,12 @@ def store_parquet(store: Path, out: Path, *, extra: tuple[str, ...] = ("key", "i
                        f") TO {sql_literal(out)} (FORMAT parquet"
                        f"{', PARTITION_BY (year)' if by_year else ''})")
     return out
+
+
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ (not a package) as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ number in its tables is in those outputs (scripts/results_docs.py, ``make result
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -24,12 +25,7 @@ TEXT = re.compile(r"`[^`]+`|\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+")
 
 
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location("results_docs", ROOT / "scripts" /
-                                                  "results_docs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("results_docs")
 
 
 def _leaves(o: Any) -> Iterator[Any]:

@@ -9,7 +9,6 @@ without it these tests fail, saying so. ``make docs-images`` refreshes docs/img/
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.conftest import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +48,7 @@ window.addEventListener("load", () => {
 @pytest.fixture(scope="module")
 def docs_images() -> ModuleType:
     """scripts/docs_images.py: the same Chromium and screenshot as the docs' picture."""
-    spec = importlib.util.spec_from_file_location("docs_images", ROOT / "scripts" /
-                                                  "docs_images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs_images")
 
 
 @pytest.fixture(scope="module")
