@@ -25,6 +25,12 @@ from crimeclass.evaluation import render_markdown
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 OUT = ROOT / "docs" / "results.md"
+#: ``make peers``'s figures (bench/peers.py): shown when they compare the committed run.
+PEERS = ROOT / "bench" / "results" / "peers.json"
+PEER_TITLES = {"lgbm_default": "`LGBMClassifier()`, defaults, places as categories",
+               "lgbm_tuned": "LightGBM, Optuna trials, early stopping on the latest tenth",
+               "xgb_default": "`XGBClassifier()`, defaults, places as categories",
+               "flaml": "FLAML `AutoML`, its own choice of learners"}
 #: The run's small outputs, by their path in the run folder (and in docs/results/).
 FILES = ("config.json", "data.json", "metrics.json", "evaluation/evaluation.json")
 #: The run's folders of small outputs: the training plots, the evaluation's plots and cards.
@@ -98,6 +104,43 @@ def _trained(metrics: dict[str, Any]) -> list[str]:
         out.append(f"| {name} | {m['title']} | {cv['mean']:.4f} ± {cv['std']:.4f} | "
                    f"{m['metrics']['roc_auc']:.4f} | {m['threshold']:.3f} | {t['complete']} / "
                    f"{t['pruned']} | {s['search']:,.0f} | {s['refit']:,.0f} |")
+    return out
+
+
+def _peers(peers: dict[str, Any] | None, run_id: str) -> list[str]:
+    """crimeclass's best against what a data scientist would run instead, if measured on
+    this run."""
+    if peers is None or Path(peers["crimeclass"]["run"]).name != run_id:
+        return ["## Against what a data scientist would run instead", "",
+                "Not measured on this run yet: `make peers` (bench/peers.py) writes "
+                "`bench/results/peers.json`, then this page shows it.", ""]
+    best = peers["crimeclass"]
+    settings = peers["settings"]
+    out = ["## Against what a data scientist would run instead", "",
+           f"`make peers` (bench/peers.py, `bench/results/peers.json`): on the same "
+           f"{peers['rows']['features']} features and the same split ({peers['rows']['train']:,} "
+           f"training rows, {peers['rows']['holdout']:,} held out), each peer fitted in the "
+           f"same process; FLAML's budget {settings['flaml_budget']:,.0f} s, the tuned "
+           f"LightGBM {settings['lgbm_trials']} trials. The last columns: the paired "
+           f"bootstrap ({settings['n_boot']} replicates) of crimeclass's best minus the peer.",
+           "", "| model | fit s | ROC AUC | PR AUC | log loss | best minus it: ROC AUC [95%] "
+           "| p |", "|---|---:|---:|---:|---:|---:|---:|",
+           f"| **crimeclass: {best['model']}** | {best['fit_seconds']:,.0f} | "
+           f"{best['roc_auc']:.4f} | {best['average_precision']:.4f} | "
+           f"{best['log_loss']:.4f} | | |"]
+    for p in peers["peers"]:
+        d = p["best_minus_peer"]["roc_auc"]
+        iv = d["difference"]
+        title = PEER_TITLES.get(p["name"], p["name"])
+        if p.get("best_estimator"):
+            title += f" (it chose {p['best_estimator']})"
+        out.append(f"| {title} | {p['fit_seconds']:,.0f} | "
+                   f"{p['roc_auc']:.4f} | {p['average_precision']:.4f} | "
+                   f"{p['log_loss']:.4f} | {iv['value']:+.4f} [{iv['low']:+.4f}, "
+                   f"{iv['high']:+.4f}] | {d['p_value']} |")
+    ahead = peers["crimeclass_ahead_of_every_peer"]
+    out += ["", "The target, crimeclass's best ahead of every peer with the interval of the "
+            f"difference above zero: **{'met' if ahead else 'not met'}**.", ""]
     return out
 
 
@@ -186,9 +229,10 @@ someone was arrested, so the offense type nearly is the label.
 """
 
 
-def render(results: Path, out: Path) -> str:
-    """docs/results.md from the outputs in ``results``."""
+def render(results: Path, out: Path, peers: Path = PEERS) -> str:
+    """docs/results.md from the outputs in ``results`` (and the peers' figures)."""
     config, metrics = _load(results, "config.json"), _load(results, "metrics.json")
+    measured = json.loads(peers.read_text()) if peers.exists() else None
     data, doc = _load(results, "data.json"), _load(results, "evaluation/evaluation.json")
     plots = _rel(results / "evaluation", out)  # the document names them "plots/..."
     parts = [INTRO, "## The run", "", *_run_table(config, metrics, data, doc), "",
@@ -198,7 +242,7 @@ def render(results: Path, out: Path) -> str:
              *_trained(metrics), "",
              f"## Evaluated: run {doc['run_id']}", "",
              *_shift(render_markdown(doc, doc.get("plots", {}), plots)), "",
-             *_holds(doc),
+             *_holds(doc), *_peers(measured, metrics["run_id"]),
              "## Where the best model is weakest", "", *_weakest(doc),
              *_cards(results, out), ARREST]
     return "\n".join(parts).rstrip() + "\n"
@@ -209,11 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, help="copy this evaluated run's outputs first")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the outputs' folder")
     ap.add_argument("--out", type=Path, default=OUT, help="the page to write")
+    ap.add_argument("--peers", type=Path, default=PEERS, help="make peers' figures")
     ap.add_argument("--check", action="store_true", help="fail if the page is not current")
     args = ap.parse_args(argv)
     if args.run is not None:
         copy_run(args.run, args.results)
-    page = render(args.results, args.out)
+    page = render(args.results, args.out, args.peers)
     if args.check:
         if not args.out.exists() or args.out.read_text() != page:
             print(f"error: {args.out} is not the rendering of {args.results}; "

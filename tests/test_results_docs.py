@@ -17,11 +17,12 @@ from tests.conftest import load_script
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGE = ROOT / "docs" / "results.md"
+PEERS = ROOT / "bench" / "results" / "peers.json"  # make peers' figures, shown on the page
 
 #: A number standing alone (not part of a name such as ``n_beat_28d``), maybe a percent.
 NUMBER = re.compile(r"(?<![\w.\-])(-?\d[\d,]*(?:\.\d+)?)(?![\w.])(\s*%)?")
-#: Written as text in the outputs: code spans, dates, versions.
-TEXT = re.compile(r"`[^`]+`|\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+")
+#: Written as text in the outputs: code spans with a digit (run ids), dates, versions.
+TEXT = re.compile(r"`[^`]*\d[^`]*`|\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+")
 
 
 def _script() -> Any:
@@ -41,10 +42,11 @@ def _leaves(o: Any) -> Iterator[Any]:
 
 
 def _outputs(folder: Path) -> tuple[list[float], str]:
-    """The numbers of every JSON file under ``folder`` and all of their text."""
+    """The numbers of every JSON file under ``folder`` (and of the peers' figures) and all
+    of their text."""
     numbers: list[float] = []
     texts: list[str] = []
-    for path in sorted(folder.rglob("*.json")):
+    for path in [*sorted(folder.rglob("*.json")), *([PEERS] if PEERS.exists() else [])]:
         for v in _leaves(json.loads(path.read_text())):
             if isinstance(v, bool) or v is None:
                 continue
