@@ -153,6 +153,13 @@ class _Place:
         e = np.where(inside, self.starts[np.where(inside, codes + 1, 0)], 0)
         return s.astype(np.int64), e.astype(np.int64)
 
+    def _window(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray,
+                line: Timeline) -> tuple[np.ndarray, np.ndarray]:
+        """For each row, the sorted positions of its place's incidents in [lo_us, hi_us)."""
+        s, e = self._bounds(codes)
+        return (_lower_bound(self.ranks, s, e, np.searchsorted(line.times, lo_us)),
+                _lower_bound(self.ranks, s, e, np.searchsorted(line.times, hi_us)))
+
     def _buffered(self, codes: np.ndarray) -> list[int]:
         """The rows whose place has later arrivals."""
         if not self.added:
@@ -162,9 +169,7 @@ class _Place:
     def counts(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray, line: Timeline
                ) -> tuple[np.ndarray, np.ndarray]:
         """Incidents and index offenses of each row's place with times in [lo_us, hi_us)."""
-        s, e = self._bounds(codes)
-        a = _lower_bound(self.ranks, s, e, np.searchsorted(line.times, lo_us))
-        b = _lower_bound(self.ranks, s, e, np.searchsorted(line.times, hi_us))
+        a, b = self._window(codes, lo_us, hi_us, line)
         n = b - a
         k = self.prefix[b].astype(np.int64) - self.prefix[a]
         for i in self._buffered(codes):
@@ -176,9 +181,7 @@ class _Place:
     def latests(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray, line: Timeline
                 ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`latest` of each row: the times, and whether there is one."""
-        s, e = self._bounds(codes)
-        a = _lower_bound(self.ranks, s, e, np.searchsorted(line.times, lo_us))
-        b = _lower_bound(self.ranks, s, e, np.searchsorted(line.times, hi_us))
+        a, b = self._window(codes, lo_us, hi_us, line)
         found = b > a
         when = np.zeros(len(codes), dtype=np.int64)
         if found.any():  # without later arrivals: the time of the segment's last rank
