@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crimeclass.evaluation import render_markdown
+from crimeclass.evaluation import interval_text, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -144,16 +144,12 @@ def _peers(peers: dict[str, Any] | None, run_id: str) -> list[str]:
     return out
 
 
-def _iv(d: dict[str, float]) -> str:
-    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
-
-
 def _weakest(doc: dict[str, Any]) -> list[str]:
     """The best model's worst district and community area, with intervals."""
     best = next(r for r in doc["models"] if r["name"] == doc["best_model"])
-    out = [f"The best model, **{best['name']}**, has ROC AUC {_iv(best['metrics']['roc_auc'])} "
-           "on all held-out incidents. Its weakest and strongest slices (those with enough "
-           "rows for an interval):", "",
+    auc = interval_text(best["metrics"]["roc_auc"])
+    out = [f"The best model, **{best['name']}**, has ROC AUC {auc} on all held-out incidents. "
+           "Its weakest and strongest slices (those with enough rows for an interval):", "",
            "| by | weakest | rows | ROC AUC [95%] | strongest | rows | ROC AUC [95%] |",
            "|---|---|---:|---:|---|---:|---:|"]
     for by in SLICE_BYS:
@@ -162,8 +158,8 @@ def _weakest(doc: dict[str, Any]) -> list[str]:
             continue
         lo = min(scored, key=lambda s: s["roc_auc"]["value"])
         hi = max(scored, key=lambda s: s["roc_auc"]["value"])
-        out.append(f"| {by} | {_slice(lo)} | {lo['rows']:,} | {_iv(lo['roc_auc'])} | "
-                   f"{_slice(hi)} | {hi['rows']:,} | {_iv(hi['roc_auc'])} |")
+        out.append(f"| {by} | {_slice(lo)} | {lo['rows']:,} | {interval_text(lo['roc_auc'])} | "
+                   f"{_slice(hi)} | {hi['rows']:,} | {interval_text(hi['roc_auc'])} |")
     return [*out, ""]
 
 

@@ -18,7 +18,12 @@ from crimeclass.evaluation._evaluate import (
     evaluate_run,
 )
 from crimeclass.evaluation._explain import permutation_importance, tree_shap
-from crimeclass.evaluation._report import model_card, render_markdown, write_evaluation
+from crimeclass.evaluation._report import (
+    interval_text,
+    model_card,
+    render_markdown,
+    write_evaluation,
+)
 from crimeclass.evaluation._slices import slice_metrics
 from crimeclass.models import Calibration, fit_calibration, reliability
 
@@ -33,6 +38,7 @@ __all__ = [
     "drift_summary",
     "evaluate_run",
     "fit_calibration",
+    "interval_text",
     "model_card",
     "permutation_importance",
     "psi",

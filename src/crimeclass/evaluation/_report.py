@@ -19,10 +19,11 @@ import numpy as np
 from crimeclass.evaluation._drift import UNPUBLISHED
 from crimeclass.models import INTERVAL_METRICS, METRICS, period_text
 
-__all__ = ["model_card", "render_markdown", "write_evaluation"]
+__all__ = ["interval_text", "model_card", "render_markdown", "write_evaluation"]
 
 
-def _iv(d: dict[str, float] | None, digits: int = 3) -> str:
+def interval_text(d: dict[str, float] | None, digits: int = 3) -> str:
+    """A metric's value and interval as the reports write it: ``0.751 [0.749, 0.753]``."""
     if d is None:  # a metric an older evaluation did not report
         return "–"
     return f"{d['value']:.{digits}f} [{d['low']:.{digits}f}, {d['high']:.{digits}f}]"
@@ -38,8 +39,8 @@ def _metrics_table(doc: dict[str, Any]) -> list[str]:
     for r in doc["models"]:
         name = f"**{r['name']}**" if r["name"] == doc["best_model"] else r["name"]
         name += " (baseline)" if r["baseline"] else ""
-        lines.append(f"| {name} | " + " | ".join(_iv(r["metrics"].get(m)) for m in INTERVAL_METRICS)
-                     + f" | {r['threshold']:.3f} |")
+        cells = " | ".join(interval_text(r["metrics"].get(m)) for m in INTERVAL_METRICS)
+        lines.append(f"| {name} | {cells} | {r['threshold']:.3f} |")
     return lines
 
 
@@ -83,7 +84,7 @@ def _md_paired(doc: dict[str, Any]) -> list[str]:
            "|---|---:|---:|---:|---:|"]
     for s in p["tests"]:
         out.append(f"| {METRICS[s['metric']].title} | {s['a']:.4f} | {s['b']:.4f} | "
-                   f"{_iv(s['difference'], 4)} | {s['p_value']:.3g} |")
+                   f"{interval_text(s['difference'], 4)} | {s['p_value']:.3g} |")
     return [*out, ""]
 
 
@@ -113,8 +114,8 @@ def _md_slices(doc: dict[str, Any]) -> list[str]:
     flagged = [(r["name"], f) for r in doc["models"] for f in r["flagged"]]
     if flagged:
         out += ["| model | by | slice | rows | ROC AUC [95%] |", "|---|---|---|---:|---:|"]
-        out += [f"| {n} | {f['by']} | {_slice_label(f)} | {f['rows']:,} | {_iv(f['roc_auc'])} |"
-                for n, f in flagged]
+        out += [f"| {n} | {f['by']} | {_slice_label(f)} | {f['rows']:,} | "
+                f"{interval_text(f['roc_auc'])} |" for n, f in flagged]
     else:
         out.append("No slice is flagged.")
     return [*out, ""]
@@ -244,12 +245,14 @@ def model_card(doc: dict[str, Any], name: str, run_config: dict[str, Any] | None
         "", "## Metrics", "",
         "Bootstrap 95% intervals; threshold metrics at the threshold above.", "",
         "| metric | value [95% interval] |", "|---|---|",
-        *[f"| {METRICS[m].title} | {_iv(r['metrics'].get(m))} |" for m in INTERVAL_METRICS], "",
+        *[f"| {METRICS[m].title} | {interval_text(r['metrics'].get(m))} |"
+          for m in INTERVAL_METRICS], "",
     ]
     others = [m for m in doc["models"] if m["baseline"] and m["name"] != name]
     if others:
         lines += ["Baselines on the same rows: " + "; ".join(
-            f"{m['name']} ROC AUC {_iv(m['metrics']['roc_auc'])}" for m in others) + ".", ""]
+            f"{m['name']} ROC AUC {interval_text(m['metrics']['roc_auc'])}"
+            for m in others) + ".", ""]
     lines += ["## Calibration", "",
               f"Calibration data: {doc['calibration_source']}. Kept: **{c['method']}**. "
               f"Brier score as trained {c['brier_before']:.4f}, calibrated {c['brier_after']:.4f} "
@@ -269,7 +272,8 @@ def _card_slices(doc: dict[str, Any], r: dict[str, Any]) -> list[str]:
         lines += ["Much worse than on all rows (ROC AUC interval more than "
                   f"{doc['config']['slice_margin']} below {r['metrics']['roc_auc']['value']:.3f}):",
                   "", *[f"- {f['by'].replace('_', ' ')} {_slice_label(f)}: ROC AUC "
-                        f"{_iv(f['roc_auc'])}, {f['rows']:,} rows" for f in r["flagged"]], ""]
+                        f"{interval_text(f['roc_auc'])}, {f['rows']:,} rows"
+                        for f in r["flagged"]], ""]
     else:
         lines += [f"No {' / '.join(s.replace('_', ' ') for s in r['slices'])} slice is much "
                   "worse than all rows.", ""]
@@ -279,7 +283,7 @@ def _card_slices(doc: dict[str, Any], r: dict[str, Any]) -> list[str]:
         if scored:
             s = min(scored, key=lambda s: s["roc_auc"]["value"])
             worst.append(f"{col.replace('_', ' ')} {_slice_label(s)} "
-                         f"{_iv(s['roc_auc'])}")
+                         f"{interval_text(s['roc_auc'])}")
     if worst:
         lines += ["Lowest ROC AUC per grouping: " + "; ".join(worst) + ".", ""]
     return lines
