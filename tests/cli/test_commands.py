@@ -116,3 +116,10 @@ def test_json_errors_are_json(tmp_path):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and "crimeclass" in result.output
+
+
+def test_train_trains_by_default_what_train_config_does():
+    from crimeclass.cli._models import ALL_MODELS
+    from crimeclass.models import TrainConfig
+
+    assert ALL_MODELS.split(",") == list(TrainConfig().models)

@@ -105,7 +105,7 @@ def train(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn, lgbm (LightGBM), "
              "stack (lr, xgb and lgbm stacked in time order; index target) (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
-             "added). With --engine spark: xgb, lr, svm, nn.")] = "lr,rf,svm,xgb,nn",
+             "added). With --engine spark: xgb, lr, svm, nn.")] = ALL_MODELS,
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
