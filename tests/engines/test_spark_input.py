@@ -76,3 +76,17 @@ def test_a_mistyped_file_is_refused_by_name(spark, tmp_path):
         read_incidents(spark, path)
     with pytest.raises(EngineError, match=r"missing column\(s\) beat"):
         SparkEngine.from_input(path, required=("date", "beat"), session=spark)
+
+
+@pytest.mark.slow
+def test_a_local_session_leaves_no_folder_where_it_runs(spark, tmp_path, monkeypatch):
+    """Spark's catalog folder (spark-warehouse/) goes to the temporary folder, not the
+    working folder of the user or of the tests."""
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    spark.catalog.listDatabases()  # the catalog, and its folder, exist from here on
+    spark.sql("SELECT 1").collect()
+    warehouse = spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
+    assert Path(warehouse).is_relative_to(tempfile.gettempdir())
+    assert list(tmp_path.iterdir()) == []

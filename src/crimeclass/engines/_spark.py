@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -98,6 +99,9 @@ def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
     if master.startswith("local"):
         # crimeclass's results are small: a few shuffle partitions, not 200
         builder = builder.config("spark.sql.shuffle.partitions", "8")
+        # crimeclass keeps no Spark tables: the catalog's folder goes to the temporary
+        # folder, not a spark-warehouse/ left in the user's working folder
+        builder = builder.config("spark.sql.warehouse.dir", str(_warehouse()))
         # Python workers (scoring, training) run this very interpreter, where crimeclass
         # and its libraries are installed, not whatever python3 is first on the PATH
         # (PySpark reads the variable when the session starts; a cluster sets its own)
@@ -112,6 +116,11 @@ def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _warehouse() -> Path:
+    """The local session's (unused) catalog folder: one per user, in the temporary folder."""
+    return Path(tempfile.gettempdir()) / f"crimeclass-spark-warehouse-{os.getuid()}"
 
 
 def _active_session() -> SparkSession | None:
