@@ -191,20 +191,21 @@ class TrainedRun(_Shown):
                 f"run: {self.run_dir}"]
 
 
-def train(store: PathLike | None = None, *, models: str | Sequence[str] = "lr,rf,svm,xgb,nn",
+def train(store: PathLike | None = None, *, models: str | Sequence[str] | None = None,
           runs_dir: PathLike = "runs", on_event: EventHandler | None = None,
           **config: Any) -> TrainedRun:
     """Train, tune and compare classifiers on a store (``crimeclass train``).
 
-    ``models`` are short names (``"lr,xgb"`` or ``["lr", "xgb"]``); the other
+    ``models`` are short names (``"lr,xgb"`` or ``["lr", "xgb"]``; by default every family
+    the target allows, see :func:`~crimeclass.models.default_models`); the other
     keywords are those of :class:`~crimeclass.models.TrainConfig` (``trials``,
     ``folds``, ``target``, ``holdout``, ``sample``, ``seed``, ...).
     """
     from crimeclass.models import TrainConfig, parse_model_names
     from crimeclass.models import train as run_training
 
-    names = models if isinstance(models, str) else ",".join(models)
-    cfg = TrainConfig(models=tuple(parse_model_names(names)), **config)
+    names = models if isinstance(models, str) or models is None else ",".join(models)
+    cfg = TrainConfig(models=tuple(parse_model_names(names)) if names else None, **config)
     result = run_training(_store(store), cfg, runs_dir=Path(runs_dir), on_event=on_event)
     return TrainedRun(Path(result.run_dir), result.metrics)
 

@@ -44,7 +44,6 @@ class TargetChoice(StrEnum):
 
 
 #: --models by default.
-ALL_MODELS = "lr,rf,svm,xgb,nn"
 
 
 class EngineChoice(StrEnum):
@@ -101,11 +100,13 @@ def _train_events(bars: Any, as_json: bool) -> Any:
 
 @handles_errors
 def train(
-    models: Annotated[str, typer.Option(
+    models: Annotated[str | None, typer.Option(
         help="Models to train, comma-separated: lr, rf, svm, xgb, nn, lgbm (LightGBM), "
              "stack (lr, xgb and lgbm stacked in time order; index target) (the baselines "
              "majority and location_rate, and type_rate for the arrest target, are "
-             "added). With --engine spark: xgb, lr, svm, nn.")] = ALL_MODELS,
+             "added). Default: every family the target allows (lr, rf, svm, xgb, nn, "
+             "lgbm, and stack for the index target), so that the run's best is the best "
+             "there is. With --engine spark: xgb, lr, svm, nn.")] = None,
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
@@ -159,13 +160,14 @@ def train(
     from crimeclass.models import TrainConfig, parse_model_names
     from crimeclass.models import train as run_training
 
-    if engine is EngineChoice.spark and models == ALL_MODELS:
+    if engine is EngineChoice.spark and models is None:
         from crimeclass.models import SPARK_MODELS
 
         models = ",".join(SPARK_MODELS)  # the models Spark trains, unless others are named
     config = TrainConfig(
-        models=tuple(parse_model_names(models)), baselines=baselines, cv=cv.value,
-        folds=folds, trials=trials, since=since, until=until, holdout=holdout, sample=sample,
+        models=tuple(parse_model_names(models)) if models else None, baselines=baselines,
+        cv=cv.value, folds=folds, trials=trials, since=since, until=until, holdout=holdout,
+        sample=sample,
         search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
         target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
     if allow_arrest and not as_json:

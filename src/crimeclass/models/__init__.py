@@ -57,6 +57,7 @@ from crimeclass.models._registry import (
     STACK_BASES,
     ModelFamily,
     baselines_for,
+    default_models,
     make_model,
     parse_model_names,
 )
@@ -168,6 +169,7 @@ __all__ = [
     "make_model",
     "open_run",
     "paired_bootstrap",
+    "default_models",
     "parse_model_names",
     "point_metrics",
     "predict",

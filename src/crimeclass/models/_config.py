@@ -9,7 +9,12 @@ from crimeclass.features import TARGETS, FeatureSpec, Target
 from crimeclass.models._cv import CVKind
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._metrics import HELD_OUT_METRICS
-from crimeclass.models._registry import MODELS, baselines_for, parse_model_names
+from crimeclass.models._registry import (
+    MODELS,
+    baselines_for,
+    default_models,
+    parse_model_names,
+)
 from crimeclass.models._search import Scoring
 
 __all__ = ["ARREST_WARNING", "TARGET_CLASSES", "TARGET_WORDS", "TrainConfig"]
@@ -30,8 +35,9 @@ class TrainConfig:
 
     Parameters
     ----------
-    models : tuple of str
-        Short names (see :data:`~crimeclass.models.MODELS`).
+    models : tuple of str, optional
+        Short names (see :data:`~crimeclass.models.MODELS`); by default every family the
+        target allows, the stacked ensemble included (:func:`default_models`).
     baselines : bool, default=True
         Add the majority-class and location-rate baselines to the comparison.
     cv : {"time", "stratified"}, default="time"
@@ -78,7 +84,7 @@ class TrainConfig:
     features : FeatureSpec
     """
 
-    models: tuple[str, ...] = ("lr", "rf", "svm", "xgb", "nn")
+    models: tuple[str, ...] | None = None
     baselines: bool = True
     cv: CVKind = "time"
     folds: int = 3
@@ -107,7 +113,9 @@ class TrainConfig:
             raise ModelOptionError("arrest is the target: it cannot also be a feature "
                                    "(allow_arrest / --allow-arrest)", option="--allow-arrest",
                                    value=True)
-        for name in parse_model_names(list(self.models)):
+        if self.models is None:  # every family the target allows (frozen: set once here)
+            object.__setattr__(self, "models", default_models(self.target))
+        for name in parse_model_names(list(self.models or ())):
             if self.target not in MODELS[name].targets:
                 raise ModelOptionError(
                     f"model {name!r} cannot be trained for the {self.target!r} target (only "
@@ -135,13 +143,13 @@ class TrainConfig:
                                               "target": self.target}))
 
     def model_names(self) -> list[str]:
-        names = parse_model_names(list(self.models))
+        names = parse_model_names(list(self.models or ()))
         if self.baselines:
             names = [b for b in baselines_for(self.target) if b not in names] + names
         return names
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["models"] = list(self.models)
+        d["models"] = list(self.models or ())
         d["features"] = self.features.to_dict()
         return d

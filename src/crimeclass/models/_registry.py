@@ -277,6 +277,18 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
 )}
 
 
+def default_models(target: str = "index") -> tuple[str, ...]:
+    """What ``crimeclass train`` trains unless told otherwise: every family that can be
+    trained for ``target``, the ensemble too, so that the run's best is the best there is.
+
+    >>> default_models()
+    ('lr', 'rf', 'svm', 'xgb', 'nn', 'lgbm', 'stack')
+    >>> default_models("arrest")
+    ('lr', 'rf', 'svm', 'xgb', 'nn', 'lgbm')
+    """
+    return tuple(m.name for m in MODELS.values() if not m.baseline and target in m.targets)
+
+
 def parse_model_names(names: str | Sequence[str]) -> list[str]:
     """``"lr,rf"`` -> ``["lr", "rf"]``; raise a clear error for an unknown name.
 

@@ -442,7 +442,7 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
         An input that cannot be read or has a column missing or mistyped.
     """
     config = config or TrainConfig(models=SPARK_MODELS)
-    other = [m for m in config.models if m not in SPARK_MODELS]
+    other = [m for m in config.models or () if m not in SPARK_MODELS]
     if other:
         raise ModelOptionError(f"--engine spark trains {', '.join(SPARK_MODELS)} (not yet "
                                f"{', '.join(other)}); train those on one machine",
