@@ -7,7 +7,11 @@ the page is rendered again from what ``docs/results/`` holds, so every number of
 docs/results.md comes from a committed file (``tests/test_results_docs.py`` checks it).
 ``--check`` renders and fails when docs/results.md differs from the rendering.
 
-Run: ``python scripts/results_docs.py [--run RUN] [--results DIR] [--out FILE] [--check]``.
+``--earlier RUN`` adds the same configuration trained a year earlier (rolling origin): its
+JSON goes to ``docs/results/earlier/`` and the page sets its held-out year beside the run's.
+
+Run: ``python scripts/results_docs.py [--run RUN] [--earlier RUN] [--results DIR] [--out FILE]
+[--check]``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ FILES = ("config.json", "data.json", "metrics.json", "evaluation/evaluation.json
 FOLDERS = ("plots", "evaluation/plots", "evaluation/model_cards")
 #: The slices whose worst member the page names.
 SLICE_BYS = ("district", "community_area")
+#: The same configuration with its window a year earlier (rolling origin): its JSON only,
+#: in this folder of docs/results/.
+EARLIER = "earlier"
+#: What may differ between the two origins' configurations: their windows and identity.
+WINDOW_KEYS = frozenset({"run_id", "since", "until", "holdout", "versions"})
 
 
 def copy_run(run: Path, results: Path) -> None:
@@ -52,6 +61,20 @@ def copy_run(run: Path, results: Path) -> None:
         shutil.copy2(run / f, results / f)
     for d in FOLDERS:
         shutil.copytree(run / d, results / d)
+
+
+def copy_earlier(run: Path, results: Path) -> None:
+    """The earlier origin's JSON (no plots, no cards) into ``results/earlier``."""
+    missing = [f for f in FILES if not (run / f).exists()]
+    if missing:
+        sys.exit(f"error: {run} lacks {', '.join(missing)} (train, then `crimeclass "
+                 "evaluate RUN`, before this script)")
+    folder = results / EARLIER
+    if folder.exists():
+        shutil.rmtree(folder)
+    for f in FILES:
+        (folder / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(run / f, folder / f)
 
 
 def _load(results: Path, name: str) -> Any:
@@ -179,6 +202,54 @@ def _holds(doc: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _years(metrics: dict[str, Any]) -> tuple[str, str]:
+    """The training years and the held-out period of a run, as the page writes them."""
+    t, h = metrics["train"], metrics["holdout"]
+    last = int(t["until"][:4]) - (t["until"][5:10] == "01-01")
+    return f"{t['since'][:4]}-{last}", str(h.get("label") or h["since"][:10])
+
+
+def _origin_rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in doc["models"] if r["validation_drop"]["validation_roc_auc"]
+            is not None and not r["baseline"]}
+
+
+def _over_time(results: Path) -> list[str]:
+    """The same configuration trained a year earlier, beside the run: does it hold?"""
+    out = ["## Holds over time: the same configuration a year earlier", ""]
+    if not (results / EARLIER / "metrics.json").exists():
+        return [*out, "Not measured for this run: `make results` trains the earlier origin "
+                "too, and `scripts/results_docs.py --earlier RUN` copies it.", ""]
+    runs = [(_load(results / EARLIER, "config.json"), _load(results / EARLIER, "metrics.json"),
+             _load(results / EARLIER, "evaluation/evaluation.json")),
+            (_load(results, "config.json"), _load(results, "metrics.json"),
+             _load(results, "evaluation/evaluation.json"))]
+    (c0, m0, d0), (c1, m1, d1) = runs
+    differ = sorted(k for k in c0.keys() | c1.keys()
+                    if k not in WINDOW_KEYS and c0.get(k) != c1.get(k))
+    (t0, h0), (t1, h1) = _years(m0), _years(m1)
+    out += [f"Rolling origin: run `{m0['run_id']}` trained on {t0} and held out {h0}; the run "
+            f"above trained on {t1} and held out {h1}. "
+            + ("Their configurations are the same but for the window (models, trials, "
+               "folds, seed, features)." if not differ else
+               f"Their configurations differ in: {', '.join(differ)}.")
+            + " Validation is the mean ROC AUC of the best trial's time-ordered folds inside "
+            "the training years; drop is validation minus held-out (95% bootstrap intervals "
+            "on the held-out figures).", "",
+            f"| model | validation {t0} | held out {h0} [95%] | drop | validation {t1} | "
+            f"held out {h1} [95%] | drop |", "|---|---:|---:|---:|---:|---:|---:|"]
+    early, late = _origin_rows(d0), _origin_rows(d1)
+    for name in [n for n in late if n in early]:
+        cells = []
+        for r in (early[name], late[name]):
+            v = r["validation_drop"]
+            cells += [f"{v['validation_roc_auc']:.4f}", interval_text(r["metrics"]["roc_auc"]),
+                      f"{v['drop']:+.4f}"]
+        best = " (best)" if name == m1["best_model"] else ""
+        out.append(f"| {name}{best} | " + " | ".join(cells) + " |")
+    return [*out, ""]
+
+
 def _slice(s: dict[str, Any]) -> str:
     return str(s["slice"]) + (f" {s['name']}" if s.get("name") else "")
 
@@ -208,7 +279,7 @@ renders this page from them again (`scripts/results_docs.py`), and a test checks
 every number in its tables is in those files. Edit the script, not this page.
 
 ```
-make results          # about an hour on 2 cores; ../shared/data beside the checkout
+make results          # about two hours on 2 cores (two runs); ../shared/data beside the checkout
 make results-docs     # this page from docs/results/ (seconds)
 ```
 """
@@ -238,7 +309,7 @@ def render(results: Path, out: Path, peers: Path = PEERS) -> str:
              *_trained(metrics), "",
              f"## Evaluated: run {doc['run_id']}", "",
              *_shift(render_markdown(doc, doc.get("plots", {}), plots)), "",
-             *_holds(doc), *_peers(measured, metrics["run_id"]),
+             *_holds(doc), *_over_time(results), *_peers(measured, metrics["run_id"]),
              "## Where the best model is weakest", "", *_weakest(doc),
              *_cards(results, out), ARREST]
     return "\n".join(parts).rstrip() + "\n"
@@ -247,6 +318,8 @@ def render(results: Path, out: Path, peers: Path = PEERS) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="copy this evaluated run's outputs first")
+    ap.add_argument("--earlier", type=Path, help="and this evaluated run of the same "
+                    "configuration a year earlier (rolling origin)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the outputs' folder")
     ap.add_argument("--out", type=Path, default=OUT, help="the page to write")
     ap.add_argument("--peers", type=Path, default=PEERS, help="make peers' figures")
@@ -254,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.run is not None:
         copy_run(args.run, args.results)
+    if args.earlier is not None:
+        copy_earlier(args.earlier, args.results)
     page = render(args.results, args.out, args.peers)
     if args.check:
         if not args.out.exists() or args.out.read_text() != page:
