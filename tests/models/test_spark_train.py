@@ -77,8 +77,8 @@ def test_a_spark_run_compares_with_the_single_machine_run(runs):
 
 
 def test_models_not_trained_on_spark_are_refused_by_name(tmp_path):
-    with pytest.raises(ModelOptionError, match="not yet rf") as info:
-        spark_train(tmp_path, TrainConfig(models=("rf", "nn", "xgb")))
+    with pytest.raises(ModelOptionError, match="not yet lgbm") as info:
+        spark_train(tmp_path, TrainConfig(models=("lgbm", "nn", "xgb")))
     assert info.value.option == "--models"
 
 
