@@ -35,8 +35,9 @@ def forest(spark, sample_frame) -> dict[str, object]:
     encoded = encoded.append_column("i", pa.array(np.arange(len(rows))))
     vectors = spark.createDataFrame(encoded).withColumn("v", array_to_vector(col("features")))
     est = pipeline.steps[-1][1]
-    model = fit_forest(vectors, mllib_params(est, len(rows)))
-    to_sklearn(model, est, len(prep[-1].get_feature_names_out()))
+    n_features = len(prep[-1].get_feature_names_out())
+    model = fit_forest(vectors, mllib_params(est, len(rows), n_features))
+    to_sklearn(model, est, n_features)
     mllib = model.transform(vectors).select(
         "i", vector_to_array(col("probability"))[1].alias("p")).orderBy("i").toArrow()
     return {"model": model, "pipeline": pipeline, "X": rows[cols], "y": y,
@@ -104,16 +105,19 @@ def test_the_trees_are_those_mllib_grew(forest):
 
 def test_the_single_machine_settings_in_mllibs_names():
     est = make_model("rf", feature_catalog(SPEC)).steps[-1][1]
-    assert mllib_params(est, 1000) == {
+    assert mllib_params(est, 1000, 37) == {
         "numTrees": 100, "maxDepth": 20, "minInstancesPerNode": 10,
-        "minWeightFractionPerNode": 0.0, "featureSubsetStrategy": 0.3,
+        "minWeightFractionPerNode": 0.0, "featureSubsetStrategy": 11,  # 0.3 x 37, down
         "subsamplingRate": 0.2, "bootstrap": True, "impurity": "gini", "maxBins": 256,
         "seed": 0}
     deep = mllib_params(RandomForestClassifier(max_depth=None, max_features="sqrt",
                                                max_samples=500, min_samples_leaf=0.01,
-                                               random_state=3), 1000)
-    assert deep["maxDepth"] == 30 and deep["featureSubsetStrategy"] == "sqrt"
+                                               random_state=3), 1000, 37)
+    assert deep["maxDepth"] == 30 and deep["featureSubsetStrategy"] == 6  # sqrt(37), down
     assert deep["subsamplingRate"] == 0.5 and deep["minInstancesPerNode"] == 10
     assert deep["seed"] == 3
     with pytest.raises(ModelOptionError, match="class_weight"):
-        mllib_params(RandomForestClassifier(class_weight="balanced"), 1000)
+        mllib_params(RandomForestClassifier(class_weight="balanced"), 1000, 37)
+    for given, drawn in ((None, 37), (1.0, 37), (1, 1), ("log2", 5), (0.5, 18)):
+        forest = RandomForestClassifier(max_features=given)
+        assert mllib_params(forest, 1000, 37)["featureSubsetStrategy"] == drawn

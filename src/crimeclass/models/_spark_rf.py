@@ -52,22 +52,14 @@ MLLIB_MAX_DEPTH = 30
 MAX_BINS = 256
 
 
-def _subset(max_features: Any) -> float | int | str:
-    """scikit-learn's ``max_features`` as MLlib's ``featureSubsetStrategy`` (a number is
-    given to MLlib as its text: a share of the features in (0, 1), or a count)."""
-    if max_features is None or max_features == 1.0:
-        return "all"
-    if isinstance(max_features, str):  # "sqrt", "log2": MLlib's names too
-        return max_features
-    return float(max_features) if isinstance(max_features, float) else int(max_features)
-
-
-def mllib_params(est: Any, n_rows: int) -> dict[str, Any]:
+def mllib_params(est: Any, n_rows: int, n_features: int) -> dict[str, Any]:
     """A scikit-learn forest's settings as MLlib's RandomForestClassifier names them.
 
     ``max_depth`` None (no limit) or beyond 30 is MLlib's most, 30; ``max_samples``, a
     share of the rows drawn per tree, is ``subsamplingRate``; a share of rows for
-    ``min_samples_leaf`` is the count it makes of ``n_rows``.
+    ``min_samples_leaf`` is the count it makes of ``n_rows``; ``max_features`` is the
+    number of features scikit-learn draws per split of ``n_features`` (MLlib would round
+    a share or a square root up, scikit-learn rounds down).
     """
     from crimeclass.models._errors import ModelOptionError
 
@@ -86,7 +78,7 @@ def mllib_params(est: Any, n_rows: int) -> dict[str, Any]:
         "minInstancesPerNode": (math.ceil(leaf * n_rows) if isinstance(leaf, float)
                                 else int(leaf)),
         "minWeightFractionPerNode": float(est.min_weight_fraction_leaf),
-        "featureSubsetStrategy": _subset(est.max_features),
+        "featureSubsetStrategy": _max_features(est.max_features, n_features),
         "subsamplingRate": 1.0 if rate is None else min(float(rate), 1.0),
         "bootstrap": bool(est.bootstrap),
         "impurity": "gini" if est.criterion == "gini" else "entropy",
@@ -99,7 +91,7 @@ def fit_forest(vectors: Any, params: dict[str, Any], features: str = "v") -> Any
     """MLlib's forest on ``vectors`` (a vector column ``features`` and ``label``)."""
     from pyspark.ml.classification import RandomForestClassifier
 
-    subset = str(params["featureSubsetStrategy"])
+    subset = str(params["featureSubsetStrategy"])  # a number of features, as text
     return RandomForestClassifier(featuresCol=features, labelCol="label",
                                   **{**params, "featureSubsetStrategy": subset}).fit(vectors)
 
@@ -110,8 +102,9 @@ def forest_nodes(model: Any) -> dict[str, np.ndarray]:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.active()
+    context: Any = spark.sparkContext
     path = f"{tempfile.gettempdir()}/crimeclass-rf-{uuid.uuid4().hex}"
-    folder = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+    folder = context._jvm.org.apache.hadoop.fs.Path(path)  # Spark's default file system
     try:
         model.write().save(path)
         table = (spark.read.parquet(f"{path}/data").selectExpr(
@@ -122,8 +115,7 @@ def forest_nodes(model: Any) -> dict[str, np.ndarray]:
             "nodeData.split.leftCategoriesOrThreshold AS threshold",
             "nodeData.split.numCategories AS categories").orderBy("tree", "id").toArrow())
     finally:
-        fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
-        fs.delete(folder, True)
+        folder.getFileSystem(context._jsc.hadoopConfiguration()).delete(folder, True)
     nodes = {name: table.column(name).to_numpy() for name in
              ("tree", "id", "impurity", "raw_count", "left", "right", "feature", "categories")}
     stats = table.column("stats").combine_chunks()
@@ -231,14 +223,14 @@ def fit_rf(data: Any, train: Any, config: Any, num_workers: int, emit: Any) -> A
     t0 = time.perf_counter()
     with _encoded("rf", data, train, config) as (pipeline, columns, rows):
         est = pipeline.steps[-1][1]
-        params = mllib_params(est, len(data.X))
+        params = mllib_params(est, len(data.X), len(columns))
         emit("stage", {"text": f"rf: MLlib random forest on Spark ({params['numTrees']} "
                                f"trees, {len(data.X):,} rows)"})
         vectors = rows.withColumn("v", array_to_vector(col("features")))
         model = fit_forest(vectors.where("NOT _val"), params)
         val = model.transform(vectors.where("_val")).select(
             "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
-        to_sklearn(model, est, len(columns))
+    to_sklearn(model, est, len(columns))
     fitted = _scored("rf", pipeline, data, config, val, params, time.perf_counter() - t0)
     fitted.entry["trees"] = {"nodes": int(sum(t.tree_.node_count for t in est.estimators_)),
                              "max_depth": int(max(t.tree_.max_depth for t in est.estimators_))}
