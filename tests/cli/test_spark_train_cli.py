@@ -15,7 +15,7 @@ runner = CliRunner()
     (["--engine", "spark"], 2, "'--input'"),
     (["--engine", "spark", "--input", "x", "--store", "s.duckdb"], 2, "'--store'"),
     (["--input", "incidents/"], 2, "'--input'"),
-    (["--engine", "spark", "--input", "x", "--models", "rf"], 1, "not yet rf"),
+    (["--engine", "spark", "--input", "x", "--models", "lgbm"], 1, "not yet lgbm"),
 ], ids=["no-input", "store", "input-on-duckdb", "model-not-on-spark"])
 def test_options_of_the_other_engine_are_refused_by_name(tmp_path, args, code, words):
     result = runner.invoke(app, ["train", "--runs-dir", str(tmp_path), *args])

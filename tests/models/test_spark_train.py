@@ -15,7 +15,7 @@ from crimeclass.models._spark_train import spark_train
 from tests.conftest import store_parquet
 from tests.models.conftest import SPEC
 
-CONFIG = TrainConfig(models=("xgb", "lr", "svm"), trials=1, folds=2, since="2015-01-01",
+CONFIG = TrainConfig(models=("xgb", "lr", "svm", "rf"), trials=1, folds=2, since="2015-01-01",
                      until="2018-01-01", search_sample=None, features=SPEC, n_jobs=1)
 
 
@@ -36,7 +36,7 @@ def runs(spark, export, sample_store, tmp_path_factory) -> dict[str, object]:
 @pytest.mark.slow
 def test_a_spark_run_loads_and_scores_like_any_other(runs, sample_store):
     run = open_run(runs["spark"].run_dir)  # type: ignore[attr-defined]
-    assert run.model_names == ["majority", "location_rate", "xgb", "lr", "svm"]
+    assert run.model_names == ["majority", "location_rate", "xgb", "lr", "svm", "rf"]
     assert run.config["engine"] == "spark" and run.config["num_workers"] == 2
     model = run.load_model("xgb")
     assert model.manifest["saved_as"] == "xgboost-ubj"
@@ -56,6 +56,11 @@ def test_a_spark_run_loads_and_scores_like_any_other(runs, sample_store):
     svm = run.load_model("svm")  # the calibrated margin: a logistic function of it
     np.testing.assert_allclose(svm.predict_proba(frame), preds["p_svm"], rtol=0, atol=1e-6)
     assert run.model_entry("svm")["calibration"].startswith("Platt")
+    rf = run.load_model("rf")  # MLlib's trees in scikit-learn's forest
+    assert rf.manifest["saved_as"] == "skops"
+    assert (run.path / "models" / "rf" / "pipeline.skops").is_file()
+    np.testing.assert_allclose(rf.predict_proba(frame), preds["p_rf"], rtol=0, atol=1e-6)
+    assert run.model_entry("rf")["params"]["numTrees"] == 100
 
 
 @pytest.mark.slow
@@ -65,7 +70,7 @@ def test_a_spark_run_compares_with_the_single_machine_run(runs):
     assert spark.metrics["train"]["rows"] == single.metrics["train"]["rows"]
     auc = {name: (spark.model_entry(name)["metrics"]["roc_auc"],
                   single.model_entry(name)["metrics"]["roc_auc"])
-           for name in ("location_rate", "xgb", "lr", "svm")}
+           for name in ("location_rate", "xgb", "lr", "svm", "rf")}
     # the same rows, the same rates: the baseline is the same model
     assert auc["location_rate"][0] == pytest.approx(auc["location_rate"][1], abs=1e-9)
     # distributed sketches, cross-fitted encoders by key, row sampling per worker: close,
@@ -73,12 +78,45 @@ def test_a_spark_run_compares_with_the_single_machine_run(runs):
     assert abs(auc["xgb"][0] - auc["xgb"][1]) < 0.03, auc
     assert abs(auc["lr"][0] - auc["lr"][1]) < 0.03, auc
     assert abs(auc["svm"][0] - auc["svm"][1]) < 0.03, auc
+    assert abs(auc["rf"][0] - auc["rf"][1]) < 0.03, auc
     assert 0 < spark.model_entry("xgb")["threshold"] < 1
 
 
+@pytest.mark.slow
+def test_evaluate_and_predict_score_a_spark_run(runs, sample_store, tmp_path):
+    """The single-machine commands load the Spark run's models (the forest of MLlib's trees
+    among them) and score the held-out year as the run did."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from crimeclass.cli import app
+
+    run = open_run(runs["spark"].run_dir)  # type: ignore[attr-defined]
+    hold = run.metrics["holdout"]
+    window = ["--since", hold["since"][:10], "--until", hold["until"][:10]]
+    result = CliRunner().invoke(app, ["evaluate", str(run.path), "--data", str(sample_store),
+                                      *window, "--out", str(tmp_path / "ev"), "--n-boot", "20",
+                                      "--explain-rows", "200"])
+    assert result.exit_code == 0, result.output
+    scored = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    auc = {m["name"]: m["metrics"]["roc_auc"]["value"] for m in scored["models"]}
+    assert auc["rf"] == pytest.approx(run.model_entry("rf")["metrics"]["roc_auc"], abs=1e-9)
+    result = CliRunner().invoke(app, ["predict", "--run", str(run.path), "--model", "rf",
+                                      "--store", str(sample_store), *window,
+                                      "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(tmp_path / "p.csv")
+    preds = run.predictions.set_index("key")
+    assert len(out) == len(preds) == hold["rows"]
+    np.testing.assert_allclose(out["probability"], preds.loc[out["key"], "p_rf"], rtol=0,
+                               atol=1e-6)
+
+
 def test_models_not_trained_on_spark_are_refused_by_name(tmp_path):
-    with pytest.raises(ModelOptionError, match="not yet rf") as info:
-        spark_train(tmp_path, TrainConfig(models=("rf", "nn", "xgb")))
+    with pytest.raises(ModelOptionError, match="not yet lgbm") as info:
+        spark_train(tmp_path, TrainConfig(models=("lgbm", "nn", "xgb")))
     assert info.value.option == "--models"
 
 

@@ -106,7 +106,7 @@ def train(
              "majority and location_rate, and type_rate for the arrest target, are "
              "added). Default: every family the target allows (lr, rf, svm, xgb, nn, "
              "lgbm, and stack for the index target), so that the run's best is the best "
-             "there is. With --engine spark: xgb, lr, svm, nn.")] = None,
+             "there is. With --engine spark: xgb, lr, svm, rf, nn.")] = None,
     target: Annotated[TargetChoice, typer.Option(
         help="index: an index offense (the offense type is never a feature); arrest: an "
              "arrest was made (the offense type is a feature, arrest never).")] = (
@@ -192,8 +192,9 @@ def train(
 
 def _train_spark(spark_input: str | None, store: Path | None, config: Any, runs_dir: Path,
                  master: str, on_event: Any) -> Any:
-    """``crimeclass train --engine spark``: XGBoost, MLlib's logistic regression and linear
-    SVM on Spark from a Parquet input (the network on the driver's sample)."""
+    """``crimeclass train --engine spark``: XGBoost, MLlib's logistic regression, linear
+    SVM and random forest on Spark from a Parquet input (the network on the driver's
+    sample)."""
     from crimeclass.models import spark_train
 
     if spark_input is None:

@@ -1,4 +1,4 @@
-"""Training on Spark: XGBoost, logistic regression and the SVM on every row of a Parquet input.
+"""Training on Spark: XGBoost, logistic regression, the SVM and the forest on a Parquet input.
 
 :func:`spark_train` is ``crimeclass train --engine spark``: the window, held-out period,
 feature query and pipelines of the single-machine :func:`~crimeclass.models.train`.
@@ -9,15 +9,15 @@ feature query and pipelines of the single-machine :func:`~crimeclass.models.trai
   row on the executors (``mapInArrow``, the target encoder cross-fitted by fold of the key).
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
   workers, stopping early on the latest tenth of the training period (a validation
-  indicator column: the rows the single-machine XGBoost holds out). Logistic regression:
-  MLlib's elastic net on the rows before them.
+  indicator column: the rows the single-machine XGBoost holds out). Logistic regression,
+  the SVM, the random forest: MLlib's, on the rows before them (``_spark_svm``, ``_spark_rf``).
 * The threshold is the best F1 on the validation rows, scored on Spark; the held-out
   period is collected and scored on the driver with the pipeline as saved.
 
 The models are saved as on one machine (XGBoost's UBJ booster, MLlib's coefficients in
-scikit-learn's LogisticRegression, skops), so ``evaluate``, ``predict`` and the service load
-a Spark run like any other. No hyperparameter search on Spark yet: one fit with fixed
-parameters (``trials`` is recorded as 1).
+scikit-learn's LogisticRegression and its trees in scikit-learn's forest, skops), so
+``evaluate``, ``predict`` and the service load a Spark run like any other. No
+hyperparameter search on Spark yet: one fit with fixed parameters (``trials`` is 1).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from crimeclass.models._persist import versions
 from crimeclass.models._registry import MODELS, make_model
 from crimeclass.models._run import RunWriter
 from crimeclass.models._score import required_columns
+from crimeclass.models._spark_rf import MISSING, fit_rf
 from crimeclass.models._train import (
     TrainResult,
     _check_period,
@@ -66,7 +67,7 @@ from crimeclass.models._window import Window, resolve_window
 __all__ = ["SPARK_MODELS", "spark_train"]
 
 #: Models ``train --engine spark`` fits (the baselines are added as on one machine).
-SPARK_MODELS = ("xgb", "lr", "svm", "nn")
+SPARK_MODELS = ("xgb", "lr", "svm", "rf", "nn")
 #: Share of the training period's latest rows that stops XGBoost early.
 VALIDATION_SHARE = 0.1
 
@@ -182,7 +183,7 @@ def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
                 if values.shape[1] == 0:
                     values = np.empty((len(frame), out.shape[1]), dtype=np.float32)
                 values[rows] = out
-        values[np.isnan(values)] = -1.0
+        values[np.isnan(values)] = MISSING
         offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int32)
         arrays = [pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel())),
                   pa.array(frame[label].to_numpy().astype(np.float64)),
@@ -391,7 +392,7 @@ def _spark_fit(name: str) -> Callable[..., _Fitted] | None:
     """How ``name`` trains on Spark (None: on the driver, a baseline or the network)."""
     from crimeclass.models._spark_svm import fit_svm  # it builds on this module
 
-    return {"xgb": _fit_xgb, "lr": _fit_lr, "svm": fit_svm}.get(name)
+    return {"xgb": _fit_xgb, "lr": _fit_lr, "svm": fit_svm, "rf": fit_rf}.get(name)
 
 
 def _fingerprint(incidents: str, data: _SparkData, label: str,
