@@ -15,7 +15,7 @@ from crimeclass.models._spark_train import spark_train
 from tests.conftest import store_parquet
 from tests.models.conftest import SPEC
 
-CONFIG = TrainConfig(models=("xgb", "lr", "svm", "rf"), trials=1, folds=2, since="2015-01-01",
+CONFIG = TrainConfig(models=("xgb", "lr", "svm", "rf"), trials=2, folds=2, since="2015-01-01",
                      until="2018-01-01", search_sample=None, features=SPEC, n_jobs=1)
 
 
@@ -80,6 +80,24 @@ def test_a_spark_run_compares_with_the_single_machine_run(runs):
     assert abs(auc["svm"][0] - auc["svm"][1]) < 0.03, auc
     assert abs(auc["rf"][0] - auc["rf"][1]) < 0.03, auc
     assert 0 < spark.model_entry("xgb")["threshold"] < 1
+
+
+@pytest.mark.slow
+def test_a_spark_run_searches_as_one_machine_does(runs):
+    """The single-machine search on the driver's sample, then the winner fitted on Spark:
+    where the sample holds every training row, the same trials win on both engines."""
+    spark, single = (open_run(runs[k].run_dir) for k in ("spark", "single"))  # type: ignore[attr-defined]
+    for name in ("xgb", "lr", "svm", "rf"):
+        entry = spark.model_entry(name)
+        assert entry["trials"]["run"] == CONFIG.trials, name
+        assert entry["search"]["where"].startswith("the driver, ")
+        assert len(entry["search"]["cv"]["fold_scores"]) == CONFIG.folds
+    for name in ("xgb", "lr", "rf"):  # the Spark SVM searches the linear half of the space
+        assert spark.model_entry(name)["search"]["best"] == single.model_entry(name)["params"]
+    xgb = spark.load_model("xgb").pipeline.steps[-1][1]
+    assert xgb.get_params()["max_depth"] == single.model_entry("xgb")["params"]["max_depth"]
+    assert spark.model_entry("svm")["params"]["regParam"] == pytest.approx(
+        spark.model_entry("svm")["search"]["best"]["alpha"])
 
 
 @pytest.mark.slow

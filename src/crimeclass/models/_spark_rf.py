@@ -213,7 +213,8 @@ def to_sklearn(model: Any, est: Any, n_features: int) -> Any:
     return est
 
 
-def fit_rf(data: Any, train: Any, config: Any, num_workers: int, emit: Any) -> Any:
+def fit_rf(data: Any, train: Any, config: Any, num_workers: int, emit: Any,
+           search: Any = None) -> Any:
     """Fit the random forest of a Spark run (see the module docstring)."""
     from pyspark.ml.functions import array_to_vector, vector_to_array
     from pyspark.sql.functions import col
@@ -221,7 +222,8 @@ def fit_rf(data: Any, train: Any, config: Any, num_workers: int, emit: Any) -> A
     from crimeclass.models._spark_train import _encoded, _scored
 
     t0 = time.perf_counter()
-    with _encoded("rf", data, train, config) as (pipeline, columns, rows):
+    best = search.params if search else None  # the search's, on the driver's sample
+    with _encoded("rf", data, train, config, best) as (pipeline, columns, rows):
         est = pipeline.steps[-1][1]
         params = mllib_params(est, len(data.X), len(columns))
         emit("stage", {"text": f"rf: MLlib random forest on Spark ({params['numTrees']} "

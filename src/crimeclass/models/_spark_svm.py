@@ -19,8 +19,10 @@ import numpy as np
 __all__ = ["fit_svm"]
 
 
-def fit_svm(data: Any, train: Any, config: Any, num_workers: int, emit: Any) -> Any:
-    """Fit the calibrated linear SVM of a Spark run (see the module docstring)."""
+def fit_svm(data: Any, train: Any, config: Any, num_workers: int, emit: Any,
+            search: Any = None) -> Any:
+    """Fit the calibrated linear SVM of a Spark run (see the module docstring); its
+    ``regParam`` is the search's ``alpha`` (:mod:`~crimeclass.models._spark_search`)."""
     import pyarrow as pa
     from pyspark.ml.classification import LinearSVC
     from pyspark.ml.functions import array_to_vector, vector_to_array
@@ -30,7 +32,8 @@ def fit_svm(data: Any, train: Any, config: Any, num_workers: int, emit: Any) -> 
     from crimeclass.models._spark_train import _encoded, _scored
 
     t0 = time.perf_counter()
-    params: dict[str, float] = {"regParam": 1e-4, "maxIter": 100, "tol": 1e-6}
+    alpha = search.param("model__estimator__svc__alpha", 1e-4) if search else 1e-4
+    params: dict[str, float] = {"regParam": float(alpha), "maxIter": 100, "tol": 1e-6}
     with _encoded("lr", data, train, config) as (pipeline, columns, rows):
         emit("stage", {"text": f"svm: MLlib LinearSVC on Spark ({len(data.X):,} rows)"})
         vectors = rows.withColumn("v", array_to_vector(col("features")))

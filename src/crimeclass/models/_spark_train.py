@@ -16,8 +16,9 @@ feature query and pipelines of the single-machine :func:`~crimeclass.models.trai
 
 The models are saved as on one machine (XGBoost's UBJ booster, MLlib's coefficients in
 scikit-learn's LogisticRegression and its trees in scikit-learn's forest, skops), so
-``evaluate``, ``predict`` and the service load a Spark run like any other. No
-hyperparameter search on Spark yet: one fit with fixed parameters (``trials`` is 1).
+``evaluate``, ``predict`` and the service load a Spark run like any other. Each model's
+parameters come from the single-machine search run on the driver's sample
+(:mod:`~crimeclass.models._spark_search`), then one fit on Spark.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from crimeclass.models._registry import MODELS, make_model
 from crimeclass.models._run import RunWriter
 from crimeclass.models._score import required_columns
 from crimeclass.models._spark_rf import MISSING, fit_rf
+from crimeclass.models._spark_search import SampleSearch, record_search, search_on_sample
 from crimeclass.models._train import (
     TrainResult,
     _check_period,
@@ -226,14 +228,15 @@ def _xgb_params(pipeline: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def _encoded(name: str, data: _SparkData, train: Any,
-             config: TrainConfig) -> Iterator[tuple[Any, list[str], Any]]:
+def _encoded(name: str, data: _SparkData, train: Any, config: TrainConfig,
+             params: dict[str, Any] | None = None) -> Iterator[tuple[Any, list[str], Any]]:
     """The pipeline of ``name`` with its encoders fitted on the driver's sample, the
     encoders' column names, and every training row encoded on Spark (cached while used)."""
     spec, label = config.features, config.features.label_column
     pipeline = make_model(name, feature_catalog(spec), random_state=config.seed, n_jobs=1,
                           allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
+    pipeline.set_params(**(params or {}))  # the search's best
     cols = ["date", *data.names]
     prep = pipeline[:-1].fit(data.sample[cols], data.sample[label].to_numpy().astype(int))
     columns = [str(c) for c in prep[-1].get_feature_names_out()]
@@ -254,14 +257,15 @@ def _encoded(name: str, data: _SparkData, train: Any,
 
 
 def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int,
-             emit: EventHandler) -> _Fitted:
+             emit: EventHandler, search: SampleSearch | None = None) -> _Fitted:
     """Encoders on the driver's sample, trees on Spark, the held-out scored on the driver."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql.functions import col
     from xgboost.spark import SparkXGBClassifier
 
     t0 = time.perf_counter()  # the encoders' fit, the trees, the validation rows
-    with _encoded("xgb", data, train, config) as (pipeline, columns, rows):
+    best = search.params if search else None
+    with _encoded("xgb", data, train, config, best) as (pipeline, columns, rows):
         emit("stage", {"text": f"xgb: growing trees on Spark ({num_workers} workers, "
                                f"{len(data.X):,} rows)"})
         params = _xgb_params(pipeline)
@@ -286,36 +290,6 @@ def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int
     return fitted
 
 
-def _fit_lr(data: _SparkData, train: Any, config: TrainConfig, num_workers: int,
-            emit: EventHandler) -> _Fitted:
-    """Logistic regression with an elastic net (MLlib) on the training rows before the
-    validation rows, saved as scikit-learn's LogisticRegression with MLlib's coefficients."""
-    from pyspark.ml.classification import LogisticRegression
-    from pyspark.ml.functions import array_to_vector, vector_to_array
-    from pyspark.sql.functions import col
-
-    t0 = time.perf_counter()
-    params: dict[str, float] = {"regParam": 1e-4, "elasticNetParam": 0.5, "maxIter": 100,
-                                "tol": 1e-6}
-    with _encoded("lr", data, train, config) as (pipeline, columns, rows):
-        emit("stage", {"text": f"lr: MLlib elastic net on Spark ({len(data.X):,} rows)"})
-        vectors = rows.withColumn("v", array_to_vector(col("features")))
-        # the encoders scale the numbers: MLlib's own standardization would do it twice
-        model = LogisticRegression(
-            featuresCol="v", labelCol="label", standardization=False,
-            regParam=params["regParam"], elasticNetParam=params["elasticNetParam"],
-            maxIter=int(params["maxIter"]), tol=params["tol"]).fit(vectors.where("NOT _val"))
-        val = model.transform(vectors.where("_val")).select(
-            "label", vector_to_array(col("probability"))[1].alias("p")).toArrow()
-    est = pipeline.steps[-1][1]
-    est.coef_ = model.coefficients.toArray().reshape(1, -1)
-    est.intercept_ = np.array([model.intercept])
-    est.classes_ = np.array([0, 1])
-    est.n_features_in_ = len(columns)
-    est.n_iter_ = np.array([model.summary.totalIterations])
-    return _scored("lr", pipeline, data, config, val, params, time.perf_counter() - t0)
-
-
 def _scored(name: str, pipeline: Any, data: _SparkData, config: TrainConfig, val: Any,
             params: dict[str, Any], seconds: float) -> _Fitted:
     """A model fitted on Spark: its threshold from the validation rows scored there, the
@@ -333,7 +307,8 @@ def _scored(name: str, pipeline: Any, data: _SparkData, config: TrainConfig, val
                    trials={"engine": "spark", "params": [params]})
 
 
-def _fit_on_driver(name: str, data: _SparkData, config: TrainConfig) -> _Fitted:
+def _fit_on_driver(name: str, data: _SparkData, config: TrainConfig,
+                   search: SampleSearch | None = None) -> _Fitted:
     """A model fitted on the driver's stratified sample (every training row up to
     ``encoder_rows``): a baseline on all of it, as on one machine on the training rows; the
     neural network on its rows before the validation rows. The threshold is chosen on the
@@ -345,6 +320,7 @@ def _fit_on_driver(name: str, data: _SparkData, config: TrainConfig) -> _Fitted:
     pipeline = make_model(name, feature_catalog(config.features), random_state=config.seed,
                           allow_arrest=config.allow_arrest, min_frequency=config.min_frequency,
                           target=config.target)
+    pipeline.set_params(**(search.params if search else {}))
     t0 = time.perf_counter()
     pipeline.fit(fit_rows[cols], fit_rows[label].to_numpy().astype(int))
     val_rows = sample[late] if late.any() else sample
@@ -390,9 +366,10 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
 
 def _spark_fit(name: str) -> Callable[..., _Fitted] | None:
     """How ``name`` trains on Spark (None: on the driver, a baseline or the network)."""
-    from crimeclass.models._spark_svm import fit_svm  # it builds on this module
+    from crimeclass.models._spark_lr import fit_lr  # they build on this module
+    from crimeclass.models._spark_svm import fit_svm
 
-    return {"xgb": _fit_xgb, "lr": _fit_lr, "svm": fit_svm, "rf": fit_rf}.get(name)
+    return {"xgb": _fit_xgb, "lr": fit_lr, "svm": fit_svm, "rf": fit_rf}.get(name)
 
 
 def _fingerprint(incidents: str, data: _SparkData, label: str,
@@ -459,10 +436,11 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
         workers = num_workers or int(engine.spark.sparkContext.defaultParallelism)
         fitted = []
         for name in config.model_names():
-            emit("model", {"name": name, "title": MODELS[name].title, "trials": 1})
+            search = search_on_sample(name, data, config, emit)
             fit = _spark_fit(name)
-            one = (fit(data, train, config, workers, emit) if fit is not None
-                   else _fit_on_driver(name, data, config))
+            one = (fit(data, train, config, workers, emit, search) if fit is not None
+                   else _fit_on_driver(name, data, config, search))
+            record_search(one, search, config)
             fitted.append(one)
             emit("model_done", {"name": name, "metrics": one.entry["metrics"],
                                 "cv_mean": one.entry["cv"]["mean"],
