@@ -247,7 +247,21 @@ def _over_time(results: Path) -> list[str]:
                       f"{v['drop']:+.4f}"]
         best = " (best)" if name == m1["best_model"] else ""
         out.append(f"| {name}{best} | " + " | ".join(cells) + " |")
-    return [*out, ""]
+    return [*out, "", *_largest_drops([(h0, early), (h1, late)]), ""]
+
+
+def _largest_drops(origins: list[tuple[str, dict[str, dict[str, Any]]]]) -> list[str]:
+    """One sentence: each origin's largest drop, and the models `evaluate` flagged."""
+    parts, flagged = [], []
+    for year, rows in origins:
+        name = max(rows, key=lambda n: rows[n]["validation_drop"]["drop"])
+        drop = rows[name]["validation_drop"]
+        parts.append(f"{drop['drop']:+.4f} ({name}) on {year}")
+        flagged += [f"{n} on {year}" for n, r in rows.items() if r["validation_drop"]["flagged"]]
+    margin = origins[-1][1][next(iter(origins[-1][1]))]["validation_drop"]["margin"]
+    return [f"Largest drop from validation to the later year: {', '.join(parts)}. "
+            f"`crimeclass evaluate` flags a drop of more than {margin}: "
+            + (", ".join(flagged) if flagged else "no model on either origin") + "."]
 
 
 def _slice(s: dict[str, Any]) -> str:

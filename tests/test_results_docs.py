@@ -124,7 +124,8 @@ def test_a_run_is_copied_and_rendered_into_the_same_page(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(RESULTS, run)  # docs/results/ keeps the run folder's layout
     out = tmp_path / "docs" / "results.md"
-    assert _script().main(["--run", str(run), "--results", str(tmp_path / "docs" / "results"),
+    assert _script().main(["--run", str(run), "--earlier", str(run / "earlier"),
+                           "--results", str(tmp_path / "docs" / "results"),
                            "--out", str(out)]) == 0
     assert out.read_text() == PAGE.read_text()
     assert not list((tmp_path / "docs" / "results").rglob("*.ubj"))
