@@ -13,7 +13,7 @@ The fitted forest becomes scikit-learn's :class:`~sklearn.ensemble.RandomForestC
   ``impurityStats`` (the class counts, weighted by the bootstrap), ``rawCount``,
   ``leftChild``, ``rightChild`` and the split's feature and threshold). It is written to a
   temporary folder of Spark's file system, read back by Spark as Arrow and removed: one job,
-  where a call to the JVM per node (about 1.5 ms each) takes minutes for 100 deep trees.
+  where a call to the JVM per node would make a round trip per node.
 * Each tree is a :class:`~sklearn.tree.DecisionTreeClassifier` whose ``tree_`` is set from
   the node arrays: MLlib's node ``i`` is scikit-learn's node ``i`` (the root 0), with the
   same children, feature and threshold (both go left when ``x <= threshold``, in double
