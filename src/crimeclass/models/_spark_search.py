@@ -68,6 +68,14 @@ class SampleSearch:
         The values Optuna drew for it (``C``, ``penalty``, ...).
     rows : int
         Rows the search saw.
+    seconds : float
+        The search's time on the driver.
+    score, fold_scores : float, list of float
+        The best trial's mean score over the folds, and each fold's.
+    counts : dict
+        Trials run, complete and pruned.
+    cv_results : dict of lists
+        Every trial, as :class:`OptunaSearchCV` records them (the run's ``trials.json``).
     """
 
     params: dict[str, Any]

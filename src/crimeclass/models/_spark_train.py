@@ -10,7 +10,8 @@ feature query and pipelines of the single-machine :func:`~crimeclass.models.trai
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
   workers, stopping early on the latest tenth of the training period (a validation
   indicator column: the rows the single-machine XGBoost holds out). Logistic regression,
-  the SVM, the random forest: MLlib's, on the rows before them (``_spark_svm``, ``_spark_rf``).
+  the SVM, the random forest: MLlib's, on the rows before them (``_spark_lr``,
+  ``_spark_svm``, ``_spark_rf``).
 * The threshold is the best F1 on the validation rows, scored on Spark; the held-out
   period is collected and scored on the driver with the pipeline as saved.
 
