@@ -25,6 +25,7 @@ What carries over to MLlib (its parameters are per row, scikit-learn's per sum):
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,14 +33,13 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from crimeclass.features import feature_catalog
 from crimeclass.models._config import TrainConfig
 from crimeclass.models._cv import make_cv
 from crimeclass.models._registry import MODELS, make_model
 from crimeclass.models._search import OptunaSearchCV
-from crimeclass.models._train import _trial_event
+from crimeclass.models._train import _subsample, _trial_event
 
 __all__ = ["SampleSearch", "mllib_lr_params", "record_search", "search_on_sample"]
 
@@ -92,17 +92,6 @@ class SampleSearch:
         return self.params.get(name, default)
 
 
-def _search_rows(data: Any, config: TrainConfig) -> pd.DataFrame:
-    """The sample's rows the search sees: at most ``search_sample``, seeded, in time order
-    (as one machine draws them from its training rows)."""
-    sample = data.sample
-    n = config.search_sample
-    if n is None or len(sample) <= n:
-        return sample
-    rng = np.random.default_rng(config.seed + 1)
-    return sample.iloc[np.sort(rng.choice(len(sample), size=n, replace=False))]
-
-
 def search_on_sample(name: str, data: Any, config: TrainConfig,
                      emit: EventHandler) -> SampleSearch | None:
     """Search ``name``'s parameters on the driver's sample (None: a baseline, nothing to
@@ -113,10 +102,12 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
                    "trials": config.trials if space is not None else 1})
     if space is None:
         return None
-    rows = _search_rows(data, config)
+    # at most search_sample rows, seeded, in time order: as one machine draws its own
+    rows = _subsample(data.sample, config.search_sample, config.seed + 1)
     label, cols = config.features.label_column, ["date", *data.names]
     pipeline = make_model(name, feature_catalog(config.features), random_state=config.seed,
-                          n_jobs=1, allow_arrest=config.allow_arrest,
+                          n_jobs=config.n_jobs or os.cpu_count() or 1,
+                          allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
     search = OptunaSearchCV(pipeline, space, n_trials=config.trials,
                             cv=make_cv(config.cv, config.folds, config.seed),
