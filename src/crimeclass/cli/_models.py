@@ -43,9 +43,6 @@ class TargetChoice(StrEnum):
     arrest = "arrest"
 
 
-#: --models by default.
-
-
 class EngineChoice(StrEnum):
     """Where predict and train run."""
 
@@ -167,8 +164,7 @@ def train(
     config = TrainConfig(
         models=tuple(parse_model_names(models)) if models else None, baselines=baselines,
         cv=cv.value, folds=folds, trials=trials, since=since, until=until, holdout=holdout,
-        sample=sample,
-        search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
+        sample=sample, search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
         target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
     if allow_arrest and not as_json:
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "
