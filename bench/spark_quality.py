@@ -1,7 +1,8 @@
 """Quality on Spark against one machine: the held-out ROC AUC of each model, same rows.
 
 Trains XGBoost, logistic regression, the linear SVM and the random forest with
-``spark_train`` (local mode, the store's Parquet export) and with ``train`` (one machine,
+``spark_train`` (local mode, the store's Parquet export, made once beside the store as
+bench/spark.py makes it) and with ``train`` (one machine,
 the store) on the same window and configuration, for two seeds, and Spark once more with a
 single worker; the search runs ``--trials`` trials (on one machine over the training rows,
 on Spark over the driver's sample, which holds every training row here). Writes each
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "spark_quality.json"
+sys.path.insert(0, str(ROOT / "bench"))  # bench/spark.py's export of a store for Spark
 MODELS = ("xgb", "lr", "svm", "rf")
-
-
-def _export(store: Path, out: Path) -> Path:
-    """The store's incidents as Parquet in the canonical schema, with key and label."""
-    from crimeclass.data import Store
-    from crimeclass.engines import sql_literal
-
-    with Store(store, read_only=True) as st:
-        st.con.execute(f"COPY ({st.canonical_sql(extra=('key', 'is_index'))}) TO "
-                       f"{sql_literal(out)} (FORMAT parquet, PARTITION_BY (year))")
-    return out
 
 
 def _aucs(metrics: dict[str, Any]) -> dict[str, float]:
@@ -53,6 +45,7 @@ def main() -> None:
     from crimeclass.data import Store, sample_files
     from crimeclass.engines import spark_session
     from crimeclass.models import TrainConfig, spark_train, train
+    from spark import _export  # the store's Parquet export, beside the store
 
     with tempfile.TemporaryDirectory() as d:
         store = a.store
@@ -61,7 +54,7 @@ def main() -> None:
             with Store(store) as st:
                 for f in sample_files():
                     st.ingest_path(f)
-        parquet = _export(store, Path(d) / "incidents")
+        parquet = _export(store)
         variants: dict[str, dict[str, Any]] = {}
         for seed in (0, 1):
             config = TrainConfig(models=MODELS, trials=a.trials, folds=2, since=a.since,

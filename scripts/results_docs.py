@@ -48,9 +48,10 @@ EARLIER = "earlier"
 WINDOW_KEYS = frozenset({"run_id", "since", "until", "holdout", "versions"})
 
 
-def copy_run(run: Path, results: Path) -> None:
-    """The run's small outputs into ``results`` (emptied first), in the run's layout."""
-    missing = [f for f in (*FILES, *FOLDERS) if not (run / f).exists()]
+def copy_run(run: Path, results: Path, folders: tuple[str, ...] = FOLDERS) -> None:
+    """The run's small outputs into ``results`` (emptied first), in the run's layout: its
+    JSON and ``folders`` (the plots and cards; none for the earlier origin)."""
+    missing = [f for f in (*FILES, *folders) if not (run / f).exists()]
     if missing:
         sys.exit(f"error: {run} lacks {', '.join(missing)} (train, then `crimeclass "
                  "evaluate RUN`, before this script)")
@@ -59,22 +60,8 @@ def copy_run(run: Path, results: Path) -> None:
     for f in FILES:
         (results / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(run / f, results / f)
-    for d in FOLDERS:
+    for d in folders:
         shutil.copytree(run / d, results / d)
-
-
-def copy_earlier(run: Path, results: Path) -> None:
-    """The earlier origin's JSON (no plots, no cards) into ``results/earlier``."""
-    missing = [f for f in FILES if not (run / f).exists()]
-    if missing:
-        sys.exit(f"error: {run} lacks {', '.join(missing)} (train, then `crimeclass "
-                 "evaluate RUN`, before this script)")
-    folder = results / EARLIER
-    if folder.exists():
-        shutil.rmtree(folder)
-    for f in FILES:
-        (folder / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(run / f, folder / f)
 
 
 def _load(results: Path, name: str) -> Any:
@@ -342,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run is not None:
         copy_run(args.run, args.results)
     if args.earlier is not None:
-        copy_earlier(args.earlier, args.results)
+        copy_run(args.earlier, args.results / EARLIER, folders=())  # its JSON only
     page = render(args.results, args.out, args.peers)
     if args.check:
         if not args.out.exists() or args.out.read_text() != page:
