@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from crimeclass.data._reasons import Reason
+
 __all__ = ["IngestAccount", "Status", "total"]
 
 #: What became of a source: stored; failed (nothing of it stored); interrupted by Ctrl-C
@@ -55,6 +57,12 @@ class IngestAccount:
         if not self.balanced:
             raise AssertionError(f"account of {self.source} does not add up: {self.to_dict()}")
         return self
+
+    @property
+    def appended_only(self) -> bool:
+        """Whether the ingest only added rows (deleted none: nothing for a vacuum to reclaim)."""
+        return not (self.updated or self.unchanged
+                    or self.quarantine_reasons.get(Reason.DUPLICATE_ID))
 
     @property
     def rows_per_second(self) -> float:

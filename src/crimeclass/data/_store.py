@@ -40,7 +40,6 @@ import pyarrow as pa
 from crimeclass.data._account import IngestAccount
 from crimeclass.data._errors import EmptyStoreError, StoreError
 from crimeclass.data._ingest import STORED, IngestOptions, ingest
-from crimeclass.data._reasons import Reason
 from crimeclass.data._schema import COLUMNS
 from crimeclass.data.sources._base import Source
 from crimeclass.data.sources._files import open_source
@@ -176,6 +175,26 @@ class Store:
         """Close the connection."""
         self.con.close()
 
+    def checkpoint(self, *, vacuum: bool = True) -> None:
+        """Write what was committed into the database file (DuckDB's ``CHECKPOINT``).
+
+        ``vacuum=False`` skips the vacuum, which reclaims deleted rows but also merges
+        the partly filled row groups that each statement leaves, rewriting them (1.2-2
+        CPU s on 1.7M rows): after a write that deleted nothing there is nothing to
+        reclaim, and the merge is left to a later checkpoint. Another connection being
+        busy is no error: DuckDB then checkpoints later.
+        """
+        con = self.con
+        if not vacuum:
+            con.execute("SET max_vacuum_tasks = 0")
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
+        finally:
+            if not vacuum:
+                con.execute("RESET max_vacuum_tasks")
+
     def _scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
@@ -294,25 +313,14 @@ class Store:
                  account.quarantined, json.dumps(account.to_dict())])
             if before_commit is not None:
                 before_commit(con, account)
-            appended_only = not (account.updated or account.unchanged
-                                 or account.quarantine_reasons.get(Reason.DUPLICATE_ID))
-            if appended_only:
-                # Nothing was deleted, so there is nothing for the checkpoint's vacuum to
-                # reclaim, but it would still merge the partly filled row groups that each
-                # statement leaves, rewriting them (1.2-2 CPU s on 1.7M rows): skip it for
-                # the checkpoint that follows, then restore the setting.
+            if account.appended_only:  # a checkpoint at the commit skips the vacuum too
                 con.execute("SET max_vacuum_tasks = 0")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        if appended_only:
-            try:
-                con.execute("CHECKPOINT")
-            except duckdb.Error:  # another connection is busy: DuckDB checkpoints later
-                pass
-            finally:
-                con.execute("RESET max_vacuum_tasks")
+        if account.appended_only:
+            self.checkpoint(vacuum=False)
         return account
 
     # --------------------------------------------------------------- read

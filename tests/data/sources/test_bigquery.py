@@ -165,6 +165,25 @@ def test_a_second_run_reads_only_the_rows_updated_since_the_first(server, file_s
     assert (third["read"], third["cursor"]) == (0, later.isoformat())
 
 
+def test_a_run_ends_checkpointed_with_the_vacuum_setting_as_it_was(server, tmp_path):
+    # the run's last write (its cursor) goes into the database file at once; after a
+    # run that only appended, that checkpoint skips the vacuum as each part's did
+    path = tmp_path / "bq.duckdb"
+    wal = tmp_path / "bq.duckdb.wal"
+    with Store(path) as st:
+        default = st.con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()
+        first = run(st, server)
+        assert all(a.appended_only for a in first.accounts)
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert st.con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall() == default
+    server.table = updated(server.table, [5], newest(server.table) + timedelta(days=1))
+    with Store(path) as st:
+        second = run(st, server)
+        assert not second.accounts[0].appended_only  # an update: its checkpoint vacuums
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert st.con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall() == default
+
+
 class Stop(Exception):
     pass
 

@@ -146,6 +146,9 @@ def ingest_bigquery(store: Store, row_filter: RowFilter | None = None, *,
                default=None)
     run.cursor = high
     _in_transaction(con, lambda: _finish(con, run.url, run.scope, high))
+    # the parts were checkpointed as they were stored; this writes the cursor, and skips
+    # the vacuum as their checkpoints did when no part deleted a row
+    store.checkpoint(vacuum=not all(a.appended_only for a in run.accounts))
     return run
 
 
