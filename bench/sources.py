@@ -25,7 +25,7 @@ and each one's median run is compared). Two sizes show whether peak memory grows
     python bench/sources.py                     # both sizes, ~5 minutes on 2 cores
     python bench/sources.py --sizes 1           # the smaller size only
     python bench/sources.py --only bigquery --years 2012-2017 \
-        --out bench/results/sources_bigquery_1.7m.json   # ~1.7M rows
+        --out bench/results/sources_bigquery.json   # 267,792 and 1,718,685 rows
 """
 
 from __future__ import annotations
