@@ -116,6 +116,7 @@ bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/train.py --data $(DATA)
 	$(BIN)/python bench/features.py --data $(DATA)
 	$(BIN)/python bench/online.py --data $(DATA)
+	$(BIN)/python bench/growth.py --data $(DATA)
 
 peers: $(STAMP) ## crimeclass's best against LightGBM, XGBoost and FLAML, after make results (35 min)
 	$(BIN)/python bench/peers.py --store $(RESULTS)/real_2012_2017.duckdb --run $$(ls -d $(RESULTS)/runs/*/ | head -1) --lgbm-trials 8
