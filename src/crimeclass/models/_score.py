@@ -152,10 +152,10 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
     con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE _rows AS {rows}")
     sums = (table_history_sums(con, spec, table="_rows", temp=temp)
             if "history" in spec.groups else None)
-    features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
-                           table="_rows", history_from=sums, ordered=False)
     # ordered=False: the features in any order, sorted once below (their own ORDER BY,
     # by date and key, was a second sort of every feature: a fifth of predict's time)
+    features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
+                           table="_rows", history_from=sums, ordered=False)
     names = [f.name for f in feature_catalog(spec)]
     days = (f"CAST(least({float(spec.lookback_days)}, date_diff('day', c.since, f.date)) "
             "AS FLOAT) AS history_days")
