@@ -206,3 +206,24 @@ def test_the_metrics_count_each_incident_scored_and_rejected(client, keys, recor
     assert delta['crimeclass_scores_total{decision="positive"}'] == sum(decisions)
     assert delta['crimeclass_scores_total{decision="negative"}'] == 30 - sum(decisions)
     assert delta["crimeclass_incidents_rejected_total"] == 1
+
+
+def test_reasons_from_the_tabled_contributions_are_xgboosts_own(xgb_run, history_store,
+                                                                records):
+    import dataclasses
+
+    from crimeclass.serve._incidents import validate_records
+    from crimeclass.serve._scoring import load_serving
+
+    serving = load_serving(xgb_run, history_store, model="xgb")
+    assert serving.tables is not None  # built once, when the model is loaded
+    plain = dataclasses.replace(serving, tables=None)  # XGBoost's pred_contribs
+    recs = records[:80]
+    ours = serving.score(validate_records(recs), len(recs))
+    theirs = plain.score(validate_records(recs), len(recs))
+    assert [r["probability"] for r in ours] == [r["probability"] for r in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        assert [x["feature"] for x in a["reasons"]] == [x["feature"] for x in b["reasons"]]
+        assert [x["value"] for x in a["reasons"]] == [x["value"] for x in b["reasons"]]
+        np.testing.assert_allclose([x["contribution"] for x in a["reasons"]],
+                                   [x["contribution"] for x in b["reasons"]], atol=1e-5)

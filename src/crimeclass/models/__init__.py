@@ -13,7 +13,11 @@ from crimeclass.models._calibration import (
     run_calibration,
 )
 from crimeclass.models._config import TrainConfig
-from crimeclass.models._contrib import score_with_reasons, top_contributions
+from crimeclass.models._contrib import (
+    contribution_tables,
+    score_with_reasons,
+    top_contributions,
+)
 from crimeclass.models._cv import CVKind, TimeOrderedSplit, check_folds, make_cv
 from crimeclass.models._errors import (
     ModelOptionError,
@@ -91,6 +95,7 @@ from crimeclass.models._spark_predict import SparkPredictResult, spark_predict
 from crimeclass.models._spark_train import SPARK_MODELS, spark_train
 from crimeclass.models._stack import TimeStackClassifier
 from crimeclass.models._train import TrainResult, train
+from crimeclass.models._treeshap import TreeShap
 from crimeclass.models._window import Window, complete_years, period_text, resolve_window
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
@@ -105,6 +110,8 @@ __all__ = [
     "online_features_many",
     "top_contributions",
     "score_with_reasons",
+    "contribution_tables",
+    "TreeShap",
     "verify_run",
     "sign_run",
     "manifest_sha256",

@@ -1,4 +1,4 @@
-"""The features that pushed a score most: XGBoost's own contributions (exact tree SHAP).
+"""The features that pushed a score most: XGBoost's exact tree SHAP contributions.
 
 One function, shared by whoever explains single scores (the scoring service); the
 evaluation's plots compute the same contributions over many rows.
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from crimeclass.models._run import LoadedModel
+from crimeclass.models._treeshap import TreeShap
 
-__all__ = ["score_with_reasons", "top_contributions"]
+__all__ = ["contribution_tables", "score_with_reasons", "top_contributions"]
 
 
 def _feature_of(column: str) -> str:
@@ -59,10 +60,21 @@ def top_contributions(model: LoadedModel, frame: pd.DataFrame, k: int = 3
     return score_with_reasons(model, frame, k)[1]
 
 
-def score_with_reasons(model: LoadedModel, frame: pd.DataFrame, k: int = 3
+def contribution_tables(model: LoadedModel) -> TreeShap | None:
+    """The model's leaf contributions tabled (:class:`~crimeclass.models.TreeShap`), for a
+    caller that explains many requests' rows (:func:`score_with_reasons`); None for a
+    model that is not XGBoost's, or whose tables would not fit."""
+    est = _xgb(model)
+    return None if est is None else est.tree_shap()
+
+
+def score_with_reasons(model: LoadedModel, frame: pd.DataFrame, k: int = 3,
+                       tables: TreeShap | None = None
                        ) -> tuple[np.ndarray, list[list[dict[str, Any]]] | None]:
     """:meth:`LoadedModel.predict_proba` and :func:`top_contributions` of the rows, the
-    pipeline's encoding computed once (the pipeline's own steps, so the same numbers)."""
+    pipeline's encoding computed once (the pipeline's own steps, so the same numbers).
+    With the model's :func:`contribution_tables`, the contributions come from them (the
+    same values within float32 rounding, about 15 times faster)."""
     est = _xgb(model)
     if est is None or not len(frame):
         return model.predict_proba(frame), None
@@ -74,7 +86,7 @@ def score_with_reasons(model: LoadedModel, frame: pd.DataFrame, k: int = 3
     # rows); the numbers are the same
     with xgboost.config_context(nthread=1):
         p = np.asarray(est.predict_proba(encoded)[:, 1], dtype=np.float64)
-        contrib = np.asarray(est.predict_contributions(encoded))
+        contrib = np.asarray(est.predict_contributions(encoded, tables))
     names = ([_feature_of(str(c)) for c in encoded.columns] if hasattr(encoded, "columns")
              else [f"x{i}" for i in range(contrib.shape[1])])
     return p, _top(contrib, names, frame, k)

@@ -4,8 +4,10 @@ A request is scored as ``crimeclass predict`` scores a file of the same incident
 the same history store: validated by the data layer (:mod:`._incidents`), the features
 from the online index (:func:`~crimeclass.models.online_features`, the same values as
 the batch query), the model's probabilities, decisions and, for XGBoost, the three
-features that moved each score most. A request holding an incident the store holds
-already is scored by the batch query itself (:func:`~crimeclass.models.score`).
+features that moved each score most (tree SHAP from the model's leaf contributions,
+tabled when the model is loaded: :class:`~crimeclass.models.TreeShap`). A request
+holding an incident the store holds already is scored by the batch query itself
+(:func:`~crimeclass.models.score`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from crimeclass.models import (
     Features,
     LoadedModel,
     Run,
+    TreeShap,
+    contribution_tables,
     held_keys,
     incident_features,
     online_features_many,
@@ -47,6 +51,7 @@ class Serving:
     history: History
     loaded_at: dt.datetime
     calibration: Any = None  # models.Calibration from the run's validation data, if any
+    tables: TreeShap | None = None  # the model's leaf contributions, for the reasons
 
     def describe(self) -> dict[str, Any]:
         """The model's part of every answer."""
@@ -88,7 +93,7 @@ class Serving:
               which: list[int], feats: Features) -> None:
         """The scores of ``feats`` (the rows of ``requests``, one after the other) into the
         results of the requests at ``which``."""
-        p, reasons = score_with_reasons(self.model, feats.frame)
+        p, reasons = score_with_reasons(self.model, feats.frame, tables=self.tables)
         decision = p >= self.model.threshold
         calibrated: list[float | None] = (
             [float(c) for c in self.calibration.transform(p)] if self.calibration is not None
@@ -163,7 +168,8 @@ def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = 
     if history is None or history.spec != loaded.spec:
         history = History(Path(store), loaded.spec)
     return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC),
-                   calibration=run_calibration(run, loaded.name))
+                   calibration=run_calibration(run, loaded.name),
+                   tables=contribution_tables(loaded))
 
 
 def models_doc(serving: Serving) -> dict[str, Any]:
