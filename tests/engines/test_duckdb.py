@@ -80,3 +80,23 @@ def test_missing_or_empty_store_names_the_ingest_command(tmp_path, make):
         Store(path).close()
     with pytest.raises(EmptyStoreError, match="crimeclass ingest"):
         DuckDBEngine.open_store(path)
+
+
+def test_a_prepared_statement_reads_the_tables_registered_since():
+    import duckdb
+
+    from crimeclass.engines import prepared
+
+    con = connect()
+    try:
+        sql = "SELECT sum(a) AS s FROM _t"
+        for values, total in (([1, 2, 3], 6), ([10, 20], 30)):
+            con.register("_t", pa.table({"a": values}))
+            assert prepared(con, sql).fetchall() == [(total,)]
+            con.unregister("_t")
+        con.register("_t", pa.table({"a": [1, 2, 3]}))
+        assert prepared(con, "SELECT max(a) FROM _t").fetchall() == [(3,)]  # its own
+        with pytest.raises(duckdb.BinderException, match="nope"):
+            prepared(con, "SELECT nope FROM _t")
+    finally:
+        con.close()

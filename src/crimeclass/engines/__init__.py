@@ -7,7 +7,7 @@ Parquet export. Both answer the :class:`Engine` protocol that
 :mod:`crimeclass.explore` and :mod:`crimeclass.features` take.
 """
 
-from crimeclass.engines._duckdb import DuckDBEngine
+from crimeclass.engines._duckdb import DuckDBEngine, prepared
 from crimeclass.engines._engine import Engine
 from crimeclass.engines._errors import EngineError
 from crimeclass.engines._memory import release_memory
@@ -38,6 +38,7 @@ __all__ = [
     "EngineError",
     "SparkEngine",
     "apply_settings",
+    "prepared",
     "attach",
     "check_incident_schema",
     "conform",

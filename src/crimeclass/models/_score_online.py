@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from crimeclass.engines import prepared
 from crimeclass.features import FeatureSpec, HistoryIndex, feature_sql
 from crimeclass.features._sql import history_rows_sql
 from crimeclass.models._score import HISTORY_GAP_DAYS, Features, _input_table
@@ -174,8 +175,10 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
     table, real_keys, starts = _combined(groups)
     con.register("_online_rows", table)
     try:
-        hist = con.sql(history_rows_sql(spec, table="_online_rows", hashed=True)
-                       ).to_arrow_table()
+        # prepared once per connection: DuckDB's planning of the feature statement cost
+        # more than running it over a request's rows
+        hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True)
+                        ).to_arrow_table()
         hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
         history = None
         if "history" in spec.groups:
@@ -184,9 +187,9 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
         years = _years(hist.column("_us").to_numpy())
         features = feature_sql(spec, years=years, labeled_only=False, table="_online_rows",
                                history_from=history)
-        data = con.sql(f"SELECT r.id, f.*, CAST(0 AS FLOAT) AS history_days "
-                       f"FROM ({features}) AS f JOIN _online_rows AS r USING (key) "
-                       "ORDER BY f.key").to_arrow_table()
+        data = prepared(con, f"SELECT r.id, f.*, CAST(0 AS FLOAT) AS history_days "
+                        f"FROM ({features}) AS f JOIN _online_rows AS r USING (key) "
+                        "ORDER BY f.key").to_arrow_table()
     finally:
         for name in ("_online_rows", "_online_sums"):
             con.unregister(name)

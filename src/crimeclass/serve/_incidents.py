@@ -33,6 +33,7 @@ from crimeclass.data._labels import iucr_table, lookup_sql
 from crimeclass.data._reconcile import STORED, derived_key
 from crimeclass.data._schema import DATE_FORMATS, RAW_SCHEMA
 from crimeclass.data.sources import soda_batch
+from crimeclass.engines import prepared
 
 __all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_connections",
            "connection", "raw_records", "validate_batch", "validate_batches",
@@ -231,7 +232,7 @@ def _validated(table: pa.Table, n: int) -> list[Validated]:
     with connection() as con:
         con.register("_batch", table)
         try:
-            out = con.sql("SELECT * FROM _validated").to_arrow_table()
+            out = prepared(con, "SELECT * FROM _validated").to_arrow_table()
         finally:
             con.unregister("_batch")
     return _split(out, n)
