@@ -41,6 +41,25 @@ def test_codes_are_ranks_missing_is_nan_and_unseen_is_minus_two():
     assert list(codes.get_feature_names_out()) == ["c"]
 
 
+def test_the_lookup_made_by_fit_is_not_saved_but_made_again_on_loading():
+    import pickle
+
+    import skops.io as sio
+
+    codes = CategoryCodes().fit(pd.DataFrame({"c": ["b", "a"]}, dtype=object))
+    rows = pd.DataFrame({"c": ["a", "b", "q"]}, dtype=object)
+    before = dict(codes.__dict__)
+    first = codes.transform(rows)
+    assert codes.__dict__.keys() == before.keys()  # transform changes nothing
+    assert "_indexes" not in codes.__getstate__()
+    skops = sio.loads(sio.dumps(codes), trusted=[CategoryCodes])
+    for loaded in (pickle.loads(pickle.dumps(codes)), skops):
+        assert "_indexes" in loaded.__dict__
+        np.testing.assert_array_equal(loaded.transform(rows), first)
+    codes.fit(pd.DataFrame({"c": ["q", "b"]}, dtype=object))  # a = unseen now, q = 1
+    np.testing.assert_array_equal(codes.transform(rows)[:, 0], [CategoryCodes.UNSEEN, 0, 1])
+
+
 @pytest.mark.parametrize("encoder", [
     pytest.param(lambda: OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                         encoded_missing_value=-1, min_frequency=50),

@@ -80,6 +80,7 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         self.categories_ = [np.sort(pd.unique(_present(frame.iloc[:, j])).astype(str))
                             for j in range(frame.shape[1])]
+        self._make_indexes()
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -88,9 +89,9 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             raise FeaturesError(f"CategoryCodes was fitted on {self.n_features_in_} columns, "
                                 f"got {frame.shape[1]}", option="X", value=frame.shape[1])
         out = np.empty(frame.shape, dtype=np.float32)
-        for j, vocab in enumerate(self.categories_):
+        for j in range(len(self.categories_)):
             col = frame.iloc[:, j]
-            index = pd.Index(vocab)
+            index = self._index(j)
             if isinstance(col.dtype, pd.CategoricalDtype):  # look up each category once
                 codes = col.cat.codes.to_numpy()
                 # a column with no category at all (all missing: the years before the
@@ -106,6 +107,28 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             values[missing] = np.nan
             out[:, j] = values
         return out
+
+    def _make_indexes(self) -> None:
+        """Each column's categories as an index with its hash table, made when fitted
+        or loaded, not saved with the model (a service's requests of a few rows:
+        building the index of 30,000 blocks cost more than the rest of their encoding)."""
+        self._indexes = [pd.Index(c) for c in self.categories_]
+        for index, c in zip(self._indexes, self.categories_, strict=True):
+            index.get_indexer(c[:1])  # builds the hash table now
+
+    def _index(self, j: int) -> pd.Index:
+        indexes = self.__dict__.get("_indexes")
+        return indexes[j] if indexes is not None else pd.Index(self.categories_[j])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_indexes", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "categories_" in state:
+            self._make_indexes()
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self.feature_names_in_, dtype=object)
