@@ -35,6 +35,8 @@ def test_the_tables_of_the_pipeline_give_xgboosts_contributions(xy, holdout_xy, 
     assert ours.shape == theirs.shape == (len(encoded), len(encoded.columns))
     np.testing.assert_allclose(ours, theirs, atol=ATOL, rtol=0)
     assert np.abs(theirs).max() > 0.1  # not a comparison of zeros
+    assert len(encoded) > 3 * 256  # blocks of rows on three threads: the same values
+    np.testing.assert_array_equal(est.predict_contributions(encoded, tables, threads=3), ours)
     # each row's contributions and the bias add up to its log-odds, as XGBoost's do
     first = xgboost.DMatrix(encoded.to_numpy(np.float32)[:1],
                             feature_names=[str(c) for c in encoded.columns])

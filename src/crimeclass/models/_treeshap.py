@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,16 +102,32 @@ class TreeShap:
                                            self.feature, self.low, self.high,
                                            self.missing_ok, self.table))
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Each row's SHAP value of each column (log-odds), for the rows of ``X`` as
-        XGBoost reads them (float32, NaN missing)."""
+        XGBoost reads them (float32, NaN missing); blocks of rows on up to ``threads``
+        threads (the kernel releases the GIL)."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} columns, got {X.shape}")
+        n = X.shape[0]
         columns = np.ascontiguousarray(X.T)  # a column's rows side by side
-        out = np.zeros((self.n_features, X.shape[0]), dtype=np.float64)
-        _kernels()[1](columns, self.leaf_path, self.leaf_depth, self.leaf_table, self.feature,
-                      self.low, self.high, self.missing_ok, self.table, out, BLOCK_ROWS)
+        out = np.zeros((self.n_features, n), dtype=np.float64)
+        kernel = _kernels()[1]
+
+        def part(start: int, stop: int) -> None:
+            kernel(columns, self.leaf_path, self.leaf_depth, self.leaf_table, self.feature,
+                   self.low, self.high, self.missing_ok, self.table, out, BLOCK_ROWS,
+                   start, stop)
+
+        blocks = -(-n // BLOCK_ROWS)
+        threads = max(1, min(threads, blocks))
+        if threads == 1:
+            part(0, n)
+        else:  # whole blocks per thread, each writing its own rows of ``out``
+            step = -(-blocks // threads) * BLOCK_ROWS
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(part, range(0, n, step), [min(n, a + step)
+                                                        for a in range(0, n, step)]))
         return out.T
 
 
@@ -186,11 +203,10 @@ def _kernels() -> tuple[Any, Any]:
 
     @njit(cache=False, nogil=True)
     def rows(columns, path_start, depth, table_start, feature,  # type: ignore[no-untyped-def]
-             low, high, missing_ok, table, out, block):
-        n = columns.shape[1]
+             low, high, missing_ok, table, out, block, start, stop):
         pattern = np.zeros(block, dtype=np.int64)
-        for a in range(0, n, block):
-            b = min(n, a + block)
+        for a in range(start, stop, block):
+            b = min(stop, a + block)
             for leaf in range(depth.shape[0]):
                 d, p, t = depth[leaf], path_start[leaf], table_start[leaf]
                 pattern[:b - a] = 0

@@ -180,20 +180,22 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         check_is_fitted(self)
         return TreeShap.from_booster(self.booster_, self.best_iteration_ + 1)
 
-    def predict_contributions(self, X: Any, tables: TreeShap | None = None) -> np.ndarray:
+    def predict_contributions(self, X: Any, tables: TreeShap | None = None,
+                              threads: int = 1) -> np.ndarray:
         """SHAP values (XGBoost's exact tree contributions), one column per input.
 
         The rows go through the same checks and filling of missing numbers as
         :meth:`predict_proba`; the bias column XGBoost appends is left out. With the
         model's ``tables`` (:meth:`tree_shap`), the same values (within float32
-        rounding) from a table lookup per leaf instead of XGBoost's walk of every path.
+        rounding) from a table lookup per leaf instead of XGBoost's walk of every path,
+        on up to ``threads`` threads.
         """
         import xgboost
 
         check_is_fitted(self)
         X, _ = self._check_X(X, reset=False)
         if tables is not None:
-            return tables.contributions(_filled(X, self.fill_missing))
+            return tables.contributions(_filled(X, self.fill_missing), threads)
         contrib = self.booster_.predict(
             xgboost.DMatrix(_filled(X, self.fill_missing), feature_names=_names(X)),
             pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1))
