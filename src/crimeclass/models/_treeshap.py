@@ -37,7 +37,7 @@ MAX_TABLE_BYTES = 1 << 29  # 512 MiB: a leaf's table has 2^d rows (d, its path's
 BLOCK_ROWS = 256  # rows taken through all leaves at once (their features stay in cache)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TreeShap:
     """The tabled contributions of an XGBoost model's leaves.
 
