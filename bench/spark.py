@@ -20,7 +20,8 @@ one 8-core machine): 1M rows 51.8 s with 1 worker, 37.5 s with 4, against 12.7 s
 10M rows 511 s with 1 worker, 126 s with 8.
 
 Run: ``python bench/spark.py --data ../shared/data --rows 1000000 [--methods ...]`` for each
-of 1M, 4M, 8M (and 16M where memory allows). Results: bench/results/spark.json.
+of 1M, 4M, 8M (and 16M where memory allows). Results: bench/results/spark.json, a key per
+row count (and ``--driver-memory`` where set); a later run of some methods keeps the others.
 """
 
 from __future__ import annotations
@@ -188,14 +189,18 @@ def main() -> None:
 
         a.store = scale_store(a.data, a.rows)
     runs = ROOT / "bench" / "data" / "spark-runs"
-    entry: dict[str, Any] = {"store": str(a.store), "driver_memory": a.driver_memory,
-                             "load_before": os.getloadavg()[0],
-                             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # the methods of an earlier run of the same key are kept; each method says when it ran
+    entry: dict[str, Any] = results.get(key) or {
+        "store": str(a.store), "driver_memory": a.driver_memory,
+        "load_before": os.getloadavg()[0],
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     for method in a.methods.split(","):
-        entry[method] = _run(method, a.store, runs, a.limit, a.driver_memory)
+        started = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   "load_before": os.getloadavg()[0]}
+        entry[method] = {**started, **_run(method, a.store, runs, a.limit, a.driver_memory)}
         print(method, json.dumps(entry[method]), flush=True)
     _ratios(entry)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[key] = entry
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
