@@ -45,6 +45,23 @@ def test_regularization_is_searched(xy, features):
     assert len({p["C"] for p in s.cv_results_["trial_params"]}) == 6
 
 
+def test_the_first_trial_is_the_familys_defaults(xy, features):
+    X, y = xy
+    start = MODELS["xgb"].start
+    s = _search(features, name="xgb", n_trials=2, start=start).fit(X, y)
+    assert s.cv_results_["trial_params"][0] == start
+    assert s.cv_results_["trial_params"][1] != start  # then the sampler's own draws
+    defaults = make_model("xgb", features).named_steps["model"].get_params()
+    assert all(defaults[k] == v for k, v in start.items())  # the defaults, exactly
+
+
+def test_xgboosts_learning_rate_is_the_familys_not_searched(xy, features):
+    X, y = xy
+    s = _search(features, name="xgb", n_trials=3).fit(X, y)
+    assert not any("learning_rate" in p for p in s.cv_results_["trial_params"])
+    assert s.best_estimator_.named_steps["model"].learning_rate == 0.1
+
+
 def test_bad_trials_are_pruned_after_the_first_fold(xy, features):
     X, y = xy
     s = _search(features, name="xgb", n_trials=12, cv=TimeOrderedSplit(3)).fit(X, y)

@@ -93,6 +93,10 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         Seeds the TPE sampler.
     on_trial : callable, optional
         Called after every trial as ``on_trial(done, n_trials, state, value)``.
+    start : dict, optional
+        Values for ``param_space``'s draws (``{"max_depth": 8, ...}``) tried first: the
+        estimator's own defaults, so that the search's best is never below them on
+        its folds.
 
     Attributes
     ----------
@@ -123,7 +127,8 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                  n_trials: int = 20, cv: Any = 3, scoring: Scoring = "roc_auc",
                  timeout: float | None = None, pruning: bool = True, refit: bool = True,
                  random_state: int = 0,
-                 on_trial: Callable[[int, int, str, float | None], None] | None = None) -> None:
+                 on_trial: Callable[[int, int, str, float | None], None] | None = None,
+                 start: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.param_space = param_space
         self.n_trials = n_trials
@@ -134,6 +139,7 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         self.refit = refit
         self.random_state = random_state
         self.on_trial = on_trial
+        self.start = start
 
     def _folds(self, X: Any, y: Any) -> tuple[np.ndarray, list[Any]]:
         """Check the parameters and the target; the 0/1 target and the checked folds."""
@@ -169,6 +175,8 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                 direction="maximize", pruner=pruner,
                 sampler=optuna.samplers.TPESampler(seed=self.random_state,
                                                    n_startup_trials=min(10, n_trials)))
+            if self.start and self.param_space is not None:
+                study.enqueue_trial(dict(self.start))
             study.optimize(objective, n_trials=n_trials, timeout=self.timeout,
                            callbacks=[after])
         return study

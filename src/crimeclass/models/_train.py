@@ -203,7 +203,7 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
         pipeline, family.space, n_trials=n_trials, cv=make_cv(config.cv, config.folds,
                                                               config.seed),
         scoring=config.scoring, timeout=config.timeout, refit=False, random_state=config.seed,
-        on_trial=functools.partial(_trial_event, emit, name))
+        on_trial=functools.partial(_trial_event, emit, name), start=family.start)
     t0 = time.perf_counter()
     search.fit(data.Xs, data.ys)
     t_search = time.perf_counter() - t0
