@@ -118,8 +118,9 @@ bench: $(STAMP) ## run the benchmarks (minutes; figures into bench/results/)
 	$(BIN)/python bench/online.py --data $(DATA)
 	$(BIN)/python bench/growth.py --data $(DATA)
 
-peers: $(STAMP) ## crimeclass's best against LightGBM, XGBoost and FLAML, after make results (35 min)
+peers: $(STAMP) ## crimeclass's best against LightGBM, XGBoost and FLAML, after make results (40 min)
 	$(BIN)/python bench/peers.py --store $(RESULTS)/real_2012_2017.duckdb --run $$(ls -d $(RESULTS)/runs/*/ | head -1) --lgbm-trials 8
+	$(BIN)/python bench/xgb_default.py --store $(RESULTS)/real_2012_2017.duckdb
 	$(BIN)/python scripts/results_docs.py
 
 lock: ## re-pin constraints.txt from a fresh environment
