@@ -107,7 +107,12 @@ def config_of_run(run: Any) -> TrainConfig:
 def read_split(store: Path, config: TrainConfig) -> Split:
     """The frame ``crimeclass train`` reads for ``config``, split as it splits it."""
     feats = feature_catalog(config.features)
-    data = _read_data(store, config, [f.name for f in feats], lambda kind, info: None)
+    return split_of(_read_data(store, config, [f.name for f in feats], lambda kind, info: None),
+                    feats)
+
+
+def split_of(data: Any, feats: list[Any]) -> Split:
+    """The train code's frame (``_read_data``), its categories as pandas categories."""
     cats = [f.name for f in feats if f.kind in ("category", "high_cardinality")]
     X, Xh = data.X.drop(columns="date"), data.Xh.drop(columns="date")
     X, Xh = X.copy(), Xh.copy()
@@ -178,7 +183,8 @@ def xgb_default(s: Split, args: argparse.Namespace) -> Fitted:
 
     t0 = time.perf_counter()
     model = xgboost.XGBClassifier(enable_categorical=True, n_jobs=args.n_jobs).fit(s.X, s.y)
-    return Fitted(model.predict_proba(s.Xh)[:, 1], time.perf_counter() - t0, {})
+    return Fitted(model.predict_proba(s.Xh)[:, 1], time.perf_counter() - t0,
+                  {"trees": model.get_booster().num_boosted_rounds()})
 
 
 def flaml(s: Split, args: argparse.Namespace) -> Fitted:

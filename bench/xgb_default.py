@@ -39,6 +39,7 @@ import numpy as np
 from crimeclass.features import feature_catalog
 from crimeclass.models import TrainConfig, make_model, roc_auc
 from crimeclass.models._persist import versions
+from crimeclass.models._target import fit_rows
 from crimeclass.models._train import _read_data
 
 HERE = Path(__file__).resolve().parent
@@ -70,25 +71,26 @@ def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any],
             "trees_kept": model.best_iteration_ + 1, "roc_auc": round(float(roc_auc(data.yh, p)),
                                                                       4),
             "params": {k.removeprefix("model__"): v for k, v in params.items()},
-            "quantized_matrix_s": quantized_matrix_s(model, Xt)}
+            "quantized_matrix_s": quantized_matrix_s(model, Xt, data.y)}
 
 
-def quantized_matrix_s(model: Any, Xt: Any) -> float:
+def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray) -> float:
     """Seconds to build XGBoost's quantized matrix of the training rows, as ``fit`` does."""
     import xgboost
 
-    n_fit = len(Xt) - int(np.ceil(model.validation_fraction * len(Xt)))
+    n_fit = fit_rows(y, model.validation_fraction, model.early_stopping_rounds)
     X = model._check_X(Xt, reset=False)[0]
     t0 = time.perf_counter()
-    xgboost.QuantileDMatrix(model._batches(X, np.zeros(len(X), np.float32), 0, n_fit),
+    xgboost.QuantileDMatrix(model._batches(X, y, 0, n_fit),
                             max_bin=model.max_bin, nthread=model.n_jobs)
     return round(time.perf_counter() - t0, 1)
 
 
-def library_fit(store: Path, config: TrainConfig, n_jobs: int) -> dict[str, Any]:
-    split = peers.read_split(store, config)
+def library_fit(data: Any, feats: list[Any], n_jobs: int) -> dict[str, Any]:
+    split = peers.split_of(data, feats)
     fitted = peers.xgb_default(split, argparse.Namespace(n_jobs=n_jobs))
-    return {"fit_s": round(fitted.seconds, 1), "trees_grown": 100, "trees_kept": 100,
+    trees = fitted.detail["trees"]
+    return {"fit_s": round(fitted.seconds, 1), "trees_grown": trees, "trees_kept": trees,
             "roc_auc": round(float(roc_auc(split.yh, fitted.p)), 4),
             "params": {"enable_categorical": True}}
 
@@ -96,10 +98,10 @@ def library_fit(store: Path, config: TrainConfig, n_jobs: int) -> dict[str, Any]
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(models=("xgb",), since=args.since, until=args.until,
                          holdout=args.holdout)
-    out: dict[str, Any] = {"library": library_fit(args.store, config, args.n_jobs)}
-    print("library", out["library"], flush=True)
     feats = feature_catalog(config.features)
     data = _read_data(args.store, config, [f.name for f in feats], lambda kind, info: None)
+    out: dict[str, Any] = {"library": library_fit(data, feats, args.n_jobs)}
+    print("library", out["library"], flush=True)
     tuned = tuned_params(args.run_metrics)
     for name, params in (("crimeclass", {}), ("tuned", tuned),
                          ("tuned_lr_0.1", {**tuned, "model__learning_rate": 0.1})):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crimeclass.models._errors import ModelOptionError
-from crimeclass.models._target import BinaryPredictMixin, binary_target
+from crimeclass.models._target import BinaryPredictMixin, binary_target, fit_rows
 
 __all__ = ["EarlyStoppingLGBMClassifier", "import_lightgbm"]
 
@@ -132,12 +131,9 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
         cats = self._categories()
         X = self._missing(X)
         params = self._train_params()
-        n_val = math.ceil(self.validation_fraction * len(y01))
-        n_fit = len(y01) - n_val
-        stop = bool(n_val and self.early_stopping_rounds and n_fit > 0
-                    and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2)
-        if not stop:  # too few rows (or one class) to hold any out: every tree, every row
-            n_fit = len(y01)
+        # too few rows (or one class) to hold any out: every tree, every row
+        n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds)
+        stop = n_fit < len(y01)
         train = lgb.Dataset(X[:n_fit], label=y01[:n_fit], categorical_feature=cats,
                             params={"max_bin": self.max_bin, "verbosity": -1})
         if stop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from sklearn.utils.validation import assert_all_finite, column_or_1d
 
 from crimeclass.models._errors import TrainingDataError
 
-__all__ = ["BinaryPredictMixin", "binary_target"]
+__all__ = ["BinaryPredictMixin", "binary_target", "fit_rows"]
 
 
 def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +37,25 @@ def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise TrainingDataError("Only binary classification is supported. The type of the "
                                 f"target is {y_type}.", rows=len(y))
     return classes, (y == classes[1]).astype(int)
+
+
+def fit_rows(y01: np.ndarray, validation_fraction: float, early_stopping_rounds: int) -> int:
+    """How many leading rows a model that stops early fits on; the rest validate it.
+
+    All rows when there is nothing to stop on: no rounds, no validation rows, or one class
+    on either side of the cut.
+
+    >>> fit_rows(np.array([0, 1, 0, 1, 0, 1, 0, 1, 1, 0]), 0.2, 30)
+    8
+    >>> fit_rows(np.array([0, 1, 0, 1, 1, 1]), 0.2, 30)
+    6
+    """
+    n_val = math.ceil(validation_fraction * len(y01))
+    n_fit = len(y01) - n_val
+    if n_val and early_stopping_rounds and n_fit > 0 \
+            and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2:
+        return n_fit
+    return len(y01)
 
 
 class BinaryPredictMixin:

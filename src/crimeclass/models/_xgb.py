@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ from sklearn.utils.validation import (
 )
 
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
-from crimeclass.models._target import BinaryPredictMixin, binary_target
+from crimeclass.models._target import BinaryPredictMixin, binary_target, fit_rows
 from crimeclass.models._treeshap import TreeShap
 
 __all__ = ["EarlyStoppingXGBClassifier"]
@@ -132,14 +131,12 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
                                    value=self.validation_fraction)
         X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
-        n_val = math.ceil(self.validation_fraction * len(y01))
         params = self._train_params()
         nthread = params.get("nthread")  # set by _train_params when n_jobs is given
-        n_fit = len(y01) - n_val
+        n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds)
         # XGBoost's own quantized matrix, built batch by batch from views of the rows (no
         # copy of X); the validation rows' matrix shares the training matrix's bins (ref)
-        if n_val and self.early_stopping_rounds and n_fit > 0 \
-                and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2:
+        if n_fit < len(y01):
             train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, n_fit),
                                             max_bin=self.max_bin, nthread=nthread)
             val = xgboost.QuantileDMatrix(self._batches(X, y01, n_fit, len(y01)), ref=train,
