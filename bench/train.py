@@ -98,6 +98,7 @@ def _store(data_dir: Path, years: range, path: Path) -> Path:
 
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
     tmp.unlink(missing_ok=True)
     with Store(tmp) as store:
