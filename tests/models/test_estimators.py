@@ -108,6 +108,25 @@ def test_xgboost_without_validation_grows_every_tree(xy, features):
     assert pipe[-1].best_iteration_ == 14
 
 
+def test_xgboost_holds_out_at_most_max_validation_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + rng.normal(size=400) > 0).astype(int)
+    kw = {"n_estimators": 200, "learning_rate": 0.3, "n_jobs": 1}
+    capped = EarlyStoppingXGBClassifier(validation_fraction=0.5, max_validation_rows=40, **kw)
+    last_40 = EarlyStoppingXGBClassifier(validation_fraction=0.1, max_validation_rows=None, **kw)
+    half = EarlyStoppingXGBClassifier(validation_fraction=0.5, max_validation_rows=None, **kw)
+    p = [m.fit(X, y).predict_proba(X)[:, 1] for m in (capped, last_40, half)]
+    assert capped.best_iteration_ == last_40.best_iteration_
+    np.testing.assert_array_equal(p[0], p[1])  # the same 360 rows fit, the same 40 validate
+    assert not np.array_equal(p[0], p[2])  # half the rows held out: another model
+
+
+def test_xgboost_refuses_a_cap_below_one_row():
+    with pytest.raises(ValueError, match="max_validation_rows must be at least 1"):
+        EarlyStoppingXGBClassifier(max_validation_rows=0).fit(np.zeros((10, 2)), [0, 1] * 5)
+
+
 @pytest.mark.parametrize("cls, kwargs", [
     pytest.param(EarlyStoppingXGBClassifier, {"n_estimators": 5}, id="xgb"),
     pytest.param(GroupRateClassifier, {}, id="group-rate"),

@@ -59,7 +59,8 @@ def test_xgboosts_learning_rate_is_the_familys_not_searched(xy, features):
     X, y = xy
     s = _search(features, name="xgb", n_trials=3).fit(X, y)
     assert not any("learning_rate" in p for p in s.cv_results_["trial_params"])
-    assert s.best_estimator_.named_steps["model"].learning_rate == 0.1
+    family = make_model("xgb", features).named_steps["model"]
+    assert s.best_estimator_.named_steps["model"].learning_rate == family.learning_rate
 
 
 def test_bad_trials_are_pruned_after_the_first_fold(xy, features):

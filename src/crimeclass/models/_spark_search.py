@@ -113,7 +113,9 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
                             cv=make_cv(config.cv, config.folds, config.seed),
                             scoring=config.scoring, timeout=config.timeout, refit=False,
                             random_state=config.seed,
-                            on_trial=partial(_trial_event, emit, name))
+                            on_trial=partial(_trial_event, emit, name),
+                            # the family's defaults first, as on one machine (its own space)
+                            start=family.start if space is family.space else None)
     t0 = time.perf_counter()
     search.fit(rows[cols], rows[label].to_numpy().astype(int))
     states = search.cv_results_["state"]

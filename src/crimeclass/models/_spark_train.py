@@ -8,8 +8,9 @@ feature query and pipelines of the single-machine :func:`~crimeclass.models.trai
   Spark (all of them up to ``encoder_rows``); the encoders then transform every training
   row on the executors (``mapInArrow``, the target encoder cross-fitted by fold of the key).
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
-  workers, stopping early on the latest tenth of the training period (a validation
-  indicator column: the rows the single-machine XGBoost holds out). Logistic regression,
+  workers, stopping early on the latest tenth of the training period, at most
+  ``XGB_VALIDATION_ROWS`` rows (a validation indicator column: the rows the single-machine
+  XGBoost holds out). Logistic regression,
   the SVM, the random forest: MLlib's, on the rows before them (``_spark_lr``,
   ``_spark_svm``, ``_spark_rf``).
 * The threshold is the best F1 on the validation rows, scored on Spark; the held-out
@@ -51,7 +52,7 @@ from crimeclass.models._config import ARREST_WARNING, TrainConfig
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._metrics import binary_metrics, choose_threshold
 from crimeclass.models._persist import versions
-from crimeclass.models._registry import MODELS, make_model
+from crimeclass.models._registry import MODELS, XGB_VALIDATION_ROWS, make_model
 from crimeclass.models._run import RunWriter
 from crimeclass.models._score import required_columns
 from crimeclass.models._spark_rf import MISSING, fit_rf
@@ -71,7 +72,8 @@ __all__ = ["SPARK_MODELS", "spark_train"]
 
 #: Models ``train --engine spark`` fits (the baselines are added as on one machine).
 SPARK_MODELS = ("xgb", "lr", "svm", "rf", "nn")
-#: Share of the training period's latest rows that stops XGBoost early.
+#: Share of the training period's latest rows that stops XGBoost early (at most
+#: ``XGB_VALIDATION_ROWS`` rows), and on which the threshold is chosen.
 VALIDATION_SHARE = 0.1
 
 EventHandler = Callable[[str, dict[str, Any]], None]
@@ -107,6 +109,16 @@ def _collect(frame: Any, spec: Any) -> pd.DataFrame:
     return feature_frame(table, spec).reset_index(drop=True)
 
 
+def _validation_share(n_train: int) -> float:
+    """The share of the latest training rows that validate: a tenth, at most
+    ``XGB_VALIDATION_ROWS`` rows, as one machine's XGBoost holds out.
+
+    >>> _validation_share(100_000), _validation_share(1_000_000)
+    (0.1, 0.02)
+    """
+    return min(VALIDATION_SHARE, XGB_VALIDATION_ROWS / max(n_train, 1))
+
+
 def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
           emit: EventHandler) -> tuple[_SparkData, Any]:
     """The window, the held-out rows (collected), the encoder sample and the training rows
@@ -139,7 +151,7 @@ def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
                   window.train_since, hs, label)
     since_us = train.selectExpr(
         "CAST(date_diff(MICROSECOND, TIMESTAMP_NTZ '1970-01-01 00:00:00', date) AS DOUBLE) AS us"
-    ).approxQuantile("us", [1 - VALIDATION_SHARE], 1e-4)[0]
+    ).approxQuantile("us", [1 - _validation_share(n_train)], 1e-4)[0]
     val_since = pd.Timestamp(int(since_us), unit="us").to_pydatetime()
     train = train.withColumn("_val", train.date >= val_since)
     y = np.repeat([0, 1], [counts.get(False, 0), counts.get(True, 0)]).astype(np.int8)
@@ -223,7 +235,7 @@ def _xgb_params(pipeline: Any) -> dict[str, Any]:
             "max_depth": est.max_depth, "min_child_weight": est.min_child_weight,
             "subsample": est.subsample, "colsample_bytree": est.colsample_bytree,
             "reg_lambda": est.reg_lambda, "reg_alpha": est.reg_alpha, "gamma": est.gamma,
-            "max_bin": est.max_bin, "tree_method": "hist", "eval_metric": "logloss",
+            "max_bin": est.max_bin, "tree_method": "hist", "eval_metric": est.eval_metric,
             "early_stopping_rounds": est.early_stopping_rounds,
             "random_state": est.random_state}
 
@@ -342,7 +354,8 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
            threshold: float, yv: np.ndarray, pv: np.ndarray,
            params: dict[str, Any]) -> dict[str, Any]:
     """A model's entry of ``metrics.json``: one validation split (the latest tenth of the
-    training period) stands for the cross-validation folds."""
+    training period, at most ``XGB_VALIDATION_ROWS`` rows) stands for the cross-validation
+    folds."""
     from crimeclass.models._metrics import roc_auc
 
     family = MODELS[name]
@@ -352,7 +365,7 @@ def _entry(name: str, data: _SparkData, config: TrainConfig, metrics: dict[str, 
         "target": config.target, "features": data.names, "allow_arrest": config.allow_arrest,
         "holdout": data.hold_window, "metrics": metrics, "threshold": threshold,
         "threshold_rule": "maximizes F1 on the validation rows (the latest tenth of the "
-                          "training period)",
+                          f"training period, at most {XGB_VALIDATION_ROWS:,} rows)",
         "cv": {"kind": "validation", "folds": 1, "scoring": "roc_auc", "mean": score,
                "std": 0.0, "fold_scores": [score], "rows": int(len(yv))},
         "params": {k: v for k, v in params.items() if not isinstance(v, str)},

@@ -39,18 +39,24 @@ def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
     return classes, (y == classes[1]).astype(int)
 
 
-def fit_rows(y01: np.ndarray, validation_fraction: float, early_stopping_rounds: int) -> int:
+def fit_rows(y01: np.ndarray, validation_fraction: float, early_stopping_rounds: int,
+             max_validation_rows: int | None = None) -> int:
     """How many leading rows a model that stops early fits on; the rest validate it.
 
-    All rows when there is nothing to stop on: no rounds, no validation rows, or one class
-    on either side of the cut.
+    The last ``validation_fraction`` of the rows, at most ``max_validation_rows`` of them,
+    validate. All rows fit when there is nothing to stop on: no rounds, no validation rows,
+    or one class on either side of the cut.
 
     >>> fit_rows(np.array([0, 1, 0, 1, 0, 1, 0, 1, 1, 0]), 0.2, 30)
+    8
+    >>> fit_rows(np.array([0, 1, 0, 1, 0, 1, 0, 1, 1, 0]), 0.5, 30, max_validation_rows=2)
     8
     >>> fit_rows(np.array([0, 1, 0, 1, 1, 1]), 0.2, 30)
     6
     """
     n_val = math.ceil(validation_fraction * len(y01))
+    if max_validation_rows is not None:
+        n_val = min(n_val, max_validation_rows)
     n_fit = len(y01) - n_val
     if n_val and early_stopping_rounds and n_fit > 0 \
             and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2:

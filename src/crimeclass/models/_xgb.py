@@ -24,10 +24,11 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
     """Gradient-boosted trees (``xgboost``, ``tree_method="hist"``) that stop early.
 
     ``fit`` holds out the *last* ``validation_fraction`` of the rows it is
-    given (the latest ones, when the rows are in time order, as crimeclass
-    passes them) and stops adding trees when the log loss on them has not
-    improved for ``early_stopping_rounds`` rounds; the model keeps the trees up
-    to the best round. Nothing outside the training data is used.
+    given, at most ``max_validation_rows`` (the latest ones, when the rows are
+    in time order, as crimeclass passes them) and stops adding trees when
+    ``eval_metric`` on them has not improved for ``early_stopping_rounds``
+    rounds; the model keeps the trees up to the best round. Nothing outside the
+    training data is used.
 
     Parameters
     ----------
@@ -40,7 +41,14 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         regularize.
     validation_fraction : float, default=0.1
         Share of the (last) rows held out for early stopping; 0 grows all trees.
+    max_validation_rows : int or None, default=20000
+        Most rows held out. A share of millions of rows is more than early
+        stopping needs, and it would be the latest year or more of incidents,
+        the rows nearest the scored period, which the model would then never
+        learn from (bench/xgb_default.py; docs/benchmarks.md). None: no cap.
     early_stopping_rounds : int, default=30
+    eval_metric : str, default="logloss"
+        XGBoost's metric on the held-out rows that early stopping follows.
     fill_missing : float, optional
         Value given to missing numbers before XGBoost sees them; None keeps
         them missing (XGBoost learns a default direction for them). XGBoost
@@ -70,7 +78,8 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
                  max_depth: int = 6, min_child_weight: float = 1.0, subsample: float = 1.0,
                  colsample_bytree: float = 1.0, reg_lambda: float = 1.0, reg_alpha: float = 0.0,
                  gamma: float = 0.0, max_bin: int = 256, validation_fraction: float = 0.1,
-                 early_stopping_rounds: int = 30, fill_missing: float | None = None,
+                 max_validation_rows: int | None = 20_000, early_stopping_rounds: int = 30,
+                 eval_metric: str = "logloss", fill_missing: float | None = None,
                  batch_rows: int = 262_144, n_jobs: int | None = None,
                  random_state: int = 0) -> None:
         self.n_estimators = n_estimators
@@ -84,7 +93,9 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         self.gamma = gamma
         self.max_bin = max_bin
         self.validation_fraction = validation_fraction
+        self.max_validation_rows = max_validation_rows
         self.early_stopping_rounds = early_stopping_rounds
+        self.eval_metric = eval_metric
         self.fill_missing = fill_missing
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
@@ -93,7 +104,7 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
     def _train_params(self) -> dict[str, Any]:
         """The parameters of ``xgboost.train`` (XGBClassifier's names mapped to the core's)."""
         params: dict[str, Any] = {
-            "objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
+            "objective": "binary:logistic", "eval_metric": self.eval_metric, "tree_method": "hist",
             "eta": self.learning_rate, "max_depth": self.max_depth,
             "min_child_weight": self.min_child_weight, "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree, "lambda": self.reg_lambda,
@@ -129,11 +140,16 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
             raise ModelOptionError("validation_fraction must be in [0, 1), got "
                                    f"{self.validation_fraction}", option="validation_fraction",
                                    value=self.validation_fraction)
+        if self.max_validation_rows is not None and self.max_validation_rows < 1:
+            raise ModelOptionError("max_validation_rows must be at least 1 or None, got "
+                                   f"{self.max_validation_rows}", option="max_validation_rows",
+                                   value=self.max_validation_rows)
         X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
         params = self._train_params()
         nthread = params.get("nthread")  # set by _train_params when n_jobs is given
-        n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds)
+        n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds,
+                         self.max_validation_rows)
         # XGBoost's own quantized matrix, built batch by batch from views of the rows (no
         # copy of X); the validation rows' matrix shares the training matrix's bins (ref)
         if n_fit < len(y01):
