@@ -1,26 +1,35 @@
 """crimeclass's XGBoost, untuned and tuned, against ``XGBClassifier()`` on one frame.
 
-On the frame and split of ``crimeclass train`` (2012-2016 to train, 2017 held out, read by
-the train code itself), in one process, one after the other:
+On the frame and split of ``crimeclass train`` (``--store``: 2012-2016 to train, 2017 held
+out, read by the train code itself) or on a frame of ``bench/train.py`` (``--frames``:
+its ``train.parquet`` and ``test.parquet``, e.g. every incident of 2001-2016 and 50,000
+of 2017), in one process, one after the other:
 
 ``library``
     ``xgboost.XGBClassifier(enable_categorical=True)``, the places as pandas categories
     (as in ``bench/peers.py``);
 ``crimeclass``
     ``make_model("xgb")``: crimeclass's defaults (the search's first trial);
+``previous``
+    the defaults until 2026-12-05: learning rate 0.1, patience 30, the latest 10 % of the
+    rows held out for early stopping, however many;
+``previous_capped``
+    the same with at most 20,000 rows held out (one of the two changes);
 ``tuned``
     the same pipeline with the parameters a run's search chose (``--run-metrics``: a
     ``metrics.json``), learning rate included, as the search drew it before it stopped
     searching the learning rate;
-``tuned_lr_0.1``
-    those parameters with the family's learning rate, 0.1, as the search gives them now.
+``tuned_family_lr``
+    those parameters with the family's learning rate, as the search gives them now.
 
 Each records where its time goes: the encoders (fit and transform), XGBoost's quantized
-matrix of the training rows (timed on its own, once), the boosting (trees grown, of them
-kept after early stopping), and the ROC AUC on the held-out year.
+matrix of the training rows (timed on its own, once per number of rows), the boosting
+(trees grown, of them kept after early stopping), and the ROC AUC on the held-out rows.
 
 Run: ``python bench/xgb_default.py --store bench/data/real_2012_2017.duckdb``
-(``bench/results/xgb_default.json``). Figures come from the real data only.
+(``bench/results/xgb_default.json``) and ``python bench/xgb_default.py --frames
+bench/data/frames_2001_2017 --variants library,crimeclass,previous,previous_capped --out
+bench/results/xgb_default_2001_2016.json``. Figures come from the real data only.
 """
 
 from __future__ import annotations
@@ -55,9 +64,25 @@ def tuned_params(metrics: Path) -> dict[str, Any]:
     return dict(entry["pipeline_params"])
 
 
-def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any],
-                   n_jobs: int) -> dict[str, Any]:
-    """Fit crimeclass's pipeline with ``params``; its steps' seconds and its score."""
+PREVIOUS = {"model__learning_rate": 0.1, "model__early_stopping_rounds": 30,
+            "model__max_validation_rows": None}
+VARIANTS = ("library", "crimeclass", "previous", "previous_capped", "tuned", "tuned_family_lr")
+
+
+def variant_params(name: str, tuned: dict[str, Any] | None,
+                   family_lr: float) -> dict[str, Any]:
+    """The pipeline parameters of a crimeclass variant, over ``make_model("xgb")``'s."""
+    return {"crimeclass": {}, "previous": PREVIOUS,
+            "previous_capped": {**PREVIOUS, "model__max_validation_rows": 20_000},
+            "tuned": tuned or {},
+            "tuned_family_lr": {**(tuned or {}), "model__learning_rate": family_lr}}[name]
+
+
+def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any], n_jobs: int,
+                   matrix_s: dict[int, float]) -> dict[str, Any]:
+    """Fit crimeclass's pipeline with ``params``; its steps' seconds and its score.
+
+    ``matrix_s`` caches the quantized matrix's seconds per number of rows it holds."""
     pipe = make_model("xgb", feats, n_jobs=n_jobs).set_params(**params)
     t0 = time.perf_counter()
     Xt = pipe[:-1].fit_transform(data.X, data.y)  # as Pipeline.fit: cross-fitted encoders
@@ -66,24 +91,45 @@ def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any],
     t2 = time.perf_counter()
     model = pipe[-1]
     p = pipe.predict_proba(data.Xh)[:, 1]
+    n_fit = fit_rows(data.y, model.validation_fraction, model.early_stopping_rounds,
+                     model.max_validation_rows)
+    if n_fit not in matrix_s:
+        matrix_s[n_fit] = quantized_matrix_s(model, Xt, data.y, n_fit)
     return {"fit_s": round(t2 - t0, 1), "encoders_s": round(t1 - t0, 1),
             "boosting_s": round(t2 - t1, 1), "trees_grown": model.booster_.num_boosted_rounds(),
-            "trees_kept": model.best_iteration_ + 1, "roc_auc": round(float(roc_auc(data.yh, p)),
-                                                                      4),
+            "trees_kept": model.best_iteration_ + 1, "rows_fit": n_fit,
+            "rows_validation": len(data.y) - n_fit,
+            "roc_auc": round(float(roc_auc(data.yh, p)), 4),
             "params": {k.removeprefix("model__"): v for k, v in params.items()},
-            "quantized_matrix_s": quantized_matrix_s(model, Xt, data.y)}
+            "quantized_matrix_s": matrix_s[n_fit]}
 
 
-def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray) -> float:
-    """Seconds to build XGBoost's quantized matrix of the training rows, as ``fit`` does."""
+def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray, n_fit: int) -> float:
+    """Seconds to build XGBoost's quantized matrix of the first ``n_fit`` rows, as ``fit``
+    does."""
     import xgboost
 
-    n_fit = fit_rows(y, model.validation_fraction, model.early_stopping_rounds)
     X = model._check_X(Xt, reset=False)[0]
     t0 = time.perf_counter()
     xgboost.QuantileDMatrix(model._batches(X, y, 0, n_fit),
                             max_bin=model.max_bin, nthread=model.n_jobs)
     return round(time.perf_counter() - t0, 1)
+
+
+def read_frames(folder: Path, feats: list[Any]) -> Any:
+    """``train.parquet`` and ``test.parquet`` of ``bench/train.py`` as the train code's
+    frame: ``X`` and ``y`` to fit, ``Xh`` and ``yh`` held out (in time order)."""
+    import pandas as pd
+
+    cols = ["date", *[f.name for f in feats]]
+    train = pd.read_parquet(folder / "train.parquet").sort_values("date", kind="stable")
+    hold = pd.read_parquet(folder / "test.parquet").sort_values("date", kind="stable")
+    window = argparse.Namespace(train_since=train["date"].min(),
+                                holdout_since=hold["date"].min(),
+                                holdout_until=hold["date"].max())
+    return argparse.Namespace(X=train[cols], y=train["is_index"].to_numpy().astype(int),
+                              Xh=hold[cols], yh=hold["is_index"].to_numpy().astype(int),
+                              hold=hold, window=window)
 
 
 def library_fit(data: Any, feats: list[Any], n_jobs: int) -> dict[str, Any]:
@@ -99,25 +145,40 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(models=("xgb",), since=args.since, until=args.until,
                          holdout=args.holdout)
     feats = feature_catalog(config.features)
-    data = _read_data(args.store, config, [f.name for f in feats], lambda kind, info: None)
-    out: dict[str, Any] = {"library": library_fit(data, feats, args.n_jobs)}
-    print("library", out["library"], flush=True)
-    tuned = tuned_params(args.run_metrics)
-    for name, params in (("crimeclass", {}), ("tuned", tuned),
-                         ("tuned_lr_0.1", {**tuned, "model__learning_rate": 0.1})):
-        out[name] = crimeclass_fit(data, feats, params, args.n_jobs)
-        out[name]["over_library"] = round(out[name]["fit_s"] / out["library"]["fit_s"], 2)
+    if args.frames is not None:
+        data = read_frames(args.frames, feats)
+    else:
+        data = _read_data(args.store, config, [f.name for f in feats], lambda kind, info: None)
+    tuned = (tuned_params(args.run_metrics)
+             if {"tuned", "tuned_family_lr"} & set(args.variants) else None)
+    family_lr = make_model("xgb", feats).get_params()["model__learning_rate"]
+    out: dict[str, Any] = {}
+    matrix_s: dict[int, float] = {}
+    for name in args.variants:
+        if name == "library":
+            out[name] = library_fit(data, feats, args.n_jobs)
+        else:
+            params = variant_params(name, tuned, family_lr)
+            out[name] = crimeclass_fit(data, feats, params, args.n_jobs, matrix_s)
         print(name, out[name], flush=True)
+    if "library" in out:
+        for name in out:
+            out[name]["over_library"] = round(out[name]["fit_s"] / out["library"]["fit_s"], 2)
     out["rows"] = {"train": len(data.y), "holdout": len(data.yh)}
     return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--store", type=Path, required=True, help="The DuckDB store.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--store", type=Path, help="The DuckDB store.")
+    source.add_argument("--frames", type=Path,
+                        help="A folder of bench/train.py's train.parquet and test.parquet.")
     p.add_argument("--run-metrics", type=Path,
                    default=HERE.parent / "docs" / "results" / "metrics.json",
                    help="A run's metrics.json: the parameters its search chose for xgb.")
+    p.add_argument("--variants", type=lambda v: tuple(v.split(",")), default=VARIANTS,
+                   help=f"Comma-separated, of {','.join(VARIANTS)} (all by default).")
     p.add_argument("--since", default="2012-01-01")
     p.add_argument("--until", default="2018-01-01")
     p.add_argument("--holdout", default="auto")
@@ -129,7 +190,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    doc = {"store": str(args.store), "run_metrics": str(args.run_metrics), **compare(args),
+    bad = sorted(set(args.variants) - set(VARIANTS))
+    if bad:
+        raise SystemExit(f"--variants: unknown {bad}; known: {','.join(VARIANTS)}")
+    doc = {"store": str(args.store), "frames": str(args.frames),
+           "run_metrics": str(args.run_metrics), **compare(args),
            "seconds": round(time.perf_counter() - t0, 1),
            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),

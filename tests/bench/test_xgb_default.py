@@ -14,27 +14,57 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "xgb_default.py"
 
 
-def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
+def _main(argv: list[str]) -> dict:
     spec = importlib.util.spec_from_file_location("bench_xgb_default", BENCH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-        metrics = tmp_path / "metrics.json"
-        metrics.write_text(json.dumps({"models": [{"name": "xgb", "pipeline_params": {
-            "model__max_depth": 3, "model__learning_rate": 0.3}}]}))
-        doc = module.main(["--store", str(sample_store), "--since", "2014-01-01",
-                           "--until", "2017-01-01", "--run-metrics", str(metrics),
-                           "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
+        return module.main(argv)
     finally:
         del sys.modules[spec.name]
-    assert json.loads((tmp_path / "out.json").read_text())["rows"] == doc["rows"]
-    assert doc["tuned"]["params"] == {"max_depth": 3, "learning_rate": 0.3}
-    assert doc["tuned_lr_0.1"]["params"] == {"max_depth": 3, "learning_rate": 0.1}
-    assert doc["crimeclass"]["params"] == {}
-    for name in ("crimeclass", "tuned", "tuned_lr_0.1"):
+
+
+def _check_fitted(doc: dict, names: tuple[str, ...]) -> None:
+    for name in names:
         r = doc[name]
         assert 1 <= r["trees_kept"] <= r["trees_grown"] <= 1000
         assert 0.5 < r["roc_auc"] < 1
         assert r["encoders_s"] + r["boosting_s"] <= r["fit_s"] + 0.2
+        assert r["rows_fit"] + r["rows_validation"] == doc["rows"]["train"]
     assert doc["library"]["trees_grown"] == 100 and 0.5 < doc["library"]["roc_auc"] < 1
+
+
+def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"models": [{"name": "xgb", "pipeline_params": {
+        "model__max_depth": 3, "model__learning_rate": 0.05}}]}))
+    doc = _main(["--store", str(sample_store), "--since", "2014-01-01",
+                 "--until", "2017-01-01", "--run-metrics", str(metrics),
+                 "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == doc["rows"]
+    assert doc["tuned"]["params"] == {"max_depth": 3, "learning_rate": 0.05}
+    assert doc["tuned_family_lr"]["params"] == {"max_depth": 3, "learning_rate": 0.3}
+    assert doc["crimeclass"]["params"] == {}
+    assert doc["previous"]["params"] == {"learning_rate": 0.1, "early_stopping_rounds": 30,
+                                         "max_validation_rows": None}
+    assert doc["previous_capped"]["params"]["max_validation_rows"] == 20_000
+    _check_fitted(doc, ("crimeclass", "previous", "previous_capped", "tuned",
+                        "tuned_family_lr"))
+
+
+def test_a_frames_folder_is_read_in_place_of_a_store(sample_store, tmp_path):
+    import duckdb
+
+    from crimeclass.engines import DuckDBEngine
+    from crimeclass.features import read_features
+
+    with duckdb.connect(str(sample_store), read_only=True) as con:
+        frame = read_features(DuckDBEngine(con))
+    frame[frame["date"] < "2016-01-01"].to_parquet(tmp_path / "train.parquet")
+    frame[frame["date"] >= "2016-01-01"].to_parquet(tmp_path / "test.parquet")
+    doc = _main(["--frames", str(tmp_path), "--variants", "library,crimeclass",
+                 "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
+    assert set(doc) >= {"library", "crimeclass"} and "tuned" not in doc
+    assert doc["rows"]["train"] == int((frame["date"] < "2016-01-01").sum())
+    _check_fitted(doc, ("crimeclass",))
