@@ -122,6 +122,17 @@ def test_xgboost_holds_out_at_most_max_validation_rows():
     assert not np.array_equal(p[0], p[2])  # half the rows held out: another model
 
 
+def test_xgboost_stops_on_the_metric_it_is_given():
+    import json
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + rng.normal(size=300) > 0).astype(int)
+    clf = EarlyStoppingXGBClassifier(n_estimators=20, n_jobs=1, eval_metric="auc").fit(X, y)
+    config = json.loads(clf.booster_.save_config())
+    assert config["learner"]["metrics"][0]["name"] == "auc"
+
+
 def test_xgboost_refuses_a_cap_below_one_row():
     with pytest.raises(ValueError, match="max_validation_rows must be at least 1"):
         EarlyStoppingXGBClassifier(max_validation_rows=0).fit(np.zeros((10, 2)), [0, 1] * 5)
