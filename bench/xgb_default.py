@@ -20,7 +20,17 @@ of 2017), in one process, one after the other:
     ``metrics.json``), learning rate included, as the search drew it before it stopped
     searching the learning rate;
 ``tuned_family_lr``
-    those parameters with the family's learning rate, as the search gives them now.
+    those parameters with the family's learning rate, as the search gives them now;
+``searched``
+    the model ``crimeclass train`` makes of this frame: its search (``--trials`` trials,
+    time-ordered folds, the family's defaults first) on a 50,000-row sample of the
+    training rows, then a fit of the parameters it chose on all of them;
+``library_encoded``
+    ``xgboost.XGBClassifier()`` behind crimeclass's own encoders (as in
+    ``bench/train.py``).
+
+``--rows N`` fits on a random sample of N training rows (seed 0, as ``bench/train.py``
+does), the held-out rows unchanged.
 
 Each records where its time goes: the encoders (fit and transform), XGBoost's quantized
 matrix of the training rows (timed on its own, once per number of rows), the boosting
@@ -66,7 +76,8 @@ def tuned_params(metrics: Path) -> dict[str, Any]:
 
 PREVIOUS = {"model__learning_rate": 0.1, "model__early_stopping_rounds": 30,
             "model__max_validation_rows": None}
-VARIANTS = ("library", "crimeclass", "previous", "previous_capped", "tuned", "tuned_family_lr")
+VARIANTS = ("library", "crimeclass", "previous", "previous_capped", "tuned", "tuned_family_lr",
+            "searched", "library_encoded")
 
 
 def variant_params(name: str, tuned: dict[str, Any] | None,
@@ -104,6 +115,51 @@ def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any], n_jobs: 
             "quantized_matrix_s": matrix_s[n_fit]}
 
 
+def searched_params(data: Any, feats: list[Any], trials: int,
+                    n_jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters ``crimeclass train``'s search chooses on this frame, and what it
+    saw: its seconds, rows, and the cross-validated score of its choice and of its first
+    trial (the family's defaults)."""
+    from crimeclass.models import MODELS, OptunaSearchCV
+    from crimeclass.models._cv import make_cv
+    from crimeclass.models._train import _subsample
+
+    config = TrainConfig(models=("xgb",), trials=trials)
+    sample = _subsample(data.X.assign(_y=data.y), config.search_sample, config.seed + 1)
+    family = MODELS["xgb"]
+    search = OptunaSearchCV(make_model("xgb", feats, random_state=config.seed, n_jobs=n_jobs),
+                            family.space, n_trials=trials,
+                            cv=make_cv(config.cv, config.folds, config.seed),
+                            scoring=config.scoring, refit=False, random_state=config.seed,
+                            start=family.start)
+    t0 = time.perf_counter()
+    search.fit(sample.drop(columns="_y"), sample["_y"].to_numpy())
+    seen = {"search_s": round(time.perf_counter() - t0, 1), "search_rows": len(sample),
+            "search_trials": trials,
+            "cv_chosen": round(float(search.best_score_), 4),
+            "cv_defaults": round(float(search.cv_results_["value"][0]), 4)}
+    return dict(search.best_params_), seen
+
+
+def library_encoded_fit(data: Any, feats: list[Any], n_jobs: int) -> dict[str, Any]:
+    """``XGBClassifier()`` behind crimeclass's encoders (``bench/train.py``'s library)."""
+    import xgboost
+    from sklearn.pipeline import Pipeline
+
+    from crimeclass.features import make_preprocessor
+
+    pipe = Pipeline([("prep", make_preprocessor(feats, "tree")),
+                     ("model", xgboost.XGBClassifier(n_jobs=n_jobs))])
+    X, Xh = data.X.drop(columns="date"), data.Xh.drop(columns="date")
+    t0 = time.perf_counter()
+    pipe.fit(X, data.y)
+    fit_s = time.perf_counter() - t0
+    trees = pipe[-1].get_booster().num_boosted_rounds()
+    return {"fit_s": round(fit_s, 1), "trees_grown": trees, "trees_kept": trees,
+            "roc_auc": round(float(roc_auc(data.yh, pipe.predict_proba(Xh)[:, 1])), 4),
+            "params": {}}
+
+
 def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray, n_fit: int) -> float:
     """Seconds to build XGBoost's quantized matrix of the first ``n_fit`` rows, as ``fit``
     does."""
@@ -116,13 +172,18 @@ def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray, n_fit: int) -> float:
     return round(time.perf_counter() - t0, 1)
 
 
-def read_frames(folder: Path, feats: list[Any]) -> Any:
+def read_frames(folder: Path, feats: list[Any], rows: int | None = None) -> Any:
     """``train.parquet`` and ``test.parquet`` of ``bench/train.py`` as the train code's
-    frame: ``X`` and ``y`` to fit, ``Xh`` and ``yh`` held out (in time order)."""
+    frame: ``X`` and ``y`` to fit (a random ``rows`` of them, seed 0, as ``bench/train.py``
+    samples), ``Xh`` and ``yh`` held out (in time order)."""
     import pandas as pd
 
     cols = ["date", *[f.name for f in feats]]
-    train = pd.read_parquet(folder / "train.parquet").sort_values("date", kind="stable")
+    train = pd.read_parquet(folder / "train.parquet")
+    if rows and rows < len(train):
+        pick = np.random.default_rng(0).choice(len(train), rows, replace=False)
+        train = train.iloc[np.sort(pick)]
+    train = train.sort_values("date", kind="stable")
     hold = pd.read_parquet(folder / "test.parquet").sort_values("date", kind="stable")
     window = argparse.Namespace(train_since=train["date"].min(),
                                 holdout_since=hold["date"].min(),
@@ -146,7 +207,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                          holdout=args.holdout)
     feats = feature_catalog(config.features)
     if args.frames is not None:
-        data = read_frames(args.frames, feats)
+        data = read_frames(args.frames, feats, args.rows)
     else:
         data = _read_data(args.store, config, [f.name for f in feats], lambda kind, info: None)
     tuned = (tuned_params(args.run_metrics)
@@ -157,13 +218,19 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     for name in args.variants:
         if name == "library":
             out[name] = library_fit(data, feats, args.n_jobs)
+        elif name == "library_encoded":
+            out[name] = library_encoded_fit(data, feats, args.n_jobs)
+        elif name == "searched":
+            params, seen = searched_params(data, feats, args.trials, args.n_jobs)
+            out[name] = {**crimeclass_fit(data, feats, params, args.n_jobs, matrix_s), **seen}
         else:
             params = variant_params(name, tuned, family_lr)
             out[name] = crimeclass_fit(data, feats, params, args.n_jobs, matrix_s)
         print(name, out[name], flush=True)
-    if "library" in out:
-        for name in out:
-            out[name]["over_library"] = round(out[name]["fit_s"] / out["library"]["fit_s"], 2)
+    for base in ("library", "library_encoded"):
+        if base in out:
+            for name in list(out):
+                out[name][f"over_{base}"] = round(out[name]["fit_s"] / out[base]["fit_s"], 2)
     out["rows"] = {"train": len(data.y), "holdout": len(data.yh)}
     return out
 
@@ -179,6 +246,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="A run's metrics.json: the parameters its search chose for xgb.")
     p.add_argument("--variants", type=lambda v: tuple(v.split(",")), default=VARIANTS,
                    help=f"Comma-separated, of {','.join(VARIANTS)} (all by default).")
+    p.add_argument("--rows", type=int, default=None,
+                   help="With --frames: fit on a random sample of this many training rows.")
+    p.add_argument("--trials", type=int, default=20, help="The searched variant's trials.")
     p.add_argument("--since", default="2012-01-01")
     p.add_argument("--until", default="2018-01-01")
     p.add_argument("--holdout", default="auto")
@@ -193,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bad = sorted(set(args.variants) - set(VARIANTS))
     if bad:
         raise SystemExit(f"--variants: unknown {bad}; known: {','.join(VARIANTS)}")
-    doc = {"store": str(args.store), "frames": str(args.frames),
+    doc = {"store": str(args.store), "frames": str(args.frames), "sample_rows": args.rows,
            "run_metrics": str(args.run_metrics), **compare(args),
            "seconds": round(time.perf_counter() - t0, 1),
            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -41,7 +41,7 @@ def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
         "model__max_depth": 3, "model__learning_rate": 0.05}}]}))
     doc = _main(["--store", str(sample_store), "--since", "2014-01-01",
                  "--until", "2017-01-01", "--run-metrics", str(metrics),
-                 "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
+                 "--trials", "2", "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
     assert json.loads((tmp_path / "out.json").read_text())["rows"] == doc["rows"]
     assert doc["tuned"]["params"] == {"max_depth": 3, "learning_rate": 0.05}
     assert doc["tuned_family_lr"]["params"] == {"max_depth": 3, "learning_rate": 0.3}
@@ -50,7 +50,13 @@ def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
                                          "max_validation_rows": None}
     assert doc["previous_capped"]["params"]["max_validation_rows"] == 20_000
     _check_fitted(doc, ("crimeclass", "previous", "previous_capped", "tuned",
-                        "tuned_family_lr"))
+                        "tuned_family_lr", "searched"))
+    assert doc["searched"]["search_s"] > 0
+    assert set(doc["searched"]["params"]) <= {
+        "max_depth", "min_child_weight", "reg_lambda", "reg_alpha", "gamma", "subsample",
+        "colsample_bytree"}
+    assert doc["library_encoded"]["trees_grown"] == 100
+    assert doc["crimeclass"]["over_library_encoded"] > 0
 
 
 def test_a_frames_folder_is_read_in_place_of_a_store(sample_store, tmp_path):
@@ -68,3 +74,7 @@ def test_a_frames_folder_is_read_in_place_of_a_store(sample_store, tmp_path):
     assert set(doc) >= {"library", "crimeclass"} and "tuned" not in doc
     assert doc["rows"]["train"] == int((frame["date"] < "2016-01-01").sum())
     _check_fitted(doc, ("crimeclass",))
+    sampled = _main(["--frames", str(tmp_path), "--rows", "3000", "--variants",
+                     "library,crimeclass", "--n-jobs", "1", "--out", str(tmp_path / "s.json")])
+    assert sampled["rows"] == {"train": 3000, "holdout": doc["rows"]["holdout"]}
+    _check_fitted(sampled, ("crimeclass",))
