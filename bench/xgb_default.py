@@ -39,7 +39,12 @@ matrix of the training rows (timed on its own, once per number of rows), the boo
 Run: ``python bench/xgb_default.py --store bench/data/real_2012_2017.duckdb``
 (``bench/results/xgb_default.json``) and ``python bench/xgb_default.py --frames
 bench/data/frames_2001_2017 --variants library,crimeclass,previous,previous_capped --out
-bench/results/xgb_default_2001_2016.json``. Figures come from the real data only.
+bench/results/xgb_default_2001_2016.json``; the tuned model against both library models:
+``--variants library_encoded,library,crimeclass,searched --out
+bench/results/xgb_searched_2012_2016.json`` with ``--store``, and ``--variants
+library_encoded,crimeclass,searched`` with ``--frames`` (``xgb_searched_2001_2016.json``;
+with ``--rows 1000000``, ``xgb_searched_2001_2016_1m.json``). Figures come from the real
+data only.
 """
 
 from __future__ import annotations
