@@ -64,7 +64,7 @@ from crimeclass.features import feature_catalog
 from crimeclass.models import TrainConfig, make_model, roc_auc
 from crimeclass.models._persist import versions
 from crimeclass.models._target import fit_rows
-from crimeclass.models._train import _read_data
+from crimeclass.models._train import _read_data, _subsample
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -125,18 +125,12 @@ def searched_params(data: Any, feats: list[Any], trials: int,
     """The parameters ``crimeclass train``'s search chooses on this frame, and what it
     saw: its seconds, rows, and the cross-validated score of its choice and of its first
     trial (the family's defaults)."""
-    from crimeclass.models import MODELS, OptunaSearchCV
-    from crimeclass.models._cv import make_cv
-    from crimeclass.models._train import _subsample
+    from crimeclass.models._train import make_search
 
     config = TrainConfig(models=("xgb",), trials=trials)
     sample = _subsample(data.X.assign(_y=data.y), config.search_sample, config.seed + 1)
-    family = MODELS["xgb"]
-    search = OptunaSearchCV(make_model("xgb", feats, random_state=config.seed, n_jobs=n_jobs),
-                            family.space, n_trials=trials,
-                            cv=make_cv(config.cv, config.folds, config.seed),
-                            scoring=config.scoring, refit=False, random_state=config.seed,
-                            start=family.start)
+    search = make_search("xgb", make_model("xgb", feats, random_state=config.seed,
+                                           n_jobs=n_jobs), config)
     t0 = time.perf_counter()
     search.fit(sample.drop(columns="_y"), sample["_y"].to_numpy())
     seen = {"search_s": round(time.perf_counter() - t0, 1), "search_rows": len(sample),
@@ -184,10 +178,7 @@ def read_frames(folder: Path, feats: list[Any], rows: int | None = None) -> Any:
     import pandas as pd
 
     cols = ["date", *[f.name for f in feats]]
-    train = pd.read_parquet(folder / "train.parquet")
-    if rows and rows < len(train):
-        pick = np.random.default_rng(0).choice(len(train), rows, replace=False)
-        train = train.iloc[np.sort(pick)]
+    train = _subsample(pd.read_parquet(folder / "train.parquet"), rows, 0)
     train = train.sort_values("date", kind="stable")
     hold = pd.read_parquet(folder / "test.parquet").sort_values("date", kind="stable")
     window = argparse.Namespace(train_since=train["date"].min(),

@@ -36,10 +36,8 @@ import numpy as np
 
 from crimeclass.features import feature_catalog
 from crimeclass.models._config import TrainConfig
-from crimeclass.models._cv import make_cv
 from crimeclass.models._registry import MODELS, make_model
-from crimeclass.models._search import OptunaSearchCV
-from crimeclass.models._train import _subsample, _trial_event
+from crimeclass.models._train import _subsample, _trial_event, make_search
 
 __all__ = ["SampleSearch", "mllib_lr_params", "record_search", "search_on_sample"]
 
@@ -109,13 +107,9 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
                           n_jobs=config.n_jobs or os.cpu_count() or 1,
                           allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
-    search = OptunaSearchCV(pipeline, space, n_trials=config.trials,
-                            cv=make_cv(config.cv, config.folds, config.seed),
-                            scoring=config.scoring, timeout=config.timeout, refit=False,
-                            random_state=config.seed,
-                            on_trial=partial(_trial_event, emit, name),
-                            # the family's defaults first, as on one machine (its own space)
-                            start=family.start if space is family.space else None)
+    # the family's defaults first, as on one machine, where the space is the family's own
+    search = make_search(name, pipeline, config, space=space,
+                         on_trial=partial(_trial_event, emit, name))
     t0 = time.perf_counter()
     search.fit(rows[cols], rows[label].to_numpy().astype(int))
     states = search.cv_results_["state"]

@@ -190,6 +190,22 @@ class _Fitted:
     trials: dict[str, Any]
 
 
+def make_search(name: str, pipeline: Any, config: TrainConfig, *,
+                space: Callable[[Any], dict[str, Any]] | None = None,
+                on_trial: Callable[..., None] | None = None) -> OptunaSearchCV:
+    """The search ``train`` runs for ``name``: ``config``'s trials, folds, scoring and
+    seed, the family's defaults first when ``space`` is the family's own (None: it is).
+    A space of None (a baseline) makes one trial of the pipeline as it is."""
+    family = MODELS[name]
+    space = family.space if space is None else space
+    return OptunaSearchCV(pipeline, space,
+                          n_trials=config.trials if space is not None else 1,
+                          cv=make_cv(config.cv, config.folds, config.seed),
+                          scoring=config.scoring, timeout=config.timeout, refit=False,
+                          random_state=config.seed, on_trial=on_trial,
+                          start=family.start if space is family.space else None)
+
+
 def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jobs: int,
              emit: EventHandler) -> _Fitted:
     """Tune ``name`` on the search rows, refit on the training rows, score the held-out."""
@@ -199,11 +215,8 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
     pipeline = make_model(name, feats, random_state=config.seed, n_jobs=n_jobs,
                           allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
-    search = OptunaSearchCV(
-        pipeline, family.space, n_trials=n_trials, cv=make_cv(config.cv, config.folds,
-                                                              config.seed),
-        scoring=config.scoring, timeout=config.timeout, refit=False, random_state=config.seed,
-        on_trial=functools.partial(_trial_event, emit, name), start=family.start)
+    search = make_search(name, pipeline, config,
+                         on_trial=functools.partial(_trial_event, emit, name))
     t0 = time.perf_counter()
     search.fit(data.Xs, data.ys)
     t_search = time.perf_counter() - t0
