@@ -8,8 +8,8 @@ seconds, and its peak memory, VmHWM):
 2. ``ingest``: ``crimeclass ingest`` of that file into a new store;
 3. ``features``: every feature of every incident from the store (``read_features`` on
    DuckDB, the history windows by the kernel, as ``crimeclass train`` computes them);
-4. ``xgb_fit``: crimeclass's XGBoost pipeline (untuned defaults, early stopping on the
-   last months) fitted on that frame, every core.
+4. ``xgb_fit``: crimeclass's XGBoost pipeline (untuned defaults: XGBoost's own, 100
+   trees of depth 6) fitted on that frame, every core.
 
 Steps 1 and 2 are timed as the user waits for them (the imports included); steps 3 and 4
 from their start, with the libraries imported, the frame in memory for the fit, and its

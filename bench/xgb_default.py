@@ -11,20 +11,26 @@ of 2017), in one process, one after the other:
 ``crimeclass``
     ``make_model("xgb")``: crimeclass's defaults (the search's first trial);
 ``previous``
-    the defaults until 2026-12-05: learning rate 0.1, patience 30, the latest 10 % of the
-    rows held out for early stopping, however many;
+    the defaults until 2026-12-05: depth 8, min_child_weight 5, subsamples of 0.8,
+    learning rate 0.1, patience 30, the latest 10 % of the rows held out for early
+    stopping, however many;
 ``previous_capped``
-    the same with at most 20,000 rows held out (one of the two changes);
+    the same with at most 20,000 rows held out;
+``early_stopped``
+    the defaults of 2026-12-05 before XGBoost's own: that shape at learning rate 0.3,
+    patience 15, at most the latest 20,000 rows held out;
 ``tuned``
-    the same pipeline with the parameters a run's search chose (``--run-metrics``: a
+    ``previous`` with the parameters a run's search chose over it (``--run-metrics``: a
     ``metrics.json``), learning rate included, as the search drew it before it stopped
     searching the learning rate;
 ``tuned_family_lr``
-    those parameters with the family's learning rate, as the search gives them now;
+    ``early_stopped`` with those parameters and its learning rate, 0.3;
 ``searched``
     the model ``crimeclass train`` makes of this frame: its search (``--trials`` trials,
     time-ordered folds, the family's defaults first) on a 50,000-row sample of the
-    training rows, then a fit of the parameters it chose on all of them;
+    training rows, its final round (the search's best against the defaults on
+    ``--final-sample`` training rows, 1,000,000 as ``crimeclass train``: fitted on the
+    earliest 80 %, scored on the rest), then a fit of the parameters kept on all of them;
 ``library_encoded``
     ``xgboost.XGBClassifier()`` behind crimeclass's own encoders (as in
     ``bench/train.py``).
@@ -34,17 +40,20 @@ does), the held-out rows unchanged.
 
 Each records where its time goes: the encoders (fit and transform), XGBoost's quantized
 matrix of the training rows (timed on its own, once per number of rows), the boosting
-(trees grown, of them kept after early stopping), and the ROC AUC on the held-out rows.
+(trees grown, of them kept after early stopping), and the ROC AUC on the held-out rows,
+with a paired bootstrap interval (1,000 replicates) of its difference from
+``library_encoded``'s.
 
 Run: ``python bench/xgb_default.py --store bench/data/real_2012_2017.duckdb``
 (``bench/results/xgb_default.json``) and ``python bench/xgb_default.py --frames
 bench/data/frames_2001_2017 --variants library,crimeclass,previous,previous_capped --out
-bench/results/xgb_default_2001_2016.json``; the tuned model against both library models:
-``--variants library_encoded,library,crimeclass,searched --out
-bench/results/xgb_searched_2012_2016.json`` with ``--store``, and ``--variants
-library_encoded,crimeclass,searched`` with ``--frames`` (``xgb_searched_2001_2016.json``;
-with ``--rows 1000000``, ``xgb_searched_2001_2016_1m.json``). Figures come from the real
-data only.
+bench/results/xgb_default_2001_2016.json`` (both written while ``crimeclass`` was what
+``early_stopped`` is now). The tuned model against ``XGBClassifier()``: ``--variants
+library_encoded,crimeclass,searched,early_stopped`` with ``--store`` (``--out
+bench/results/xgb_searched_2012_2016.json``) and with ``--frames`` (all rows:
+``xgb_searched_2001_2016.json``; ``--rows 1000000``: ``xgb_searched_2001_2016_1m.json``);
+each again with ``--final-sample 400000`` (``xgb_searched_*_final400k.json``, written
+before the paired intervals were). Figures come from the real data only.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from crimeclass.features import feature_catalog
-from crimeclass.models import TrainConfig, make_model, roc_auc
+from crimeclass.models import TrainConfig, make_model, paired_bootstrap, roc_auc
 from crimeclass.models._persist import versions
 from crimeclass.models._target import fit_rows
 from crimeclass.models._train import _read_data, _subsample
@@ -79,19 +88,29 @@ def tuned_params(metrics: Path) -> dict[str, Any]:
     return dict(entry["pipeline_params"])
 
 
-PREVIOUS = {"model__learning_rate": 0.1, "model__early_stopping_rounds": 30,
-            "model__max_validation_rows": None}
-VARIANTS = ("library", "crimeclass", "previous", "previous_capped", "tuned", "tuned_family_lr",
-            "searched", "library_encoded")
+#: The defaults until 2026-12-05: depth 8 and its regularization, learning rate 0.1,
+#: patience 30, the latest 10 % of the rows held out for early stopping, however many.
+PREVIOUS = {"model__n_estimators": 1000, "model__learning_rate": 0.1, "model__max_depth": 8,
+            "model__min_child_weight": 5.0, "model__subsample": 0.8,
+            "model__colsample_bytree": 0.8, "model__validation_fraction": 0.1,
+            "model__early_stopping_rounds": 30, "model__max_validation_rows": None}
+#: The defaults of 2026-12-05 until the final round: the same shape at 0.3, patience 15,
+#: stopping on the latest 20,000 rows.
+EARLY_STOPPED = {**PREVIOUS, "model__learning_rate": 0.3, "model__early_stopping_rounds": 15,
+                 "model__max_validation_rows": 20_000}
+VARIANTS = ("library", "crimeclass", "previous", "previous_capped", "early_stopped", "tuned",
+            "tuned_family_lr", "searched", "library_encoded")
 
 
-def variant_params(name: str, tuned: dict[str, Any] | None,
-                   family_lr: float) -> dict[str, Any]:
-    """The pipeline parameters of a crimeclass variant, over ``make_model("xgb")``'s."""
+def variant_params(name: str, tuned: dict[str, Any] | None) -> dict[str, Any]:
+    """The pipeline parameters of a crimeclass variant, over ``make_model("xgb")``'s. A
+    run's choice (``tuned``) was drawn over the defaults of its day (``PREVIOUS``)."""
     return {"crimeclass": {}, "previous": PREVIOUS,
             "previous_capped": {**PREVIOUS, "model__max_validation_rows": 20_000},
-            "tuned": tuned or {},
-            "tuned_family_lr": {**(tuned or {}), "model__learning_rate": family_lr}}[name]
+            "early_stopped": EARLY_STOPPED,
+            "tuned": {**PREVIOUS, **(tuned or {})},
+            "tuned_family_lr": {**EARLY_STOPPED, **(tuned or {}), "model__learning_rate":
+                                EARLY_STOPPED["model__learning_rate"]}}[name]
 
 
 def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any], n_jobs: int,
@@ -117,26 +136,31 @@ def crimeclass_fit(data: Any, feats: list[Any], params: dict[str, Any], n_jobs: 
             "rows_validation": len(data.y) - n_fit,
             "roc_auc": round(float(roc_auc(data.yh, p)), 4),
             "params": {k.removeprefix("model__"): v for k, v in params.items()},
-            "quantized_matrix_s": matrix_s[n_fit]}
+            "quantized_matrix_s": matrix_s[n_fit], "_p": p}
 
 
-def searched_params(data: Any, feats: list[Any], trials: int,
-                    n_jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The parameters ``crimeclass train``'s search chooses on this frame, and what it
-    saw: its seconds, rows, and the cross-validated score of its choice and of its first
-    trial (the family's defaults)."""
-    from crimeclass.models._train import make_search
+def searched_params(data: Any, feats: list[Any], trials: int, n_jobs: int,
+                    final_sample: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters ``crimeclass train`` chooses on this frame (its search, then its final
+    round against the defaults), and what it saw: its seconds, rows, the cross-validated
+    score of the search's best and of its first trial (the family's defaults), and the
+    final round."""
+    from crimeclass.models._train import tune
 
-    config = TrainConfig(models=("xgb",), trials=trials)
+    config = TrainConfig(models=("xgb",), trials=trials, final_sample=final_sample)
     sample = _subsample(data.X.assign(_y=data.y), config.search_sample, config.seed + 1)
-    search = make_search("xgb", make_model("xgb", feats, random_state=config.seed,
-                                           n_jobs=n_jobs), config)
+    rows = argparse.Namespace(Xs=sample.drop(columns="_y"), ys=sample["_y"].to_numpy(),
+                              X=data.X, y=data.y)
     t0 = time.perf_counter()
-    search.fit(sample.drop(columns="_y"), sample["_y"].to_numpy())
+    search, final = tune("xgb", make_model("xgb", feats, random_state=config.seed,
+                                           n_jobs=n_jobs), config, rows)
+    best = max(range(len(search.cv_results_["value"])),
+               key=lambda i: search.cv_results_["value"][i] or -np.inf)
     seen = {"search_s": round(time.perf_counter() - t0, 1), "search_rows": len(sample),
             "search_trials": trials,
-            "cv_chosen": round(float(search.best_score_), 4),
-            "cv_defaults": round(float(search.cv_results_["value"][0]), 4)}
+            "cv_search_best": round(float(search.cv_results_["value"][best]), 4),
+            "cv_defaults": round(float(search.cv_results_["value"][0]), 4),
+            "final_round": final.as_dict() if final is not None else None}
     return dict(search.best_params_), seen
 
 
@@ -154,9 +178,9 @@ def library_encoded_fit(data: Any, feats: list[Any], n_jobs: int) -> dict[str, A
     pipe.fit(X, data.y)
     fit_s = time.perf_counter() - t0
     trees = pipe[-1].get_booster().num_boosted_rounds()
+    p = pipe.predict_proba(Xh)[:, 1]
     return {"fit_s": round(fit_s, 1), "trees_grown": trees, "trees_kept": trees,
-            "roc_auc": round(float(roc_auc(data.yh, pipe.predict_proba(Xh)[:, 1])), 4),
-            "params": {}}
+            "roc_auc": round(float(roc_auc(data.yh, p)), 4), "params": {}, "_p": p}
 
 
 def quantized_matrix_s(model: Any, Xt: Any, y: np.ndarray, n_fit: int) -> float:
@@ -195,7 +219,9 @@ def library_fit(data: Any, feats: list[Any], n_jobs: int) -> dict[str, Any]:
     trees = fitted.detail["trees"]
     return {"fit_s": round(fitted.seconds, 1), "trees_grown": trees, "trees_kept": trees,
             "roc_auc": round(float(roc_auc(split.yh, fitted.p)), 4),
-            "params": {"enable_categorical": True}}
+            "params": {"enable_categorical": True},
+            # the same held-out rows in the same order: paired with the others
+            "_p": fitted.p if np.array_equal(split.yh, data.yh) else None}
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
@@ -208,7 +234,6 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         data = _read_data(args.store, config, [f.name for f in feats], lambda kind, info: None)
     tuned = (tuned_params(args.run_metrics)
              if {"tuned", "tuned_family_lr"} & set(args.variants) else None)
-    family_lr = make_model("xgb", feats).get_params()["model__learning_rate"]
     out: dict[str, Any] = {}
     matrix_s: dict[int, float] = {}
     for name in args.variants:
@@ -217,12 +242,24 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         elif name == "library_encoded":
             out[name] = library_encoded_fit(data, feats, args.n_jobs)
         elif name == "searched":
-            params, seen = searched_params(data, feats, args.trials, args.n_jobs)
+            params, seen = searched_params(data, feats, args.trials, args.n_jobs,
+                                           args.final_sample or None)
             out[name] = {**crimeclass_fit(data, feats, params, args.n_jobs, matrix_s), **seen}
         else:
-            params = variant_params(name, tuned, family_lr)
+            params = variant_params(name, tuned)
             out[name] = crimeclass_fit(data, feats, params, args.n_jobs, matrix_s)
-        print(name, out[name], flush=True)
+        print(name, {k: v for k, v in out[name].items() if k != "_p"}, flush=True)
+    if "library_encoded" in out:  # each against XGBClassifier() on the same held-out rows
+        for name in list(out):
+            if name != "library_encoded" and out[name].get("_p") is not None:
+                test = paired_bootstrap(data.yh, out[name]["_p"], out["library_encoded"]["_p"])
+                out[name]["auc_minus_library_encoded"] = {
+                    "difference": round(test.difference.value, 4),
+                    "low": round(test.difference.low, 4),
+                    "high": round(test.difference.high, 4), "p_value": test.p_value,
+                    "n_boot": test.n_boot}
+    for name in list(out):
+        out[name].pop("_p", None)
     for base in ("library", "library_encoded"):
         if base in out:
             for name in list(out):
@@ -245,6 +282,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=None,
                    help="With --frames: fit on a random sample of this many training rows.")
     p.add_argument("--trials", type=int, default=20, help="The searched variant's trials.")
+    p.add_argument("--final-sample", type=int, default=TrainConfig.final_sample,
+                   help="The searched variant's final round: training rows (0: none).")
     p.add_argument("--since", default="2012-01-01")
     p.add_argument("--until", default="2018-01-01")
     p.add_argument("--holdout", default="auto")

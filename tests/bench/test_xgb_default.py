@@ -11,6 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
+VARIANT_NAMES = ("library", "crimeclass", "previous", "previous_capped", "early_stopped",
+                 "tuned", "tuned_family_lr", "searched", "library_encoded")
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "xgb_default.py"
 
 
@@ -43,20 +47,40 @@ def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
                  "--until", "2017-01-01", "--run-metrics", str(metrics),
                  "--trials", "2", "--n-jobs", "1", "--out", str(tmp_path / "out.json")])
     assert json.loads((tmp_path / "out.json").read_text())["rows"] == doc["rows"]
-    assert doc["tuned"]["params"] == {"max_depth": 3, "learning_rate": 0.05}
-    assert doc["tuned_family_lr"]["params"] == {"max_depth": 3, "learning_rate": 0.3}
+    previous = doc["previous"]["params"]
+    assert previous["learning_rate"] == 0.1 and previous["max_depth"] == 8
+    assert previous["validation_fraction"] == 0.1 and previous["max_validation_rows"] is None
+    assert doc["tuned"]["params"] == {**previous, "max_depth": 3, "learning_rate": 0.05}
+    assert doc["early_stopped"]["params"] == {**previous, "learning_rate": 0.3,
+                                              "early_stopping_rounds": 15,
+                                              "max_validation_rows": 20_000}
+    assert doc["tuned_family_lr"]["params"] == {**doc["early_stopped"]["params"],
+                                                "max_depth": 3}
     assert doc["crimeclass"]["params"] == {}
-    assert doc["previous"]["params"] == {"learning_rate": 0.1, "early_stopping_rounds": 30,
-                                         "max_validation_rows": None}
+    assert doc["crimeclass"]["trees_grown"] == doc["crimeclass"]["trees_kept"] == 100
+    assert doc["crimeclass"]["rows_validation"] == 0  # XGBoost's defaults: no early stopping
     assert doc["previous_capped"]["params"]["max_validation_rows"] == 20_000
-    _check_fitted(doc, ("crimeclass", "previous", "previous_capped", "tuned",
+    _check_fitted(doc, ("crimeclass", "previous", "previous_capped", "early_stopped", "tuned",
                         "tuned_family_lr", "searched"))
     assert doc["searched"]["search_s"] > 0
+    final = doc["searched"]["final_round"]  # None when the search's best is the defaults
+    assert final is None or final["kept"] in {"choice", "defaults"}
+    if final is not None and final["kept"] == "defaults":
+        from crimeclass.models import MODELS
+
+        assert doc["searched"]["params"] == MODELS["xgb"].start
     assert set(doc["searched"]["params"]) <= {
         "max_depth", "min_child_weight", "reg_lambda", "reg_alpha", "gamma", "subsample",
         "colsample_bytree"}
     assert doc["library_encoded"]["trees_grown"] == 100
     assert doc["crimeclass"]["over_library_encoded"] > 0
+    for name in ("crimeclass", "searched", "library"):  # paired on the same held-out rows
+        test = doc[name]["auc_minus_library_encoded"]
+        assert test["low"] <= test["difference"] <= test["high"] and test["n_boot"] == 1000
+        assert test["difference"] == pytest.approx(
+            doc[name]["roc_auc"] - doc["library_encoded"]["roc_auc"], abs=2e-4)
+    assert "auc_minus_library_encoded" not in doc["library_encoded"]
+    assert not any("_p" in doc[name] for name in VARIANT_NAMES if name in doc)
 
 
 def test_a_frames_folder_is_read_in_place_of_a_store(sample_store, tmp_path):

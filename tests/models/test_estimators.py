@@ -7,6 +7,8 @@ tests/features/test_leakage.py tests it.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,11 +93,30 @@ def test_xgboost_stops_early_on_the_last_rows(xy, features):
 
     X, y = xy
     pipe = make_model("xgb", features, n_jobs=1)
-    pipe.set_params(model__n_estimators=400, model__learning_rate=0.3)
+    pipe.set_params(model__n_estimators=400, model__validation_fraction=0.1)
     pipe.fit(X, y)
     model = pipe[-1]
     assert model.best_iteration_ < 399  # stopped before the last tree
     assert 0 < pipe.predict_proba(X.iloc[:5])[:, 1].min()
+
+
+def test_xgboost_defaults_are_xgboosts_own(xy, features):
+    from xgboost import XGBClassifier
+
+    from crimeclass.models import make_model
+
+    X, y = xy
+    pipe = make_model("xgb", features, n_jobs=1).fit(X, y)
+    ours = pipe[-1].booster_.save_config()
+    theirs = json.loads(XGBClassifier(n_jobs=1).fit(
+        pipe[:-1].transform(X), y).get_booster().save_config())
+    ours = json.loads(ours)
+    assert pipe[-1].best_iteration_ == 99  # 100 trees, every one kept: no early stopping
+    for key in ("eta", "max_depth", "min_child_weight", "subsample", "colsample_bytree",
+                "lambda", "gamma", "max_bin"):
+        mine = ours["learner"]["gradient_booster"]["tree_train_param"][key]
+        assert float(mine) == float(
+            theirs["learner"]["gradient_booster"]["tree_train_param"][key]), key
 
 
 def test_xgboost_without_validation_grows_every_tree(xy, features):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -104,3 +105,21 @@ def test_mllibs_regularization_is_scikit_learns_c_per_row(spark):
     assert theirs.intercept == pytest.approx(ours.intercept_[0], abs=1e-4)
     # and the mapping matters: C per sum taken as regParam itself would be far off
     assert np.abs(ours.coef_[0]).max() > 0.1
+
+
+def test_xgbs_final_round_runs_on_the_drivers_whole_sample(data):
+    from crimeclass.models import MODELS
+
+    config = TrainConfig(models=("xgb",), trials=8, folds=2, features=SPEC, search_sample=1_000)
+    found = search_on_sample("xgb", data, config, lambda k, i: None)
+    final = found.final_round
+    # on 1,000 rows the search prefers other parameters than XGBoost's defaults
+    assert final is not None and final["rows"] == len(data.sample)
+    assert final["fit_rows"] + final["scored_rows"] == len(data.sample)
+    assert (found.trial_params == MODELS["xgb"].start) == (final["kept"] == "defaults")
+    fitted = SimpleNamespace(entry={"params": {}, "seconds": {}}, trials={})
+    record_search(fitted, found, _config())
+    assert fitted.entry["final_round"] == final
+    off = search_on_sample("xgb", data, replace(config, final_sample=None), lambda k, i: None)
+    assert off.final_round is None
+    assert off.cv_results["trial_params"] == found.cv_results["trial_params"]

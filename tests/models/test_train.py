@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from crimeclass.cli import app
 from crimeclass.engines import DuckDBEngine
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
-from crimeclass.models import PredictOptions, TrainConfig, load_model, predict, train
+from crimeclass.models import MODELS, PredictOptions, TrainConfig, load_model, predict, train
 
 SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
 
@@ -61,6 +61,13 @@ def test_metrics_json_is_what_scripts_read(run):
     lr = next(x for x in m["models"] if x["name"] == "lr")
     assert "penalty" in lr["params"] and "C" in lr["params"]
     assert m["models"][0]["metrics"]["roc_auc"] == 0.5  # the majority class ranks nothing
+    assert lr["final_round"] is None  # no defaults to meet: lr's search has no start
+    xgb = next(x for x in m["models"] if x["name"] == "xgb")
+    final = xgb["final_round"]  # None when the search's best is the defaults
+    if final is None or final["kept"] == "defaults":
+        assert xgb["params"] == MODELS["xgb"].start
+    else:
+        assert final["choice"] > final["defaults"] and xgb["params"] != MODELS["xgb"].start
 
 
 def test_the_data_fingerprint_names_window_rows_and_hashes(run, sample_store):

@@ -125,6 +125,10 @@ def train(
     search_sample: Annotated[int, typer.Option(
         min=0, help="Rows the hyperparameter search sees (0: all training rows); the best "
                     "parameters are refitted on all training rows.")] = 50_000,
+    final_sample: Annotated[int, typer.Option(
+        min=0, help="Training rows on which the search's best meets the model's defaults "
+                    "before the refit; the defaults are kept when they score at least as "
+                    "well (0: no final round).")] = 1_000_000,
     runs_dir: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path(
         "runs"),
     seed: SeedOpt = 0,
@@ -164,7 +168,8 @@ def train(
     config = TrainConfig(
         models=tuple(parse_model_names(models)) if models else None, baselines=baselines,
         cv=cv.value, folds=folds, trials=trials, since=since, until=until, holdout=holdout,
-        sample=sample, search_sample=search_sample or None, seed=seed, allow_arrest=allow_arrest,
+        sample=sample, search_sample=search_sample or None,
+        final_sample=final_sample or None, seed=seed, allow_arrest=allow_arrest,
         target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
     if allow_arrest and not as_json:
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "

@@ -26,6 +26,7 @@ from crimeclass.models._errors import (
     RunError,
     TrainingDataError,
 )
+from crimeclass.models._final_round import FinalRound, final_round
 from crimeclass.models._keras import KerasTabularClassifier
 from crimeclass.models._lgbm import EarlyStoppingLGBMClassifier
 from crimeclass.models._metrics import (
@@ -145,6 +146,8 @@ __all__ = [
     "ModelOptionError",
     "ModelsError",
     "OptunaSearchCV",
+    "FinalRound",
+    "final_round",
     "PairedTest",
     "PredictError",
     "PredictOptions",

@@ -58,6 +58,12 @@ class TrainConfig:
         Rows the search sees (a seeded random subset of the training rows, in
         time order); the best parameters are then refitted on all training
         rows. None: the search sees them all.
+    final_sample : int or None, default=1000000
+        Rows of the training period (a seeded random subset, in time order) on
+        which the search's best meets the family's defaults before the refit:
+        both are fitted on the earliest 80 % and scored on the rest, and the
+        defaults are kept when they score at least as well (the final round,
+        :func:`~crimeclass.models.final_round`). None: no final round.
     seed : int, default=0
         Seeds the samples, the folds, the search and the models: the same
         seed gives the same numbers.
@@ -94,6 +100,7 @@ class TrainConfig:
     holdout: str = "auto"
     sample: int | None = None
     search_sample: int | None = 50_000
+    final_sample: int | None = 1_000_000
     seed: int = 0
     scoring: Scoring = "roc_auc"
     primary_metric: str = "roc_auc"
@@ -130,7 +137,7 @@ class TrainConfig:
         if self.trials < 1:
             raise ModelOptionError(f"trials must be at least 1, got {self.trials}",
                                    option="--trials", value=self.trials)
-        for name in ("sample", "search_sample"):
+        for name in ("sample", "search_sample", "final_sample"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ModelOptionError(f"{name} must be positive, got {v}",

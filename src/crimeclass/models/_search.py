@@ -117,6 +117,10 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         Per trial: number, state, value, fold scores, params, seconds and the
         warnings its fits raised (recorded, not raised: a convergence warning
         is part of the result).
+    start_ : dict or None
+        The first trial (``start``'s) when it completed: ``params``,
+        ``trial_params``, ``value``, ``scores``, ``warnings``, ``oof_y``, ``oof_p``,
+        as the best trial's attributes above; None without ``start``.
     best_warnings_, refit_warnings_ : list of str
         Warnings of the best trial's fits and of the refit.
     classes_ : ndarray
@@ -188,6 +192,7 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         score = SCORERS[self.scoring]
         n_trials = self.n_trials if self.param_space is not None else 1
         best: dict[str, Any] = {"value": -np.inf}
+        first: dict[str, Any] = {}
         results: dict[str, list[Any]] = {k: [] for k in (
             "number", "state", "value", "fold_scores", "params", "trial_params", "seconds",
             "warnings")}
@@ -218,10 +223,13 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                 results["seconds"].append(time.perf_counter() - t0)
                 results["warnings"].append(caught)
             value = float(np.mean(scores))
+            result = {"value": value, "params": params, "trial_params": dict(trial.params),
+                          "scores": scores, "warnings": caught, "oof_y": np.concatenate(oof_y),
+                          "oof_p": np.concatenate(oof_p)}
+            if trial.number == 0 and self.start and self.param_space is not None:
+                first.update(result)
             if value > best["value"]:
-                best.update(value=value, params=params, trial_params=dict(trial.params),
-                            scores=scores, warnings=caught, oof_y=np.concatenate(oof_y),
-                            oof_p=np.concatenate(oof_p))
+                best.update(result)
             return value
 
         def after(study: Any, trial: Any) -> None:
@@ -243,6 +251,7 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         self.best_fold_scores_ = best["scores"]
         self.oof_y_, self.oof_proba_ = best["oof_y"], best["oof_p"]
         self.best_warnings_ = best["warnings"]
+        self.start_ = first or None
         self.refit_warnings_: list[str] = []
         if self.refit:
             t0 = time.perf_counter()
@@ -251,6 +260,19 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                     **self.best_params_).fit(X, y01)
             self.refit_time_ = time.perf_counter() - t0
         return self
+
+    def keep_start(self) -> None:
+        """Make the start trial the search's best (its params, scores and validation
+        predictions): what :func:`~crimeclass.models.final_round` does when the start
+        scores at least as well as the best on more rows than the search saw."""
+        check_is_fitted(self, "cv_results_")
+        if self.start_ is None:
+            raise ModelsError("the search has no completed start trial to keep")
+        start = self.start_
+        self.best_params_, self.best_trial_params_ = start["params"], start["trial_params"]
+        self.best_score_, self.best_fold_scores_ = start["value"], start["scores"]
+        self.oof_y_, self.oof_proba_ = start["oof_y"], start["oof_p"]
+        self.best_warnings_ = start["warnings"]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ import numpy as np
 from crimeclass.features import feature_catalog
 from crimeclass.models._config import TrainConfig
 from crimeclass.models._registry import MODELS, make_model
-from crimeclass.models._train import _subsample, _trial_event, make_search
+from crimeclass.models._train import _subsample, _trial_event, tune
 
 __all__ = ["SampleSearch", "mllib_lr_params", "record_search", "search_on_sample"]
 
@@ -72,6 +73,9 @@ class SampleSearch:
         The best trial's mean score over the folds, and each fold's.
     counts : dict
         Trials run, complete and pruned.
+    final_round : dict or None
+        The search's best against the family's defaults on the driver's whole sample
+        (:class:`~crimeclass.models.FinalRound`); None when there was nothing to compare.
     cv_results : dict of lists
         Every trial, as :class:`OptunaSearchCV` records them (the run's ``trials.json``).
     """
@@ -84,6 +88,7 @@ class SampleSearch:
     fold_scores: list[float]
     counts: dict[str, int]
     cv_results: dict[str, list[Any]] = field(repr=False)
+    final_round: dict[str, Any] | None = None
 
     def param(self, name: str, default: Any = None) -> Any:
         """A best parameter by its ``set_params`` name (``model__C``)."""
@@ -107,11 +112,13 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
                           n_jobs=config.n_jobs or os.cpu_count() or 1,
                           allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
-    # the family's defaults first, as on one machine, where the space is the family's own
-    search = make_search(name, pipeline, config, space=space,
-                         on_trial=partial(_trial_event, emit, name))
+    # the family's defaults first, as on one machine, where the space is the family's own;
+    # the final round on the driver's whole sample
     t0 = time.perf_counter()
-    search.fit(rows[cols], rows[label].to_numpy().astype(int))
+    search, final = tune(name, pipeline, config, SimpleNamespace(
+        Xs=rows[cols], ys=rows[label].to_numpy().astype(int), X=data.sample[cols],
+        y=data.sample[label].to_numpy().astype(int)), space=space,
+        on_trial=partial(_trial_event, emit, name), emit=emit)
     states = search.cv_results_["state"]
     emit("stage", {"text": f"{name}: fitting the best of {len(states)} trials on Spark"})
     return SampleSearch(
@@ -120,7 +127,8 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
         fold_scores=[float(s) for s in search.best_fold_scores_],
         counts={"run": len(states), "complete": states.count("complete"),
                 "pruned": states.count("pruned")},
-        cv_results=search.cv_results_)
+        cv_results=search.cv_results_,
+        final_round=final.as_dict() if final is not None else None)
 
 
 def mllib_lr_params(search: SampleSearch | None, rows: int) -> dict[str, float]:
@@ -148,5 +156,6 @@ def record_search(fitted: Any, search: SampleSearch | None, config: TrainConfig)
                "mean": search.score, "std": float(np.std(search.fold_scores)),
                "fold_scores": search.fold_scores},
         "best": search.trial_params}
+    entry["final_round"] = search.final_round
     fitted.trials = {"engine": "spark", "searched_on": "driver sample",
                      "spark_params": entry["params"], **search.cv_results}

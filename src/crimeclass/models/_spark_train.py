@@ -236,7 +236,10 @@ def _xgb_params(pipeline: Any) -> dict[str, Any]:
             "subsample": est.subsample, "colsample_bytree": est.colsample_bytree,
             "reg_lambda": est.reg_lambda, "reg_alpha": est.reg_alpha, "gamma": est.gamma,
             "max_bin": est.max_bin, "tree_method": "hist", "eval_metric": est.eval_metric,
-            "early_stopping_rounds": est.early_stopping_rounds,
+            # no early stopping where one machine has none (the rows still choose the
+            # threshold)
+            "early_stopping_rounds": (est.early_stopping_rounds if est.validation_fraction
+                                      else None),
             "random_state": est.random_state}
 
 

@@ -43,6 +43,7 @@ from crimeclass.models._config import (
 )
 from crimeclass.models._cv import make_cv
 from crimeclass.models._errors import TrainingDataError
+from crimeclass.models._final_round import FinalRound, final_round, sample_index
 from crimeclass.models._metrics import HELD_OUT_METRICS, METRICS, binary_metrics, choose_threshold
 from crimeclass.models._persist import versions
 from crimeclass.models._registry import MODELS, make_model
@@ -112,9 +113,7 @@ def _fingerprint(store: Any, frame: pd.DataFrame, train: pd.DataFrame, hold: pd.
 def _subsample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     if n is None or len(frame) <= n:
         return frame
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(frame), size=n, replace=False))
-    return frame.iloc[idx]
+    return frame.iloc[sample_index(len(frame), n, seed)]
 
 
 def _run_id() -> str:
@@ -206,6 +205,23 @@ def make_search(name: str, pipeline: Any, config: TrainConfig, *,
                           start=family.start if space is family.space else None)
 
 
+def tune(name: str, pipeline: Any, config: TrainConfig, data: Any, *,
+         space: Callable[[Any], dict[str, Any]] | None = None,
+         on_trial: Callable[..., None] | None = None,
+         emit: EventHandler | None = None) -> tuple[OptunaSearchCV, FinalRound | None]:
+    """``train``'s choice of parameters for ``name``: the search (:func:`make_search`) on
+    ``data.Xs``, then the final round against the family's defaults on ``data.X`` (the
+    training rows)."""
+    search = make_search(name, pipeline, config, space=space, on_trial=on_trial)
+    search.fit(data.Xs, data.ys)
+    if emit is not None and search.start_ is not None and config.final_sample:
+        emit("stage", {"text": f"{name}: the search's best against the defaults on up to "
+                               f"{config.final_sample:,} rows"})
+    final = final_round(search, data.X, data.y, rows=config.final_sample,
+                        seed=config.seed + 2)
+    return search, final
+
+
 def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jobs: int,
              emit: EventHandler) -> _Fitted:
     """Tune ``name`` on the search rows, refit on the training rows, score the held-out."""
@@ -215,10 +231,9 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
     pipeline = make_model(name, feats, random_state=config.seed, n_jobs=n_jobs,
                           allow_arrest=config.allow_arrest,
                           min_frequency=config.min_frequency, target=config.target)
-    search = make_search(name, pipeline, config,
-                         on_trial=functools.partial(_trial_event, emit, name))
     t0 = time.perf_counter()
-    search.fit(data.Xs, data.ys)
+    search, final = tune(name, pipeline, config, data, on_trial=functools.partial(
+        _trial_event, emit, name), emit=emit)
     t_search = time.perf_counter() - t0
     emit("stage", {"text": f"{name}: refitting on {len(data.X):,} rows"})
     refit_warnings: list[str] = []
@@ -232,6 +247,7 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
     entry = _model_entry(name, search, config, data, binary_metrics(data.yh, p, threshold),
                          threshold)
     entry["seconds"] = {"search": round(t_search, 2), "refit": round(t_refit, 2)}
+    entry["final_round"] = final.as_dict() if final is not None else None
     entry["warnings"] = sorted(set(search.best_warnings_ + refit_warnings))
     entry["path"] = f"models/{name}"
     if config.allow_arrest:
