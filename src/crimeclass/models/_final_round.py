@@ -76,4 +76,3 @@ def final_round(search: OptunaSearchCV, X: Any, y: np.ndarray, *, rows: int | No
                       scoring=search.scoring, choice=values["choice"],
                       defaults=values["defaults"], kept=kept,
                       seconds=round(time.perf_counter() - t0, 2))
-

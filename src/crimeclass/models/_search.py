@@ -224,8 +224,8 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                 results["warnings"].append(caught)
             value = float(np.mean(scores))
             result = {"value": value, "params": params, "trial_params": dict(trial.params),
-                          "scores": scores, "warnings": caught, "oof_y": np.concatenate(oof_y),
-                          "oof_p": np.concatenate(oof_p)}
+                      "scores": scores, "warnings": caught, "oof_y": np.concatenate(oof_y),
+                      "oof_p": np.concatenate(oof_p)}
             if trial.number == 0 and self.start and self.param_space is not None:
                 first.update(result)
             if value > best["value"]:

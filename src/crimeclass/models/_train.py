@@ -214,7 +214,9 @@ def tune(name: str, pipeline: Any, config: TrainConfig, data: Any, *,
     training rows)."""
     search = make_search(name, pipeline, config, space=space, on_trial=on_trial)
     search.fit(data.Xs, data.ys)
-    if emit is not None and search.start_ is not None and config.final_sample:
+    start = search.start_
+    if (emit is not None and config.final_sample and start is not None
+            and start["trial_params"] != search.best_trial_params_):
         emit("stage", {"text": f"{name}: the search's best against the defaults on up to "
                                f"{config.final_sample:,} rows"})
     final = final_round(search, data.X, data.y, rows=config.final_sample,
