@@ -16,6 +16,7 @@ from crimeclass.cli import app
 from crimeclass.engines import DuckDBEngine
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
 from crimeclass.models import MODELS, PredictOptions, TrainConfig, load_model, predict, train
+from crimeclass.models._report import final_round_lines
 
 SPEC = FeatureSpec(history=(HistoryWindow("beat", 28), HistoryWindow("block_location", 365)))
 
@@ -141,6 +142,25 @@ def test_the_comparison_table_marks_the_best(run):
     assert "location_rate (baseline)" in md
     html = (run.run_dir / "report.html").read_text()
     assert 'class="best"' in html and "plots/roc_pr.png" in html
+    finals = final_round_lines(run.metrics)  # xgb's, when its search chose another shape
+    xgb = next(m for m in run.metrics["models"] if m["name"] == "xgb")
+    assert len(finals) == (xgb["final_round"] is not None)
+    for line in finals:  # in the table's notes, and under the page's chosen parameters
+        assert line in md
+        assert f"Final round, {line.split(' the search')[0]}" in html
+        assert line.split("(")[1].split(";")[0] in html  # the scoring, as written
+
+
+def test_the_final_round_is_said_in_words():
+    metrics = {"models": [
+        {"name": "lr", "final_round": None},
+        {"name": "xgb", "final_round": {"rows": 1_000_000, "fit_rows": 800_000,
+                                        "scored_rows": 200_000, "scoring": "roc_auc",
+                                        "choice": 0.73759, "defaults": 0.74340,
+                                        "kept": "defaults", "seconds": 13.5}}]}
+    assert final_round_lines(metrics) == [
+        "xgb: the search's best scored 0.7376 and the defaults 0.7434 (roc_auc; fitted on the "
+        "earliest 800,000 of 1,000,000 training rows, scored on the rest): the defaults kept."]
 
 
 def test_the_same_seed_gives_the_same_numbers(run, sample_store, tmp_path):

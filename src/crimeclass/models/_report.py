@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["comparison_markdown", "comparison_rows", "write_report"]
+__all__ = ["comparison_markdown", "comparison_rows", "final_round_lines", "write_report"]
 
 _COLUMNS = [
     ("model", "model"), ("roc_auc", "ROC AUC"), ("average_precision", "avg precision"),
@@ -50,6 +50,21 @@ def comparison_rows(metrics: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def final_round_lines(metrics: dict[str, Any]) -> list[str]:
+    """A sentence per model whose search's best met its defaults in a final round."""
+    lines = []
+    for m in metrics["models"]:
+        final = m.get("final_round")
+        if final:
+            kept = "the defaults" if final["kept"] == "defaults" else "the search's best"
+            lines.append(
+                f"{m['name']}: the search's best scored {final['choice']:.4f} and the defaults "
+                f"{final['defaults']:.4f} ({final['scoring']}; fitted on the earliest "
+                f"{final['fit_rows']:,} of {final['rows']:,} training rows, scored on the "
+                f"rest): {kept} kept.")
+    return lines
+
+
 def comparison_markdown(metrics: dict[str, Any]) -> str:
     """The comparison table in Markdown, with the window and the primary metric."""
     hold = metrics["holdout"]
@@ -80,6 +95,10 @@ def comparison_markdown(metrics: dict[str, Any]) -> str:
               "|" + "|".join("---" if k == "model" else "---:" for k, _ in _COLUMNS) + "|"]
     for r in comparison_rows(metrics):
         lines.append("| " + " | ".join(r[k] for k, _ in _COLUMNS) + " |")
+    finals = final_round_lines(metrics)
+    if finals:
+        lines += ["", "Final round (the search's best against the defaults, on more rows "
+                      "than the search saw):", ""] + [f"- {line}" for line in finals]
     return "\n".join(lines) + "\n"
 
 
@@ -169,5 +188,6 @@ def write_report(folder: Path, metrics: dict[str, Any], y: np.ndarray,
          or "(none)"} for m in metrics["models"]]}
     template = resources.files("crimeclass.models").joinpath("report.html.j2").read_text()
     env = jinja2.Environment(autoescape=True)
-    page = env.from_string(template).render(m=view, rows=rows, columns=_COLUMNS, plots=plots)
+    page = env.from_string(template).render(m=view, rows=rows, columns=_COLUMNS, plots=plots,
+                                            finals=final_round_lines(metrics))
     (folder / "report.html").write_text(page)
