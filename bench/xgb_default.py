@@ -9,7 +9,9 @@ of 2017), in one process, one after the other:
     ``xgboost.XGBClassifier(enable_categorical=True)``, the places as pandas categories
     (as in ``bench/peers.py``);
 ``crimeclass``
-    ``make_model("xgb")``: crimeclass's defaults (the search's first trial);
+    ``make_model("xgb")``: crimeclass's defaults (the search's first trial), unweighted
+    (``crimeclass train`` weighs rows by recency since the evening of 2026-12-05, after
+    these figures: ``bench/ablation.py`` measures that change);
 ``previous``
     the defaults until 2026-12-05: depth 8, min_child_weight 5, subsamples of 0.8,
     learning rate 0.1, patience 30, the latest 10 % of the rows held out for early

@@ -156,6 +156,10 @@ def test_trusted_types_are_exactly_those_our_pipelines_hold(features, xy, tmp_pa
         folder = tmp_path / name
         save_model(model, folder, saved_as=MODELS[name].saved_as)
         seen |= set(sio.get_untrusted_types(file=folder / "pipeline.skops"))
+    weighted = make_model("xgb", features, n_jobs=1, half_life_days=365).set_params(
+        **FAST["xgb"]).fit(*xy)  # a run's default: recency weights
+    save_model(weighted, tmp_path / "weighted", saved_as="xgboost-ubj")
+    seen |= set(sio.get_untrusted_types(file=tmp_path / "weighted" / "pipeline.skops"))
     assert seen <= TRUSTED_TYPES
     # the network's wrapper is trusted too (saved without its Keras model)
     assert TRUSTED_TYPES - seen <= {"crimeclass.models._keras.KerasTabularClassifier"}

@@ -121,3 +121,24 @@ def test_the_single_machine_settings_in_mllibs_names():
     for given, drawn in ((None, 37), (1.0, 37), (1, 1), ("log2", 5), (0.5, 18)):
         forest = RandomForestClassifier(max_features=given)
         assert mllib_params(forest, 1000, 37)["featureSubsetStrategy"] == drawn
+
+
+def test_encoded_rows_carry_the_recency_weights_of_one_machine(spark, sample_frame):
+    """Spark's XGBoost is weighted as :class:`RecencyPipeline` weighs on one machine."""
+    from crimeclass.models import recency_weights
+
+    rows = sample_frame[(sample_frame["date"] >= "2016-01-01")
+                        & (sample_frame["date"] < "2017-01-01")].reset_index(drop=True)
+    cols = ["date", *[f.name for f in feature_catalog(SPEC)]]
+    prep = make_model("xgb", feature_catalog(SPEC), n_jobs=1)[:-1].fit(
+        rows[cols], rows["is_index"].to_numpy().astype(int))
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    table = table.append_column("_val", pa.array(np.zeros(len(rows), dtype=bool)))
+    shared = spark.sparkContext.broadcast([prep] * ENCODER_FOLDS)
+    batches = table.to_batches(max_chunksize=500)  # partitions: each counts from the latest
+    weighted = pa.Table.from_batches(list(encode_batches(
+        batches, shared, SPEC, "is_index", recency=(rows["date"].max(), 365.0))))
+    np.testing.assert_allclose(weighted.column("weight").to_numpy(),
+                               recency_weights(rows["date"], 365.0), rtol=1e-12)
+    plain = pa.Table.from_batches(list(encode_batches(batches, shared, SPEC, "is_index")))
+    assert (plain.column("weight").to_numpy() == 1).all()

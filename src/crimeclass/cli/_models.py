@@ -129,6 +129,10 @@ def train(
         min=0, help="Training rows on which the search's best meets the model's defaults "
                     "before the refit; the defaults are kept when they score at least as "
                     "well (0: no final round).")] = 1_000_000,
+    half_life: Annotated[float, typer.Option(
+        min=0, help="Recency weights, in days: a training row this much older than the "
+                    "latest weighs half as much (XGBoost, LightGBM, the stack's bases; 0: "
+                    "every row alike).")] = 365.0,
     runs_dir: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path(
         "runs"),
     seed: SeedOpt = 0,
@@ -169,7 +173,8 @@ def train(
         models=tuple(parse_model_names(models)) if models else None, baselines=baselines,
         cv=cv.value, folds=folds, trials=trials, since=since, until=until, holdout=holdout,
         sample=sample, search_sample=search_sample or None,
-        final_sample=final_sample or None, seed=seed, allow_arrest=allow_arrest,
+        final_sample=final_sample or None, half_life_days=half_life or None, seed=seed,
+        allow_arrest=allow_arrest,
         target=target.value, n_jobs=n_jobs, timeout=timeout, memory_limit=memory_limit)
     if allow_arrest and not as_json:
         err_console.print("[bold yellow]warning:[/] --allow-arrest: Arrest is recorded after "

@@ -56,6 +56,7 @@ from crimeclass.models._persist import (
     save_model,
 )
 from crimeclass.models._predict import PredictOptions, PredictResult, predict, quarantine_path
+from crimeclass.models._recency import RecencyPipeline, recency_weights
 from crimeclass.models._registry import (
     BASELINES,
     MODELS,
@@ -101,6 +102,8 @@ from crimeclass.models._window import Window, complete_years, period_text, resol
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
 __all__ = [
+    "RecencyPipeline",
+    "recency_weights",
     "Calibration",
     "fit_calibration",
     "reliability",

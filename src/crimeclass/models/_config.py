@@ -64,6 +64,11 @@ class TrainConfig:
         both are fitted on the earliest 80 % and scored on the rest, and the
         defaults are kept when they score at least as well (the final round,
         :func:`~crimeclass.models.final_round`). None: no final round.
+    half_life_days : float or None, default=365
+        Recency weights: a training row this many days older than the latest row of a
+        fit weighs half as much, in the families that take weights (XGBoost, LightGBM
+        and the stack's bases; :class:`~crimeclass.models.RecencyPipeline`). Each
+        cross-validation fold counts from its own latest row. None: every row alike.
     seed : int, default=0
         Seeds the samples, the folds, the search and the models: the same
         seed gives the same numbers.
@@ -101,6 +106,7 @@ class TrainConfig:
     sample: int | None = None
     search_sample: int | None = 50_000
     final_sample: int | None = 1_000_000
+    half_life_days: float | None = 365.0
     seed: int = 0
     scoring: Scoring = "roc_auc"
     primary_metric: str = "roc_auc"
@@ -142,6 +148,10 @@ class TrainConfig:
             if v is not None and v < 1:
                 raise ModelOptionError(f"{name} must be positive, got {v}",
                                        option=f"--{name.replace('_', '-')}", value=v)
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise ModelOptionError(f"half_life_days must be positive, got "
+                                   f"{self.half_life_days}", option="--half-life",
+                                   value=self.half_life_days)
         if (self.allow_arrest, self.target) != (self.features.allow_arrest,
                                                 self.features.target):
             object.__setattr__(self, "features",

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crimeclass.models._errors import ModelOptionError
-from crimeclass.models._target import BinaryPredictMixin, binary_target, fit_rows
+from crimeclass.models._target import BinaryPredictMixin, binary_target, check_weight, fit_rows
 
 __all__ = ["EarlyStoppingLGBMClassifier", "import_lightgbm"]
 
@@ -119,7 +119,11 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
                                    option="categorical_features", value=bad)
         return cats
 
-    def fit(self, X: Any, y: Any) -> EarlyStoppingLGBMClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EarlyStoppingLGBMClassifier:
+        """Fit on the rows in the order given; the latest ones validate early stopping.
+
+        ``sample_weight`` weighs the rows the trees are fitted on (the held-out rows of
+        early stopping count alike)."""
         lgb = import_lightgbm()
         if not 0 <= self.validation_fraction < 1:
             raise ModelOptionError("validation_fraction must be in [0, 1), got "
@@ -128,6 +132,7 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
         X, y = validate_data(self, X, y, reset=True, dtype=np.float32,
                              ensure_all_finite="allow-nan")
         self.classes_, y01 = binary_target(y)
+        weight = check_weight(sample_weight, len(y01))
         cats = self._categories()
         X = self._missing(X)
         params = self._train_params()
@@ -135,6 +140,7 @@ class EarlyStoppingLGBMClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstim
         n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds)
         stop = n_fit < len(y01)
         train = lgb.Dataset(X[:n_fit], label=y01[:n_fit], categorical_feature=cats,
+                            weight=None if weight is None else weight[:n_fit],
                             params={"max_bin": self.max_bin, "verbosity": -1})
         if stop:
             val = lgb.Dataset(X[n_fit:], label=y01[n_fit:], reference=train,

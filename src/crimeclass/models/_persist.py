@@ -59,6 +59,7 @@ TRUSTED_TYPES = frozenset({
     "crimeclass.models._baselines.GroupRateClassifier",
     "crimeclass.models._keras.KerasTabularClassifier",
     "crimeclass.models._lgbm.EarlyStoppingLGBMClassifier",
+    "crimeclass.models._recency.RecencyPipeline",
     "crimeclass.models._stack.TimeStackClassifier",
     "crimeclass.models._xgb.EarlyStoppingXGBClassifier",
     "sklearn.calibration._CalibratedClassifier",

@@ -35,6 +35,7 @@ from crimeclass.models._baselines import GroupRateClassifier
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._keras import KerasTabularClassifier
 from crimeclass.models._lgbm import EarlyStoppingLGBMClassifier
+from crimeclass.models._recency import RecencyPipeline
 from crimeclass.models._stack import TimeStackClassifier
 from crimeclass.models._xgb import EarlyStoppingXGBClassifier
 
@@ -77,6 +78,9 @@ class ModelFamily:
     start : dict, optional
         The search's first trial, in ``space``'s own names: the family's defaults,
         so that a tuned model never scores below the untuned one on the search's folds.
+    recency : bool
+        Fitted with recency weights when a run sets a half-life (its model takes
+        ``sample_weight``; only the families the ablation measured, docs/models.md).
     """
 
     name: str
@@ -89,6 +93,7 @@ class ModelFamily:
     targets: tuple[str, ...] = ("index", "arrest")
     frame_output: bool = False
     start: dict[str, Any] | None = None
+    recency: bool = False
 
 
 # ----------------------------------------------------------------- spaces
@@ -292,11 +297,11 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in (
                 _svm,
                 _svm_space),
     ModelFamily("xgb", "XGBoost (hist)", "tree", _xgb, _xgb_space,
-                saved_as="xgboost-ubj", frame_output=True, start=XGB_START),
+                saved_as="xgboost-ubj", frame_output=True, start=XGB_START, recency=True),
     ModelFamily("nn", "Neural network (Keras, embeddings)", "embedding", _nn, _nn_space,
                 saved_as="keras"),
     ModelFamily("lgbm", "LightGBM (places as native categories, early stopping)",
-                "embedding", _lgbm, _lgbm_space, saved_as="lightgbm-txt"),
+                "embedding", _lgbm, _lgbm_space, saved_as="lightgbm-txt", recency=True),
     ModelFamily("stack", "Stacked ensemble (lr, xgb, lgbm; time-ordered out-of-fold; "
                 "logistic meta-learner)", None, _stack, None, saved_as="stack",
                 targets=("index",)),
@@ -340,7 +345,8 @@ def parse_model_names(names: str | Sequence[str]) -> list[str]:
 
 def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
                n_jobs: int | None = None, allow_arrest: bool = False,
-               min_frequency: int = 50, target: str = "index") -> Pipeline:
+               min_frequency: int = 50, target: str = "index",
+               half_life_days: float | None = None) -> Pipeline:
     """The pipeline of model ``name`` for the catalog ``features``.
 
     Parameters
@@ -357,11 +363,15 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
         Categories with fewer training rows are grouped as rare.
     target : {"index", "arrest"}, default="index"
         What the label is; the leakage guard follows it.
+    half_life_days : float, optional
+        Weigh each training row by its recency (:class:`RecencyPipeline`) in the families
+        that take it (``ModelFamily.recency``; a stack passes it to its bases).
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        ``guard`` -> ``prep`` (unless a baseline) -> ``model``.
+        ``guard`` -> ``prep`` (unless a baseline) -> ``model``; a
+        :class:`RecencyPipeline` where it is weighted.
     """
     family = MODELS[parse_model_names([name])[0]]
     if target not in family.targets:
@@ -380,7 +390,10 @@ def make_model(name: str, features: Sequence[Feature], *, random_state: int = 0,
     if isinstance(model, TimeStackClassifier):  # each base guards and encodes as this one
         model.set_params(bases=[(base, make_model(
             base, features, random_state=random_state, n_jobs=n_jobs,
-            allow_arrest=allow_arrest, min_frequency=min_frequency, target=target))
+            allow_arrest=allow_arrest, min_frequency=min_frequency, target=target,
+            half_life_days=half_life_days))
             for base, _ in model.bases])
     steps.append(("model", model))
+    if half_life_days is not None and family.recency:
+        return RecencyPipeline(steps, half_life_days=half_life_days)
     return Pipeline(steps)

@@ -111,7 +111,8 @@ def search_on_sample(name: str, data: Any, config: TrainConfig,
     pipeline = make_model(name, feature_catalog(config.features), random_state=config.seed,
                           n_jobs=config.n_jobs or os.cpu_count() or 1,
                           allow_arrest=config.allow_arrest,
-                          min_frequency=config.min_frequency, target=config.target)
+                          min_frequency=config.min_frequency, target=config.target,
+                          half_life_days=config.half_life_days)
     # the family's defaults first, as on one machine, where the space is the family's own;
     # the final round on the driver's whole sample
     t0 = time.perf_counter()

@@ -8,19 +8,16 @@ feature query and pipelines of the single-machine :func:`~crimeclass.models.trai
   Spark (all of them up to ``encoder_rows``); the encoders then transform every training
   row on the executors (``mapInArrow``, the target encoder cross-fitted by fold of the key).
 * XGBoost: :class:`xgboost.spark.SparkXGBClassifier` on every row with ``num_workers``
-  workers, stopping early on the latest tenth of the training period, at most
-  ``XGB_VALIDATION_ROWS`` rows (a validation indicator column: the rows the single-machine
-  XGBoost holds out). Logistic regression,
-  the SVM, the random forest: MLlib's, on the rows before them (``_spark_lr``,
-  ``_spark_svm``, ``_spark_rf``).
+  workers, weighted by recency as on one machine (``weight``), its validation indicator
+  column the rows the single-machine XGBoost holds out. Logistic regression, the SVM, the
+  random forest: MLlib's, on the rows before them (``_spark_lr``, ``_spark_svm``,
+  ``_spark_rf``).
 * The threshold is the best F1 on the validation rows, scored on Spark; the held-out
   period is collected and scored on the driver with the pipeline as saved.
 
-The models are saved as on one machine (XGBoost's UBJ booster, MLlib's coefficients in
-scikit-learn's LogisticRegression and its trees in scikit-learn's forest, skops), so
-``evaluate``, ``predict`` and the service load a Spark run like any other. Each model's
-parameters come from the single-machine search run on the driver's sample
-(:mod:`~crimeclass.models._spark_search`), then one fit on Spark.
+The models are saved as on one machine (XGBoost's UBJ booster, MLlib's models in
+scikit-learn's, skops), so ``evaluate``, ``predict`` and the service load a Spark run like
+any other. Parameters: the single-machine search on the driver's sample, then one fit.
 """
 
 from __future__ import annotations
@@ -52,6 +49,7 @@ from crimeclass.models._config import ARREST_WARNING, TrainConfig
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._metrics import binary_metrics, choose_threshold
 from crimeclass.models._persist import versions
+from crimeclass.models._recency import recency_weights
 from crimeclass.models._registry import MODELS, XGB_VALIDATION_ROWS, make_model
 from crimeclass.models._run import RunWriter
 from crimeclass.models._score import required_columns
@@ -96,6 +94,7 @@ class _SparkData:
     names: list[str]
     sample: pd.DataFrame
     validation_since: Any = None
+    latest: Any = None  # the latest training incident: recency weights count from it
 
     @property
     def hold_window(self) -> dict[str, str]:
@@ -153,27 +152,27 @@ def _read(engine: SparkEngine, config: TrainConfig, encoder_rows: int,
         "CAST(date_diff(MICROSECOND, TIMESTAMP_NTZ '1970-01-01 00:00:00', date) AS DOUBLE) AS us"
     ).approxQuantile("us", [1 - _validation_share(n_train)], 1e-4)[0]
     val_since = pd.Timestamp(int(since_us), unit="us").to_pydatetime()
+    latest = train.agg({"date": "max"}).first()[0]
     train = train.withColumn("_val", train.date >= val_since)
     y = np.repeat([0, 1], [counts.get(False, 0), counts.get(True, 0)]).astype(np.int8)
     names = [f.name for f in feature_catalog(spec)]
     data = _SparkData(window=window, sql=sql, hold=hold, yh=hold[label].to_numpy().astype(int),
                       y=y, X=range(n_train), train_all=range(n_window),
                       Xs=range(len(sample_frame)), names=names, sample=sample_frame,
-                      validation_since=val_since)
+                      validation_since=val_since, latest=latest)
     return data, train
 
 
 # ------------------------------------------------------------------ XGBoost on Spark
-
-
 #: Folds of the encoders' cross-fitting on Spark (the single-machine target encoder's 5).
 ENCODER_FOLDS = 5
 
 
-def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
-    """``mapInArrow``'s function: feature rows -> the encoders' numbers (one array of
-    float32 per row, missing as -1, as the single-machine XGBoost fills them), the label,
-    ``_val``.
+def encode_batches(batches: Any, preps: Any, spec: Any, label: str,
+                   recency: tuple[Any, float] | None = None) -> Any:
+    """``mapInArrow``'s function: feature rows -> the encoders' numbers (float32, -1 for
+    missing, as one machine's XGBoost fills them), label, ``_val``, ``weight`` (from
+    ``recency``: the latest training incident and the half-life, else 1).
 
     A row of fold ``key mod ENCODER_FOLDS`` is encoded by the target encoder fitted on the
     sample's rows of the other folds (:func:`_cross_fitted`): its own label never reaches
@@ -200,10 +199,12 @@ def encode_batches(batches: Any, preps: Any, spec: Any, label: str) -> Any:
                 values[rows] = out
         values[np.isnan(values)] = MISSING
         offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int32)
+        weight = (np.ones(len(frame)) if recency is None
+                  else recency_weights(frame["date"], recency[1], latest=recency[0]))
         arrays = [pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel())),
                   pa.array(frame[label].to_numpy().astype(np.float64)),
-                  table.column("_val").combine_chunks()]
-        yield from pa.Table.from_arrays(arrays, names=["features", "label", "_val"]
+                  table.column("_val").combine_chunks(), pa.array(weight)]
+        yield from pa.Table.from_arrays(arrays, names=["features", "label", "_val", "weight"]
                                         ).to_batches()
 
 
@@ -251,8 +252,10 @@ def _encoded(name: str, data: _SparkData, train: Any, config: TrainConfig,
     spec, label = config.features, config.features.label_column
     pipeline = make_model(name, feature_catalog(spec), random_state=config.seed, n_jobs=1,
                           allow_arrest=config.allow_arrest,
-                          min_frequency=config.min_frequency, target=config.target)
+                          min_frequency=config.min_frequency, target=config.target,
+                          half_life_days=config.half_life_days)
     pipeline.set_params(**(params or {}))  # the search's best
+    half_life = getattr(pipeline, "half_life_days", None)  # a RecencyPipeline's
     cols = ["date", *data.names]
     prep = pipeline[:-1].fit(data.sample[cols], data.sample[label].to_numpy().astype(int))
     columns = [str(c) for c in prep[-1].get_feature_names_out()]
@@ -262,9 +265,10 @@ def _encoded(name: str, data: _SparkData, train: Any, config: TrainConfig,
         with warnings.catch_warnings():  # Arrow and pandas UDFs warn of pandas 3 at once
             warnings.filterwarnings("ignore", category=FutureWarning,
                                     message="PySpark does not yet fully support pandas")
-            rows = train.mapInArrow(partial(encode_batches, preps=shared, spec=spec,
-                                            label=label),
-                                    "features ARRAY<FLOAT>, label DOUBLE, _val BOOLEAN")
+            rows = train.mapInArrow(
+                partial(encode_batches, preps=shared, spec=spec, label=label,
+                        recency=None if half_life is None else (data.latest, half_life)),
+                "features ARRAY<FLOAT>, label DOUBLE, _val BOOLEAN, weight DOUBLE")
             rows = rows.persist()
             yield pipeline, columns, rows
         rows.unpersist()
@@ -286,6 +290,8 @@ def _fit_xgb(data: _SparkData, train: Any, config: TrainConfig, num_workers: int
                                f"{len(data.X):,} rows)"})
         params = _xgb_params(pipeline)
         logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
+        if getattr(pipeline, "half_life_days", None) is not None:  # recency weights
+            params = {**params, "weight_col": "weight"}
         model = SparkXGBClassifier(features_col="features", label_col="label",
                                    validation_indicator_col="_val",
                                    num_workers=num_workers, **params).fit(rows)
@@ -335,7 +341,7 @@ def _fit_on_driver(name: str, data: _SparkData, config: TrainConfig,
     fit_rows = sample if MODELS[name].baseline or late.all() else sample[~late]
     pipeline = make_model(name, feature_catalog(config.features), random_state=config.seed,
                           allow_arrest=config.allow_arrest, min_frequency=config.min_frequency,
-                          target=config.target)
+                          target=config.target, half_life_days=config.half_life_days)
     pipeline.set_params(**(search.params if search else {}))
     t0 = time.perf_counter()
     pipeline.fit(fit_rows[cols], fit_rows[label].to_numpy().astype(int))

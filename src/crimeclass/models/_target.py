@@ -12,7 +12,7 @@ from sklearn.utils.validation import assert_all_finite, column_or_1d
 
 from crimeclass.models._errors import TrainingDataError
 
-__all__ = ["BinaryPredictMixin", "binary_target", "fit_rows"]
+__all__ = ["BinaryPredictMixin", "binary_target", "check_weight", "fit_rows"]
 
 
 def binary_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +62,20 @@ def fit_rows(y01: np.ndarray, validation_fraction: float, early_stopping_rounds:
             and len(np.unique(y01[n_fit:])) == 2 and len(np.unique(y01[:n_fit])) == 2:
         return n_fit
     return len(y01)
+
+
+def check_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` as a float array of ``n`` finite, non-negative numbers (or None)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(w) != n or not np.isfinite(w).all() or (w < 0).any():
+        raise TrainingDataError(f"sample_weight must hold {n} finite, non-negative numbers "
+                                f"(got {len(w)})", rows=n)
+    if n and not w.any():
+        raise TrainingDataError("sample_weight must hold at least one weight above zero: "
+                                "with every weight zero there is nothing to fit", rows=n)
+    return w
 
 
 class BinaryPredictMixin:

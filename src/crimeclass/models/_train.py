@@ -232,7 +232,8 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
     emit("model", {"name": name, "title": family.title, "trials": n_trials})
     pipeline = make_model(name, feats, random_state=config.seed, n_jobs=n_jobs,
                           allow_arrest=config.allow_arrest,
-                          min_frequency=config.min_frequency, target=config.target)
+                          min_frequency=config.min_frequency, target=config.target,
+                          half_life_days=config.half_life_days)
     t0 = time.perf_counter()
     search, final = tune(name, pipeline, config, data, on_trial=functools.partial(
         _trial_event, emit, name), emit=emit)

@@ -14,7 +14,7 @@ from sklearn.utils.validation import (
 )
 
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
-from crimeclass.models._target import BinaryPredictMixin, binary_target, fit_rows
+from crimeclass.models._target import BinaryPredictMixin, binary_target, check_weight, fit_rows
 from crimeclass.models._treeshap import TreeShap
 
 __all__ = ["EarlyStoppingXGBClassifier"]
@@ -133,7 +133,11 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         return validate_data(self, X, y, reset=reset, dtype=np.float32,
                              ensure_all_finite="allow-nan")
 
-    def fit(self, X: Any, y: Any) -> EarlyStoppingXGBClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EarlyStoppingXGBClassifier:
+        """Fit on the rows in the order given; the latest ones validate early stopping.
+
+        ``sample_weight`` weighs the rows the trees are fitted on (the held-out rows of
+        early stopping count alike)."""
         import xgboost
 
         if not 0 <= self.validation_fraction < 1:
@@ -146,6 +150,7 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
                                    value=self.max_validation_rows)
         X, y = self._check_X(X, y, reset=True)
         self.classes_, y01 = binary_target(y)
+        weight = check_weight(sample_weight, len(y01))
         params = self._train_params()
         nthread = params.get("nthread")  # set by _train_params when n_jobs is given
         n_fit = fit_rows(y01, self.validation_fraction, self.early_stopping_rounds,
@@ -153,7 +158,7 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         # XGBoost's own quantized matrix, built batch by batch from views of the rows (no
         # copy of X); the validation rows' matrix shares the training matrix's bins (ref)
         if n_fit < len(y01):
-            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, n_fit),
+            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, n_fit, weight),
                                             max_bin=self.max_bin, nthread=nthread)
             val = xgboost.QuantileDMatrix(self._batches(X, y01, n_fit, len(y01)), ref=train,
                                           max_bin=self.max_bin, nthread=nthread)
@@ -164,7 +169,7 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
             self.best_iteration_ = int(booster.best_iteration)
             del val
         else:  # too few rows (or one class) to hold any out: grow every tree
-            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, len(y01)),
+            train = xgboost.QuantileDMatrix(self._batches(X, y01, 0, len(y01), weight),
                                             max_bin=self.max_bin, nthread=nthread)
             booster = xgboost.train(params, train, num_boost_round=self.n_estimators,
                                     verbose_eval=False)
@@ -173,8 +178,10 @@ class EarlyStoppingXGBClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstima
         self.booster_ = booster
         return self
 
-    def _batches(self, X: Any, y: np.ndarray | None, start: int, stop: int) -> Any:
-        return _row_batches(X, y, start, stop, max(1, int(self.batch_rows)), self.fill_missing)
+    def _batches(self, X: Any, y: np.ndarray | None, start: int, stop: int,
+                 weight: np.ndarray | None = None) -> Any:
+        return _row_batches(X, y, start, stop, max(1, int(self.batch_rows)), self.fill_missing,
+                            weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -247,7 +254,7 @@ def _names(X: Any) -> list[str] | None:
 
 
 def _row_batches(X: Any, y: np.ndarray | None, start: int, stop: int, step: int,
-             fill: float | None) -> Any:
+                 fill: float | None, weight: np.ndarray | None = None) -> Any:
     """An ``xgboost.DataIter`` over the rows ``[start, stop)`` of ``X`` in batches."""
     import xgboost
 
@@ -263,7 +270,8 @@ def _row_batches(X: Any, y: np.ndarray | None, start: int, stop: int, step: int,
                 return False
             end = min(self._at + step, stop)
             input_data(data=_filled(_rows(X, slice(self._at, end)), fill),
-                       label=None if y is None else y[self._at:end], feature_names=names)
+                       label=None if y is None else y[self._at:end], feature_names=names,
+                       weight=None if weight is None else weight[self._at:end])
             self._at = end
             return True
 

@@ -1,0 +1,136 @@
+"""One change at a time: what each adds to crimeclass's model on a later year.
+
+On the frame and split of ``crimeclass train`` (``--store``; the features the train code
+reads), for each rolling origin (trained on 2012-2015 and scored on 2016; trained on
+2012-2016 and scored on 2017), each variant is one change against its reference, fitted
+with fixed parameters (the family's defaults, no search: only the change differs) on every
+training row and scored once on the whole later year:
+
+``xgb``
+    ``make_model("xgb")``: XGBoost's own defaults behind crimeclass's encoders (the
+    reference);
+``xgb_half_life_365``, ``xgb_half_life_730``
+    the same with recency weights (:class:`crimeclass.models.RecencyPipeline`, a half-life
+    of 365 or 730 days);
+``lgbm``, ``lgbm_half_life_365``
+    ``make_model("lgbm")`` (early stopping on the latest rows), without and with.
+
+Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
+year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
+reference's (``xgb`` for the XGBoost variants and ``lgbm``; ``lgbm`` for its own).
+
+Run: ``python bench/ablation.py --store bench/data/real_2012_2017.duckdb``
+(``bench/results/ablation.json``). Figures come from the real data only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crimeclass.features import feature_catalog
+from crimeclass.models import (
+    TrainConfig,
+    expected_calibration_error,
+    make_model,
+    paired_bootstrap,
+    roc_auc,
+)
+from crimeclass.models._persist import versions
+from crimeclass.models._train import _read_data
+
+HERE = Path(__file__).resolve().parent
+#: name -> (family, half-life in days or None, reference)
+VARIANTS: dict[str, tuple[str, float | None, str | None]] = {
+    "xgb": ("xgb", None, None),
+    "xgb_half_life_365": ("xgb", 365.0, "xgb"),
+    "xgb_half_life_730": ("xgb", 730.0, "xgb"),
+    "lgbm": ("lgbm", None, "xgb"),
+    "lgbm_half_life_365": ("lgbm", 365.0, "lgbm"),
+}
+#: (trained until, held-out year)
+ORIGINS = (("2017-01-01", "2016"), ("2018-01-01", "2017"))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    q = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+
+def one_origin(store: Path, until: str, holdout: str, names: list[str],
+               n_jobs: int) -> dict[str, Any]:
+    config = TrainConfig(models=("xgb",), since="2012-01-01", until=until, holdout=holdout)
+    feats = feature_catalog(config.features)
+    data = _read_data(store, config, [f.name for f in feats], lambda kind, info: None)
+    out: dict[str, Any] = {"train_rows": len(data.y), "holdout_rows": len(data.yh),
+                           "holdout_index_share": round(float(data.yh.mean()), 4),
+                           "variants": {}}
+    probs: dict[str, np.ndarray] = {}
+    for name in names:
+        family, half_life, ref = VARIANTS[name]
+        pipe = make_model(family, feats, n_jobs=n_jobs, half_life_days=half_life)
+        t0 = time.perf_counter()
+        pipe.fit(data.X, data.y)
+        fit_s = time.perf_counter() - t0
+        p = pipe.predict_proba(data.Xh)[:, 1]
+        probs[name] = p
+        row: dict[str, Any] = {
+            "family": family, "half_life_days": half_life, "reference": ref,
+            "fit_s": round(fit_s, 1), "roc_auc": round(float(roc_auc(data.yh, p)), 4),
+            "log_loss": round(log_loss(data.yh, p), 4),
+            "ece": round(float(expected_calibration_error(data.yh, p)), 4),
+            "mean_probability": round(float(p.mean()), 4)}
+        if ref is not None and ref in probs:
+            test = paired_bootstrap(data.yh, p, probs[ref])
+            row["auc_minus_reference"] = {
+                "difference": round(test.difference.value, 4),
+                "low": round(test.difference.low, 4), "high": round(test.difference.high, 4),
+                "p_value": test.p_value, "n_boot": test.n_boot}
+        out["variants"][name] = row
+        print(holdout, name, row, flush=True)
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--store", type=Path, required=True, help="The DuckDB store (2012-2017).")
+    p.add_argument("--variants", type=lambda v: v.split(","), default=list(VARIANTS),
+                   help=f"Comma-separated, of {','.join(VARIANTS)} (all by default).")
+    p.add_argument("--holdouts", type=lambda v: v.split(","), default=[h for _, h in ORIGINS],
+                   help="Held-out years, of 2016,2017 (both by default).")
+    p.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--out", type=Path, default=HERE / "results" / "ablation.json")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    bad = sorted(set(args.variants) - set(VARIANTS))
+    if bad:
+        raise SystemExit(f"--variants: unknown {bad}; known: {','.join(VARIANTS)}")
+    t0 = time.perf_counter()
+    doc: dict[str, Any] = {"store": str(args.store), "origins": {}}
+    for until, holdout in ORIGINS:
+        if holdout in args.holdouts:
+            doc["origins"][holdout] = {"trained_until": until, **one_origin(
+                args.store, until, holdout, args.variants, args.n_jobs)}
+    doc.update(seconds=round(time.perf_counter() - t0, 1),
+               when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               machine={"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_average": os.getloadavg()},
+               versions=versions())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()
