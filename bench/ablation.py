@@ -13,7 +13,13 @@ training row and scored once on the whole later year:
     the same with recency weights (:class:`crimeclass.models.RecencyPipeline`, a half-life
     of 365 or 730 days);
 ``lgbm``, ``lgbm_half_life_365``
-    ``make_model("lgbm")`` (early stopping on the latest rows), without and with.
+    ``make_model("lgbm")`` (early stopping on the latest rows), without and with;
+``xgb_deeper_half_life_365``
+    ``xgb_half_life_365`` with more, deeper and slower trees (depth 8, learning rate 0.05,
+    ``min_child_weight`` 40, subsamples of 0.8 and 0.5, early stopping on the latest 20,000
+    rows after 30 rounds without gain; against ``xgb_half_life_365``);
+``stack_half_life_365``
+    ``make_model("stack")`` with weighted bases (against ``xgb_half_life_365``).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
@@ -47,13 +53,20 @@ from crimeclass.models._persist import versions
 from crimeclass.models._train import _read_data
 
 HERE = Path(__file__).resolve().parent
-#: name -> (family, half-life in days or None, reference)
-VARIANTS: dict[str, tuple[str, float | None, str | None]] = {
-    "xgb": ("xgb", None, None),
-    "xgb_half_life_365": ("xgb", 365.0, "xgb"),
-    "xgb_half_life_730": ("xgb", 730.0, "xgb"),
-    "lgbm": ("lgbm", None, "xgb"),
-    "lgbm_half_life_365": ("lgbm", 365.0, "lgbm"),
+#: More, deeper and slower trees, stopped early on the latest rows.
+DEEPER = {"model__n_estimators": 2000, "model__learning_rate": 0.05, "model__max_depth": 8,
+          "model__min_child_weight": 40.0, "model__subsample": 0.8,
+          "model__colsample_bytree": 0.5, "model__validation_fraction": 0.1,
+          "model__early_stopping_rounds": 30, "model__max_validation_rows": 20_000}
+#: name -> (family, half-life in days or None, reference, pipeline parameters)
+VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
+    "xgb": ("xgb", None, None, {}),
+    "xgb_half_life_365": ("xgb", 365.0, "xgb", {}),
+    "xgb_half_life_730": ("xgb", 730.0, "xgb", {}),
+    "lgbm": ("lgbm", None, "xgb", {}),
+    "lgbm_half_life_365": ("lgbm", 365.0, "lgbm", {}),
+    "xgb_deeper_half_life_365": ("xgb", 365.0, "xgb_half_life_365", DEEPER),
+    "stack_half_life_365": ("stack", 365.0, "xgb_half_life_365", {}),
 }
 #: (trained until, held-out year)
 ORIGINS = (("2017-01-01", "2016"), ("2018-01-01", "2017"))
@@ -74,8 +87,9 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
                            "variants": {}}
     probs: dict[str, np.ndarray] = {}
     for name in names:
-        family, half_life, ref = VARIANTS[name]
+        family, half_life, ref, params = VARIANTS[name]
         pipe = make_model(family, feats, n_jobs=n_jobs, half_life_days=half_life)
+        pipe.set_params(**params)
         t0 = time.perf_counter()
         pipe.fit(data.X, data.y)
         fit_s = time.perf_counter() - t0
@@ -83,6 +97,7 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
         probs[name] = p
         row: dict[str, Any] = {
             "family": family, "half_life_days": half_life, "reference": ref,
+            "params": {k.removeprefix("model__"): v for k, v in params.items()},
             "fit_s": round(fit_s, 1), "roc_auc": round(float(roc_auc(data.yh, p)), 4),
             "log_loss": round(log_loss(data.yh, p), 4),
             "ece": round(float(expected_calibration_error(data.yh, p)), 4),
@@ -98,6 +113,21 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
     return out
 
 
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old``'s variants with ``new``'s added or replaced; each run's time kept apart."""
+    out = {**old, "runs": [*old.get("runs", [_run_of(old)]), _run_of(new)]}
+    for year, origin in new["origins"].items():
+        kept = old["origins"].get(year, {}).get("variants", {})
+        out["origins"][year] = {**origin, "variants": {**kept, **origin["variants"]}}
+    return out
+
+
+def _run_of(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"when": doc["when"], "seconds": doc["seconds"], "load_average":
+            doc["machine"]["load_average"], "variants": sorted(
+                {v for o in doc["origins"].values() for v in o["variants"]})}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--store", type=Path, required=True, help="The DuckDB store (2012-2017).")
@@ -107,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Held-out years, of 2016,2017 (both by default).")
     p.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, default=HERE / "results" / "ablation.json")
+    p.add_argument("--merge", action="store_true",
+                   help="Keep the variants --out holds already, replacing those run now.")
     return p.parse_args(argv)
 
 
@@ -126,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                machine={"cpus": os.cpu_count(), "platform": platform.platform(),
                         "load_average": os.getloadavg()},
                versions=versions())
+    if args.merge and args.out.exists():
+        doc = merged(json.loads(args.out.read_text()), doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")

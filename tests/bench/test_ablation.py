@@ -41,3 +41,19 @@ def test_each_change_is_fitted_against_its_reference(sample_store, tmp_path):
     assert weighted["roc_auc"] != base["roc_auc"]  # the weights changed the model
     for row in (base, weighted):
         assert 0.5 < row["roc_auc"] < 1 and 0 < row["ece"] < 1 and row["fit_s"] >= 0
+
+
+def test_a_merged_run_keeps_the_variants_written_before(sample_store, tmp_path):
+    out = tmp_path / "ablation.json"
+    first = _main(["--store", str(sample_store), "--variants", "xgb", "--holdouts", "2017",
+                   "--n-jobs", "1", "--out", str(out)])
+    doc = _main(["--store", str(sample_store), "--variants", "xgb_deeper_half_life_365",
+                 "--holdouts", "2017", "--n-jobs", "1", "--out", str(out), "--merge"])
+    written = json.loads(out.read_text())
+    assert written["origins"]["2017"]["variants"].keys() == {"xgb", "xgb_deeper_half_life_365"}
+    assert written["origins"]["2017"]["variants"]["xgb"] == first["origins"]["2017"][
+        "variants"]["xgb"]
+    assert [r["variants"] for r in written["runs"]] == [["xgb"], ["xgb_deeper_half_life_365"]]
+    deeper = doc["origins"]["2017"]["variants"]["xgb_deeper_half_life_365"]
+    assert deeper["params"]["max_depth"] == 8 and deeper["reference"] == "xgb_half_life_365"
+    assert "auc_minus_reference" not in deeper  # its reference was not fitted in this run
