@@ -86,3 +86,28 @@ def test_weights_of_one_change_nothing(name, features, xy, holdout_xy):
         X, y, model__sample_weight=np.ones(len(y)))
     np.testing.assert_allclose(a.predict_proba(holdout_xy[0]), b.predict_proba(holdout_xy[0]),
                                rtol=0, atol=1e-6)
+
+
+def test_half_life_of_a_pipeline_and_of_a_stack(features):
+    from crimeclass.models._recency import half_life_of
+
+    assert half_life_of(make_model("xgb", features, half_life_days=200)) == 200
+    assert half_life_of(make_model("stack", features, half_life_days=200)) == 200
+    assert half_life_of(make_model("lr", features, half_life_days=200)) is None
+    assert half_life_of(make_model("stack", features)) is None
+
+
+def test_a_run_records_and_says_which_models_it_weighted(sample_store, tmp_path):
+    from crimeclass.models import train
+    from tests.models.conftest import SPEC
+
+    config = TrainConfig(models=("xgb",), trials=1, folds=2, since="2014-01-01",
+                         until="2017-01-01", search_sample=None, final_sample=None,
+                         features=SPEC, n_jobs=1, half_life_days=180)
+    result = train(sample_store, config, runs_dir=tmp_path)
+    entries = {m["name"]: m for m in result.metrics["models"]}
+    assert entries["xgb"]["half_life_days"] == 180
+    assert entries["majority"]["half_life_days"] is None  # baselines count every row alike
+    comparison = (result.run_dir / "comparison.md").read_text()
+    assert "Recency weights (a training row 180 days older than the latest weighs half as " \
+           "much): xgb." in comparison

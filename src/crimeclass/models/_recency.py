@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
 
-__all__ = ["RecencyPipeline", "recency_weights"]
+__all__ = ["RecencyPipeline", "half_life_of", "recency_weights"]
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -81,3 +81,14 @@ class RecencyPipeline(Pipeline):
                       recency_weights(X[self.date_column], self.half_life_days)}
         super().fit(X, y, **params)
         return self
+
+
+def half_life_of(model: Any) -> float | None:
+    """The half-life a fitted pipeline was weighted with (a stack: its bases'); None when
+    every row counted alike."""
+    half_life = getattr(model, "half_life_days", None)
+    if half_life is None and hasattr(model, "steps"):
+        bases = getattr(model.steps[-1][1], "bases", None) or ()
+        found = [h for _, b in bases if (h := getattr(b, "half_life_days", None)) is not None]
+        half_life = max(found) if found else None
+    return half_life

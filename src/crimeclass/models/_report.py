@@ -95,6 +95,11 @@ def comparison_markdown(metrics: dict[str, Any]) -> str:
               "|" + "|".join("---" if k == "model" else "---:" for k, _ in _COLUMNS) + "|"]
     for r in comparison_rows(metrics):
         lines.append("| " + " | ".join(r[k] for k, _ in _COLUMNS) + " |")
+    weighted = [m["name"] for m in metrics["models"] if m.get("half_life_days")]
+    if weighted:
+        half = max(m["half_life_days"] for m in metrics["models"] if m.get("half_life_days"))
+        lines += ["", f"Recency weights (a training row {half:g} days older than the latest "
+                      f"weighs half as much): {', '.join(weighted)}."]
     finals = final_round_lines(metrics)
     if finals:
         lines += ["", "Final round (the search's best against the defaults, on more rows "

@@ -49,7 +49,7 @@ from crimeclass.models._config import ARREST_WARNING, TrainConfig
 from crimeclass.models._errors import ModelOptionError
 from crimeclass.models._metrics import binary_metrics, choose_threshold
 from crimeclass.models._persist import versions
-from crimeclass.models._recency import recency_weights
+from crimeclass.models._recency import half_life_of, recency_weights
 from crimeclass.models._registry import MODELS, XGB_VALIDATION_ROWS, make_model
 from crimeclass.models._run import RunWriter
 from crimeclass.models._score import required_columns
@@ -464,6 +464,7 @@ def spark_train(incidents: str | Path, config: TrainConfig | None = None, *,
             one = (fit(data, train, config, workers, emit, search) if fit is not None
                    else _fit_on_driver(name, data, config, search))
             record_search(one, search, config)
+            one.entry["half_life_days"] = half_life_of(one.model)
             fitted.append(one)
             emit("model_done", {"name": name, "metrics": one.entry["metrics"],
                                 "cv_mean": one.entry["cv"]["mean"],

@@ -46,6 +46,7 @@ from crimeclass.models._errors import TrainingDataError
 from crimeclass.models._final_round import FinalRound, final_round, sample_index
 from crimeclass.models._metrics import HELD_OUT_METRICS, METRICS, binary_metrics, choose_threshold
 from crimeclass.models._persist import versions
+from crimeclass.models._recency import half_life_of
 from crimeclass.models._registry import MODELS, make_model
 from crimeclass.models._report import write_report
 from crimeclass.models._run import RunWriter
@@ -251,6 +252,7 @@ def _fit_one(name: str, data: _Data, config: TrainConfig, feats: list[Any], n_jo
                          threshold)
     entry["seconds"] = {"search": round(t_search, 2), "refit": round(t_refit, 2)}
     entry["final_round"] = final.as_dict() if final is not None else None
+    entry["half_life_days"] = half_life_of(model)
     entry["warnings"] = sorted(set(search.best_warnings_ + refit_warnings))
     entry["path"] = f"models/{name}"
     if config.allow_arrest:
