@@ -32,7 +32,8 @@ of 2017), in one process, one after the other:
     time-ordered folds, the family's defaults first) on a 50,000-row sample of the
     training rows, its final round (the search's best against the defaults on
     ``--final-sample`` training rows, 1,000,000 as ``crimeclass train``: fitted on the
-    earliest 80 %, scored on the rest), then a fit of the parameters kept on all of them;
+    earliest 80 %, scored on the rest; since the evening of 2026-12-05, after the figures
+    below, the ``large`` shape too), then a fit of the parameters kept on all of them;
 ``library_encoded``
     ``xgboost.XGBClassifier()`` behind crimeclass's own encoders (as in
     ``bench/train.py``).

@@ -64,14 +64,19 @@ def test_every_variant_is_fitted_and_written(sample_store, tmp_path):
                         "tuned_family_lr", "searched"))
     assert doc["searched"]["search_s"] > 0
     final = doc["searched"]["final_round"]  # None when the search's best is the defaults
-    assert final is None or final["kept"] in {"choice", "defaults"}
-    if final is not None and final["kept"] == "defaults":
-        from crimeclass.models import MODELS
+    assert final is None or final["kept"] in {"choice", "defaults", "large"}
+    from crimeclass.models import MODELS
 
+    if final is not None and final["kept"] == "defaults":
         assert doc["searched"]["params"] == MODELS["xgb"].start
+    if final is not None and final["kept"] == "large":  # the shape for many rows
+        large = {k.removeprefix("model__"): v for k, v in MODELS["xgb"].candidates["large"]
+                 .items()}
+        assert doc["searched"]["params"] == {**MODELS["xgb"].start, **large}
     assert set(doc["searched"]["params"]) <= {
         "max_depth", "min_child_weight", "reg_lambda", "reg_alpha", "gamma", "subsample",
-        "colsample_bytree"}
+        "colsample_bytree", "n_estimators", "learning_rate", "validation_fraction",
+        "early_stopping_rounds", "max_validation_rows"}
     assert doc["library_encoded"]["trees_grown"] == 100
     assert doc["crimeclass"]["over_library_encoded"] > 0
     for name in ("crimeclass", "searched", "library"):  # paired on the same held-out rows

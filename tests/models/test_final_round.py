@@ -75,3 +75,35 @@ def test_the_rows_are_a_seeded_sample_in_time_order():
     assert len(idx) == 100 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(idx, sample_index(1000, 100, seed=3))
     np.testing.assert_array_equal(sample_index(10, 100, seed=3), np.arange(10))
+
+
+def test_a_candidate_that_scores_best_is_kept_with_its_own_validation(xy, features):
+    """A candidate for many rows beats the start and the search's best on the final
+    round's rows: it is kept, cross-validated on the search's rows like a trial, so that
+    its out-of-fold predictions choose the threshold."""
+    X, y = xy
+    search = _search(features, start="stump").fit(X, y)
+    assert search.best_trial_params_ == {"shape": "defaults"}
+    deeper = {"model__n_estimators": 60, "model__max_depth": 4, "model__learning_rate": 0.1}
+    worse = {"model__n_estimators": 2, "model__max_depth": 1}
+    result = final_round(search, X, y, rows=len(y), seed=0,
+                         candidates={"deeper": deeper, "worse": worse}, search_rows=(X, y))
+    assert result is not None and set(result.candidates) == {"deeper", "worse"}
+    assert result.kept == "deeper"  # on the sample, seeded: 0.660 against 0.650 and 0.592
+    assert result.candidates["deeper"] > max(result.choice, result.defaults,
+                                             result.candidates["worse"])
+    assert search.best_params_ == {**SHAPES["stump"], **deeper}
+    assert search.best_trial_params_ == {"final_round": "deeper"}
+    again = search.cross_validate(search.best_params_, X, y)
+    np.testing.assert_array_equal(search.oof_proba_, again["oof_p"])
+    assert search.best_score_ == again["value"]
+
+
+def test_candidates_are_tried_when_the_start_is_the_best(xy, features):
+    X, y = xy
+    search = _search(features, start="defaults").fit(X, y)
+    assert search.best_trial_params_ == {"shape": "defaults"}
+    result = final_round(search, X, y, rows=len(y), seed=0,
+                         candidates={"stump": SHAPES["stump"]}, search_rows=(X, y))
+    assert result is not None and result.choice == result.defaults
+    assert result.kept == "defaults" and result.candidates["stump"] < result.defaults

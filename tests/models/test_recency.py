@@ -66,6 +66,9 @@ def test_only_the_measured_families_and_a_stacks_bases_are_weighted(features):
     bases = dict(stack.named_steps["model"].bases)
     assert type(bases["lr"]) is Pipeline
     assert bases["xgb"].half_life_days == bases["lgbm"].half_life_days == 365
+    from crimeclass.models._registry import XGB_LARGE  # the stack's XGBoost: many rows' shape
+
+    assert {k: v for k, v in bases["xgb"].get_params().items() if k in XGB_LARGE} == XGB_LARGE
 
 
 def test_a_weighted_model_is_saved_and_loaded(features, xy, holdout_xy, tmp_path):

@@ -95,7 +95,8 @@ def test_a_spark_run_searches_as_one_machine_does(runs):
     for name in ("xgb", "lr", "rf"):  # the Spark SVM searches the linear half of the space
         assert spark.model_entry(name)["search"]["best"] == single.model_entry(name)["params"]
     xgb = spark.load_model("xgb").pipeline.steps[-1][1]
-    assert xgb.get_params()["max_depth"] == single.model_entry("xgb")["params"]["max_depth"]
+    assert xgb.get_params()["max_depth"] == single.model_entry("xgb")["pipeline_params"][
+        "model__max_depth"]  # the search's, or a final round's shape (no trial's params)
     assert spark.model_entry("svm")["params"]["regParam"] == pytest.approx(
         spark.model_entry("svm")["search"]["best"]["alpha"])
 

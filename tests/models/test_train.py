@@ -157,10 +157,17 @@ def test_the_final_round_is_said_in_words():
         {"name": "xgb", "final_round": {"rows": 1_000_000, "fit_rows": 800_000,
                                         "scored_rows": 200_000, "scoring": "roc_auc",
                                         "choice": 0.73759, "defaults": 0.74340,
-                                        "kept": "defaults", "seconds": 13.5}}]}
+                                        "kept": "defaults", "seconds": 13.5}},
+        {"name": "lgbm", "final_round": {"rows": 900, "fit_rows": 720, "scored_rows": 180,
+                                         "scoring": "roc_auc", "choice": 0.7, "defaults": 0.7,
+                                         "kept": "large", "seconds": 1.0,
+                                         "candidates": {"large": 0.75}}}]}
     assert final_round_lines(metrics) == [
-        "xgb: the search's best scored 0.7376 and the defaults 0.7434 (roc_auc; fitted on the "
-        "earliest 800,000 of 1,000,000 training rows, scored on the rest): the defaults kept."]
+        "xgb: the search's best scored 0.7376, the defaults 0.7434 (roc_auc; fitted on the "
+        "earliest 800,000 of 1,000,000 training rows, scored on the rest): the defaults kept.",
+        "lgbm: the search's best scored 0.7000, the defaults 0.7000, the large shape 0.7500 "
+        "(roc_auc; fitted on the earliest 720 of 900 training rows, scored on the rest): the "
+        "large shape kept."]
 
 
 def test_the_same_seed_gives_the_same_numbers(run, sample_store, tmp_path):

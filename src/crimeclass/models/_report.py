@@ -56,12 +56,15 @@ def final_round_lines(metrics: dict[str, Any]) -> list[str]:
     for m in metrics["models"]:
         final = m.get("final_round")
         if final:
-            kept = "the defaults" if final["kept"] == "defaults" else "the search's best"
+            kept = {"defaults": "the defaults", "choice": "the search's best"}.get(
+                final["kept"], f"the {final['kept']} shape")
+            others = "".join(f", the {k} shape {v:.4f}"
+                             for k, v in (final.get("candidates") or {}).items())
             lines.append(
-                f"{m['name']}: the search's best scored {final['choice']:.4f} and the defaults "
-                f"{final['defaults']:.4f} ({final['scoring']}; fitted on the earliest "
-                f"{final['fit_rows']:,} of {final['rows']:,} training rows, scored on the "
-                f"rest): {kept} kept.")
+                f"{m['name']}: the search's best scored {final['choice']:.4f}, the defaults "
+                f"{final['defaults']:.4f}{others} ({final['scoring']}; fitted on the "
+                f"earliest {final['fit_rows']:,} of {final['rows']:,} training rows, scored "
+                f"on the rest): {kept} kept.")
     return lines
 
 

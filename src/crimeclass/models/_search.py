@@ -189,7 +189,6 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         import optuna
 
         y01, splits = self._folds(X, y)
-        score = SCORERS[self.scoring]
         n_trials = self.n_trials if self.param_space is not None else 1
         best: dict[str, Any] = {"value": -np.inf}
         first: dict[str, Any] = {}
@@ -200,21 +199,16 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
         def objective(trial: Any) -> float:
             t0 = time.perf_counter()
             params = self.param_space(trial) if self.param_space is not None else {}
-            est = clone(self.estimator).set_params(**params)
             scores: list[float] = []
             caught: list[str] = []
-            oof_y, oof_p = [], []
+
+            def report(step: int) -> None:
+                trial.report(float(np.mean(scores)), step)
+                if self.pruning and step < len(splits) - 1 and trial.should_prune():
+                    raise optuna.TrialPruned()
+
             try:
-                for step, (tr, va) in enumerate(splits):
-                    with _recorded(caught):
-                        fitted = clone(est).fit(_take(X, tr), y01[tr])
-                        p = fitted.predict_proba(_take(X, va))[:, 1]
-                    scores.append(score(y01[va], p))
-                    oof_y.append(y01[va])
-                    oof_p.append(p)
-                    trial.report(float(np.mean(scores)), step)
-                    if self.pruning and step < len(splits) - 1 and trial.should_prune():
-                        raise optuna.TrialPruned()
+                result = self._run_folds(params, X, y01, splits, scores, caught, report)
             finally:
                 results["number"].append(trial.number)
                 results["fold_scores"].append(scores)
@@ -222,10 +216,8 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
                 results["trial_params"].append(dict(trial.params))
                 results["seconds"].append(time.perf_counter() - t0)
                 results["warnings"].append(caught)
-            value = float(np.mean(scores))
-            result = {"value": value, "params": params, "trial_params": dict(trial.params),
-                      "scores": scores, "warnings": caught, "oof_y": np.concatenate(oof_y),
-                      "oof_p": np.concatenate(oof_p)}
+            value = result["value"]
+            result["trial_params"] = dict(trial.params)
             if trial.number == 0 and self.start and self.param_space is not None:
                 first.update(result)
             if value > best["value"]:
@@ -261,18 +253,50 @@ class OptunaSearchCV(BinaryPredictMixin, MetaEstimatorMixin, ClassifierMixin, Ba
             self.refit_time_ = time.perf_counter() - t0
         return self
 
+    def _run_folds(self, params: dict[str, Any], X: Any, y01: np.ndarray, splits: list[Any],
+                   scores: list[float], caught: list[str],
+                   report: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Fit ``params`` on each fold, score its validation rows (into ``scores``, the
+        warnings into ``caught``, ``report`` called after each): a trial's result."""
+        score = SCORERS[self.scoring]
+        est = clone(self.estimator).set_params(**params)
+        oof_y, oof_p = [], []
+        for step, (tr, va) in enumerate(splits):
+            with _recorded(caught):
+                fitted = clone(est).fit(_take(X, tr), y01[tr])
+                p = fitted.predict_proba(_take(X, va))[:, 1]
+            scores.append(score(y01[va], p))
+            oof_y.append(y01[va])
+            oof_p.append(p)
+            if report is not None:
+                report(step)
+        return {"value": float(np.mean(scores)), "params": params, "trial_params": {},
+                "scores": scores, "warnings": caught, "oof_y": np.concatenate(oof_y),
+                "oof_p": np.concatenate(oof_p)}
+
+    def cross_validate(self, params: dict[str, Any], X: Any, y: Any) -> dict[str, Any]:
+        """``params`` scored on the search's folds of ``X`` (the rows it was fitted on), as
+        a trial is: a result for :meth:`keep`."""
+        y01, splits = self._folds(X, y)
+        return self._run_folds(params, X, y01, splits, [], [])
+
+    def keep(self, result: dict[str, Any]) -> None:
+        """Make ``result`` (:attr:`start_`, or :meth:`cross_validate`'s) the search's best:
+        its params, scores and validation predictions. What
+        :func:`~crimeclass.models.final_round` does when it scores best on more rows than
+        the search saw."""
+        check_is_fitted(self, "cv_results_")
+        self.best_params_, self.best_trial_params_ = result["params"], result["trial_params"]
+        self.best_score_, self.best_fold_scores_ = result["value"], result["scores"]
+        self.oof_y_, self.oof_proba_ = result["oof_y"], result["oof_p"]
+        self.best_warnings_ = result["warnings"]
+
     def keep_start(self) -> None:
-        """Make the start trial the search's best (its params, scores and validation
-        predictions): what :func:`~crimeclass.models.final_round` does when the start
-        scores at least as well as the best on more rows than the search saw."""
+        """Make the start trial the search's best (:meth:`keep`)."""
         check_is_fitted(self, "cv_results_")
         if self.start_ is None:
             raise ModelsError("the search has no completed start trial to keep")
-        start = self.start_
-        self.best_params_, self.best_trial_params_ = start["params"], start["trial_params"]
-        self.best_score_, self.best_fold_scores_ = start["value"], start["scores"]
-        self.oof_y_, self.oof_proba_ = start["oof_y"], start["oof_p"]
-        self.best_warnings_ = start["warnings"]
+        self.keep(self.start_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")

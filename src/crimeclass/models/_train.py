@@ -211,17 +211,19 @@ def tune(name: str, pipeline: Any, config: TrainConfig, data: Any, *,
          on_trial: Callable[..., None] | None = None,
          emit: EventHandler | None = None) -> tuple[OptunaSearchCV, FinalRound | None]:
     """``train``'s choice of parameters for ``name``: the search (:func:`make_search`) on
-    ``data.Xs``, then the final round against the family's defaults on ``data.X`` (the
-    training rows)."""
+    ``data.Xs``, then the final round on ``data.X`` (the training rows): the search's best
+    against the family's defaults and its candidates for many rows."""
     search = make_search(name, pipeline, config, space=space, on_trial=on_trial)
     search.fit(data.Xs, data.ys)
-    start = search.start_
+    start, candidates = search.start_, MODELS[name].candidates or {}
     if (emit is not None and config.final_sample and start is not None
-            and start["trial_params"] != search.best_trial_params_):
-        emit("stage", {"text": f"{name}: the search's best against the defaults on up to "
+            and (candidates or start["trial_params"] != search.best_trial_params_)):
+        emit("stage", {"text": f"{name}: the search's best, the defaults and "
+                               f"{', '.join(candidates) or 'no other shape'} on up to "
                                f"{config.final_sample:,} rows"})
     final = final_round(search, data.X, data.y, rows=config.final_sample,
-                        seed=config.seed + 2)
+                        seed=config.seed + 2, candidates=candidates,
+                        search_rows=(data.Xs, data.ys))
     return search, final
 
 
