@@ -19,7 +19,17 @@ training row and scored once on the whole later year:
     ``min_child_weight`` 40, subsamples of 0.8 and 0.5, early stopping on the latest 20,000
     rows after 30 rounds without gain; against ``xgb_half_life_365``);
 ``stack_half_life_365``
-    ``make_model("stack")`` with weighted bases (against ``xgb_half_life_365``).
+    the stack with weighted bases, each with its family's defaults (against
+    ``xgb_half_life_365``);
+``stack_large_half_life_365``
+    ``make_model("stack")``: the same with its XGBoost base in the ``large`` shape of
+    ``xgb_deeper_half_life_365`` (against ``xgb_deeper_half_life_365``), crimeclass's
+    stack since the evening of 2026-12-05;
+``xgb_trained``
+    what ``crimeclass train --models xgb`` makes of the frame: recency weights, the search
+    (20 trials on 50,000 rows), the final round (the search's best, the defaults and the
+    family's candidates, the ``large`` shape, on 1,000,000 rows), the refit of the kept
+    parameters on every training row (against ``xgb_half_life_365``).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
@@ -67,7 +77,30 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "lgbm_half_life_365": ("lgbm", 365.0, "lgbm", {}),
     "xgb_deeper_half_life_365": ("xgb", 365.0, "xgb_half_life_365", DEEPER),
     "stack_half_life_365": ("stack", 365.0, "xgb_half_life_365", {}),
+    "xgb_trained": ("xgb", 365.0, "xgb_half_life_365", {}),
+    "stack_large_half_life_365": ("stack", 365.0, "xgb_deeper_half_life_365", {}),
 }
+#: Variants whose parameters are chosen as ``crimeclass train`` chooses them.
+TRAINED = {"xgb_trained"}
+
+
+def trained_params(family: str, data: Any, feats: list[Any], half_life: float | None,
+                   n_jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pipeline parameters ``crimeclass train`` keeps for ``family`` (its search and
+    final round, as :func:`crimeclass.models._train.tune` runs them), and what it saw."""
+    from crimeclass.models._train import _subsample, tune
+
+    config = TrainConfig(models=(family,), half_life_days=half_life)
+    sample = _subsample(data.X.assign(_y=data.y), config.search_sample, config.seed + 1)
+    rows = argparse.Namespace(Xs=sample.drop(columns="_y"), ys=sample["_y"].to_numpy(),
+                              X=data.X, y=data.y)
+    t0 = time.perf_counter()
+    search, final = tune(family, make_model(family, feats, random_state=config.seed,
+                                            n_jobs=n_jobs, half_life_days=half_life),
+                         config, rows)
+    return dict(search.best_params_), {
+        "search_s": round(time.perf_counter() - t0, 1),
+        "final_round": final.as_dict() if final is not None else None}
 #: (trained until, held-out year)
 ORIGINS = (("2017-01-01", "2016"), ("2018-01-01", "2017"))
 
@@ -88,8 +121,21 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
     probs: dict[str, np.ndarray] = {}
     for name in names:
         family, half_life, ref, params = VARIANTS[name]
+        seen: dict[str, Any] = {}
+        if name in TRAINED:
+            params, seen = trained_params(family, data, feats, half_life, n_jobs)
         pipe = make_model(family, feats, n_jobs=n_jobs, half_life_days=half_life)
         pipe.set_params(**params)
+        if name == "stack_half_life_365":  # its XGBoost base with the family's defaults
+            stack = pipe.named_steps["model"]
+            stack.bases = [(b, make_model("xgb", feats, n_jobs=n_jobs,
+                                          half_life_days=half_life) if b == "xgb" else est)
+                           for b, est in stack.bases]
+        if name == "stack_large_half_life_365":  # crimeclass's: XGBoost in the large shape
+            xgb = dict(pipe.named_steps["model"].bases)["xgb"].named_steps["model"]
+            assert all(getattr(xgb, k.removeprefix("model__")) == v for k, v in DEEPER.items())
+            seen = {"xgb_base_params": {k.removeprefix("model__"): v
+                                        for k, v in DEEPER.items()}}
         t0 = time.perf_counter()
         pipe.fit(data.X, data.y)
         fit_s = time.perf_counter() - t0
@@ -101,7 +147,7 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
             "fit_s": round(fit_s, 1), "roc_auc": round(float(roc_auc(data.yh, p)), 4),
             "log_loss": round(log_loss(data.yh, p), 4),
             "ece": round(float(expected_calibration_error(data.yh, p)), 4),
-            "mean_probability": round(float(p.mean()), 4)}
+            "mean_probability": round(float(p.mean()), 4), **seen}
         if ref is not None and ref in probs:
             test = paired_bootstrap(data.yh, p, probs[ref])
             row["auc_minus_reference"] = {
@@ -118,7 +164,13 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out = {**old, "runs": [*old.get("runs", [_run_of(old)]), _run_of(new)]}
     for year, origin in new["origins"].items():
         kept = old["origins"].get(year, {}).get("variants", {})
-        out["origins"][year] = {**origin, "variants": {**kept, **origin["variants"]}}
+        variants = {**kept, **origin["variants"]}
+        for name, row in origin["variants"].items():  # a reference run again, alone: the
+            before = kept.get(name, {})  # same model; its interval of the run before stays
+            if ("auc_minus_reference" not in row and "auc_minus_reference" in before
+                    and before["roc_auc"] == row["roc_auc"]):
+                variants[name] = {**row, "auc_minus_reference": before["auc_minus_reference"]}
+        out["origins"][year] = {**origin, "variants": variants}
     return out
 
 

@@ -57,3 +57,23 @@ def test_a_merged_run_keeps_the_variants_written_before(sample_store, tmp_path):
     deeper = doc["origins"]["2017"]["variants"]["xgb_deeper_half_life_365"]
     assert deeper["params"]["max_depth"] == 8 and deeper["reference"] == "xgb_half_life_365"
     assert "auc_minus_reference" not in deeper  # its reference was not fitted in this run
+
+
+def test_the_trained_variant_is_what_train_keeps(sample_store, tmp_path):
+    doc = _main(["--store", str(sample_store), "--variants", "xgb_trained", "--holdouts",
+                 "2017", "--n-jobs", "1", "--out", str(tmp_path / "a.json")])
+    row = doc["origins"]["2017"]["variants"]["xgb_trained"]
+    assert row["search_s"] > 0 and row["half_life_days"] == 365
+    final = row["final_round"]  # the search's best, the defaults and the large shape met
+    assert final["kept"] in {"choice", "defaults", "large"} and "large" in final["candidates"]
+
+
+def test_a_reference_run_again_alone_keeps_its_interval(sample_store, tmp_path):
+    out = tmp_path / "ablation.json"
+    both = _main(["--store", str(sample_store), "--variants", "xgb,xgb_half_life_365",
+                  "--holdouts", "2017", "--n-jobs", "1", "--out", str(out)])
+    _main(["--store", str(sample_store), "--variants", "xgb_half_life_365", "--holdouts",
+           "2017", "--n-jobs", "1", "--out", str(out), "--merge"])
+    row = json.loads(out.read_text())["origins"]["2017"]["variants"]["xgb_half_life_365"]
+    assert row["auc_minus_reference"] == both["origins"]["2017"]["variants"][
+        "xgb_half_life_365"]["auc_minus_reference"]
