@@ -29,7 +29,17 @@ training row and scored once on the whole later year:
     what ``crimeclass train --models xgb`` makes of the frame: recency weights, the search
     (20 trials on 50,000 rows), the final round (the search's best, the defaults and the
     family's candidates, the ``large`` shape, on 1,000,000 rows), the refit of the kept
-    parameters on every training row (against ``xgb_half_life_365``).
+    parameters on every training row (against ``xgb_half_life_365``);
+``xgb_deeper_more_scales``
+    ``xgb_deeper_half_life_365`` on the frame with history at more scales
+    (:data:`crimeclass.features.MORE_SCALES`: the last day and the last 90 days of the same
+    beat, community area and grid cell, and 90 days of the block; against
+    ``xgb_deeper_half_life_365``);
+``xgb_deeper_more_places``
+    the same on the frame with history around more places
+    (:data:`crimeclass.features.MORE_PLACES`: the kind of place across the city in the
+    last 28 days, the grid cell and kind of place, the same four hours of the day at the
+    beat and the block, and at the beat on weekdays or at weekends as the incident).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
@@ -51,7 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from crimeclass.features import feature_catalog
+from crimeclass.features import MORE_PLACES, MORE_SCALES, FeatureSpec, feature_catalog
+from crimeclass.features._catalog import MORE_PLACES_2
 from crimeclass.models import (
     TrainConfig,
     expected_calibration_error,
@@ -79,7 +90,13 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "stack_half_life_365": ("stack", 365.0, "xgb_half_life_365", {}),
     "xgb_trained": ("xgb", 365.0, "xgb_half_life_365", {}),
     "stack_large_half_life_365": ("stack", 365.0, "xgb_deeper_half_life_365", {}),
+    "xgb_deeper_more_scales": ("xgb", 365.0, "xgb_deeper_half_life_365", DEEPER),
+    "xgb_deeper_more_places": ("xgb", 365.0, "xgb_deeper_half_life_365", DEEPER),
+    "xgb_deeper_more_places_2": ("xgb", 365.0, "xgb_deeper_more_places", DEEPER),
 }
+#: Variants on a frame with other history windows than the default's.
+HISTORY = {"xgb_deeper_more_scales": MORE_SCALES, "xgb_deeper_more_places": MORE_PLACES,
+           "xgb_deeper_more_places_2": MORE_PLACES_2}
 #: Variants whose parameters are chosen as ``crimeclass train`` chooses them.
 TRAINED = {"xgb_trained"}
 
@@ -112,15 +129,26 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 def one_origin(store: Path, until: str, holdout: str, names: list[str],
                n_jobs: int) -> dict[str, Any]:
-    config = TrainConfig(models=("xgb",), since="2012-01-01", until=until, holdout=holdout)
-    feats = feature_catalog(config.features)
-    data = _read_data(store, config, [f.name for f in feats], lambda kind, info: None)
+    frames: dict[Any, Any] = {}
+
+    def frame(history: Any) -> Any:
+        if history not in frames:
+            config = TrainConfig(models=("xgb",), since="2012-01-01", until=until,
+                                 holdout=holdout, features=FeatureSpec(history=history))
+            feats = feature_catalog(config.features)
+            frames[history] = feats, _read_data(store, config, [f.name for f in feats],
+                                                lambda kind, info: None)
+        return frames[history]
+
+    feats, data = base = frame(FeatureSpec().history)
     out: dict[str, Any] = {"train_rows": len(data.y), "holdout_rows": len(data.yh),
                            "holdout_index_share": round(float(data.yh.mean()), 4),
                            "variants": {}}
     probs: dict[str, np.ndarray] = {}
     for name in names:
         family, half_life, ref, params = VARIANTS[name]
+        feats, data = frame(HISTORY.get(name, FeatureSpec().history))
+        assert np.array_equal(data.yh, base[1].yh), "the frames hold other held-out rows"
         seen: dict[str, Any] = {}
         if name in TRAINED:
             params, seen = trained_params(family, data, feats, half_life, n_jobs)
@@ -147,7 +175,8 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
             "fit_s": round(fit_s, 1), "roc_auc": round(float(roc_auc(data.yh, p)), 4),
             "log_loss": round(log_loss(data.yh, p), 4),
             "ece": round(float(expected_calibration_error(data.yh, p)), 4),
-            "mean_probability": round(float(p.mean()), 4), **seen}
+            "mean_probability": round(float(p.mean()), 4), "n_features": len(feats),
+            **seen}
         if ref is not None and ref in probs:
             test = paired_bootstrap(data.yh, p, probs[ref])
             row["auc_minus_reference"] = {

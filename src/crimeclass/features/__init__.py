@@ -4,6 +4,7 @@ from crimeclass.engines import to_spark_sql  # the one Spark compiler, for featu
 from crimeclass.features._catalog import (
     FEATURE_GROUPS,
     LABEL_COLUMNS,
+    MORE_PLACES,
     MORE_SCALES,
     TARGETS,
     Feature,
@@ -44,6 +45,7 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
+    "MORE_PLACES",
     "MORE_SCALES",
     "HistoryIndex",
     "AFTER_THE_FACT",

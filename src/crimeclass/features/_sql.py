@@ -34,7 +34,13 @@ import numpy as np
 import pandas as pd
 
 from crimeclass.engines import Engine, sql_literal
-from crimeclass.features._catalog import HISTORY_PLACES, Feature, FeatureSpec, feature_catalog
+from crimeclass.features._catalog import (
+    HISTORY_PLACES,
+    ISODOW,
+    Feature,
+    FeatureSpec,
+    feature_catalog,
+)
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
            "holiday_rows", "meta_columns", "read_features", "rows_sql", "store_feature_sql",
@@ -53,6 +59,9 @@ def meta_columns(spec: FeatureSpec | None = None) -> tuple[str, str, str]:
     spec = spec or FeatureSpec()
     return ("key", "date", spec.label_column)
 
+#: The four hours of the day an incident falls in (0-5), as text.
+_HOURS = "CAST(CAST(floor(hour(date) / 4) AS BIGINT) AS VARCHAR)"
+
 _PARTITION_SQL = {
     "beat": "beat",
     "community_area": "community_area",
@@ -63,6 +72,15 @@ _PARTITION_SQL = {
     "street_location": "street || ' | ' || location_description",
     "block_location_domestic": ("block || ' | ' || location_description || ' | ' || "
                                 "CAST(domestic AS VARCHAR)"),
+    "location": "location_description",
+    "grid_location": "grid_cell || ' | ' || location_description",
+    "beat_hours": f"CAST(beat AS VARCHAR) || ' | ' || {_HOURS}",
+    "block_hours": f"block || ' | ' || {_HOURS}",
+    "beat_week_hours": (f"CAST(beat AS VARCHAR) || ' | ' || CASE WHEN {ISODOW} >= 6 THEN "
+                        f"'weekend' ELSE 'weekday' END || ' | ' || {_HOURS}"),
+    "location_hours": f"location_description || ' | ' || {_HOURS}",
+    "community_location": "CAST(community_area AS VARCHAR) || ' | ' || location_description",
+    "grid_hours": f"grid_cell || ' | ' || {_HOURS}",
 }
 assert set(_PARTITION_SQL) == set(HISTORY_PLACES)
 
