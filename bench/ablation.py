@@ -39,7 +39,10 @@ training row and scored once on the whole later year:
     the same on the frame with history around more places
     (:data:`crimeclass.features.MORE_PLACES`: the kind of place across the city in the
     last 28 days, the grid cell and kind of place, the same four hours of the day at the
-    beat and the block, and at the beat on weekdays or at weekends as the incident).
+    beat and the block, and at the beat on weekdays or at weekends as the incident);
+``xgb_deeper_more_places_2``
+    the same with four more places (``MORE_PLACES_2`` below; against
+    ``xgb_deeper_more_places``).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
@@ -61,8 +64,13 @@ from typing import Any
 
 import numpy as np
 
-from crimeclass.features import MORE_PLACES, MORE_SCALES, FeatureSpec, feature_catalog
-from crimeclass.features._catalog import MORE_PLACES_2
+from crimeclass.features import (
+    MORE_PLACES,
+    MORE_SCALES,
+    FeatureSpec,
+    HistoryWindow,
+    feature_catalog,
+)
 from crimeclass.models import (
     TrainConfig,
     expected_calibration_error,
@@ -94,6 +102,12 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "xgb_deeper_more_places": ("xgb", 365.0, "xgb_deeper_half_life_365", DEEPER),
     "xgb_deeper_more_places_2": ("xgb", 365.0, "xgb_deeper_more_places", DEEPER),
 }
+#: ``MORE_PLACES`` and four more: the kind of place across the city in the last week and in
+#: the same four hours of the last 28 days, the community area and kind of place, the grid
+#: cell in the same four hours.
+MORE_PLACES_2 = (*MORE_PLACES, HistoryWindow("location", 7),
+                 HistoryWindow("location_hours", 28), HistoryWindow("community_location", 365),
+                 HistoryWindow("grid_hours", 365))
 #: Variants on a frame with other history windows than the default's.
 HISTORY = {"xgb_deeper_more_scales": MORE_SCALES, "xgb_deeper_more_places": MORE_PLACES,
            "xgb_deeper_more_places_2": MORE_PLACES_2}

@@ -173,14 +173,6 @@ MORE_PLACES = (*_DEFAULT_WINDOWS,
                HistoryWindow("beat_hours", 365), HistoryWindow("block_hours", 1095),
                HistoryWindow("beat_week_hours", 365))
 
-#: :data:`MORE_PLACES` and four more: the kind of place across the city in the last week
-#: and in the same four hours of the last 28 days, the community area and kind of place,
-#: the grid cell in the same four hours. Measured: nothing beyond :data:`MORE_PLACES`.
-MORE_PLACES_2 = (*MORE_PLACES, HistoryWindow("location", 7),
-                 HistoryWindow("location_hours", 28), HistoryWindow("community_location", 365),
-                 HistoryWindow("grid_hours", 365))
-
-
 @dataclass(frozen=True)
 class FeatureSpec:
     """Which features to compute.
