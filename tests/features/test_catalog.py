@@ -29,7 +29,7 @@ def test_groups_select_features():
 
 
 def test_history_features_come_in_threes_per_window():
-    spec = FeatureSpec(history=(HistoryWindow("beat", 7),))
+    spec = FeatureSpec(history=(HistoryWindow("beat", 7),), latest=())
     names = [f.name for f in feature_catalog(spec) if f.history]
     assert names == ["n_beat_7d", "index_beat_7d", "index_share_beat_7d", "hours_since_block"]
     assert spec.lookback_days == 7

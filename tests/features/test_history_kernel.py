@@ -11,18 +11,15 @@ from crimeclass.features._sql import history_rows_sql, rows_sql
 
 
 def _sql_sums(con, spec: FeatureSpec, since: str, until: str):
-    """The window SQL's own sums (``_n_``, ``_k_``, hours) of every row, by key."""
-    from crimeclass.features._sql import _BOTH, _PARTITION_SQL, _window
+    """The window SQL's own sums (``_n_``, ``_k_``, hours) of every row, by key: the
+    definition's window frames (what ``feature_sql`` and Spark run)."""
+    from crimeclass.features._catalog import hours_names
+    from crimeclass.features._sql import _history_sql
 
-    parts = []
-    for w in spec.history:
-        part = _PARTITION_SQL[w.place]
-        s = (f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
-             f"{_window(part, w.days)}, 0) END")
-        parts += [f"({s}) % {2 ** 32} AS _n_{w.stem}", f"({s}) // {2 ** 32} AS _k_{w.stem}"]
-    parts.append(f"CAST(_us - max(_us) OVER {_window('block', max(spec.lookback_days, 1))} "
-                 "AS DOUBLE) / 3600000000 AS _hours_since_block")
-    sql = f"SELECT key, {', '.join(parts)} FROM ({rows_sql(spec, since=since, until=until)})"
+    names = [c for w in spec.history for c in (f"_n_{w.stem}", f"_k_{w.stem}")]
+    sql = (f"WITH rows AS ({rows_sql(spec, since=since, until=until)})\n"
+           f"SELECT key, {', '.join([*names, *hours_names(spec)])} "
+           f"FROM ({_history_sql(spec, None)})")
     return con.sql(sql).df().set_index("key")
 
 
@@ -38,7 +35,7 @@ def test_the_kernel_equals_the_window_sql_on_the_sample(incidents_con, since, un
         if values.dtype.kind == "i":
             values = np.where(values < 0, np.nan, values.astype(np.float64))
         expected = want[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        if name == "_hours_since_block":
+        if name.startswith("_hours_since_"):
             np.testing.assert_allclose(values, expected, rtol=1e-12, equal_nan=True,
                                        err_msg=name)
         else:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from crimeclass.engines import DuckDBEngine
 from crimeclass.features import FeatureSpec, HistoryWindow, feature_catalog, read_features
-from crimeclass.features._catalog import MORE_SCALES
+from crimeclass.features._catalog import BASE_WINDOWS, MORE_SCALES
 
 from .test_leakage_structural import (
     _change_what_must_not_matter,
@@ -25,12 +25,12 @@ from .test_leakage_structural import (
 )
 
 SPEC = FeatureSpec(history=MORE_SCALES)
-NEW = [w for w in MORE_SCALES if w not in FeatureSpec().history]
+NEW = [w for w in MORE_SCALES if w not in BASE_WINDOWS]
 
 
 def test_more_scales_add_the_last_day_and_90_days():
     assert {w.days for w in NEW} == {1, 90}
-    assert set(FeatureSpec().history) < set(MORE_SCALES)
+    assert set(BASE_WINDOWS) < set(MORE_SCALES)
     names = {f.name for f in feature_catalog(SPEC)}
     assert {"n_beat_1d", "index_share_grid_cell_90d", "index_block_90d"} <= names
     assert HistoryWindow("beat", 1).stem == "beat_1d"

@@ -2,6 +2,9 @@
 
 from crimeclass.engines import to_spark_sql  # the one Spark compiler, for feature statements
 from crimeclass.features._catalog import (
+    BASE_WINDOWS,
+    DEFAULT_LATEST,
+    DEFAULT_WINDOWS,
     FEATURE_GROUPS,
     LABEL_COLUMNS,
     MORE_PLACES,
@@ -11,6 +14,7 @@ from crimeclass.features._catalog import (
     FeatureKind,
     FeatureSpec,
     HistoryWindow,
+    Latest,
     Target,
     feature_catalog,
 )
@@ -45,6 +49,10 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
+    "BASE_WINDOWS",
+    "DEFAULT_LATEST",
+    "DEFAULT_WINDOWS",
+    "Latest",
     "MORE_PLACES",
     "MORE_SCALES",
     "HistoryIndex",

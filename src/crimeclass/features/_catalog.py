@@ -33,6 +33,10 @@ __all__ = [
     "FeatureSpec",
     "HistoryWindow",
     "LABEL_COLUMNS",
+    "DEFAULT_LATEST",
+    "Latest",
+    "BASE_WINDOWS",
+    "DEFAULT_WINDOWS",
     "MORE_PLACES",
     "MORE_SCALES",
     "Target",
@@ -115,6 +119,29 @@ class HistoryWindow:
         return f"{self.place}_{self.days}d"
 
 
+@dataclass(frozen=True)
+class Latest:
+    """Hours since the latest earlier incident (or index offense) in the same place.
+
+    Within the spec's longest history window (:attr:`FeatureSpec.lookback_days`); null
+    where the place is unknown or holds no earlier incident in that time.
+
+    Parameters
+    ----------
+    place : str
+        A place of :data:`HISTORY_PLACES`.
+    index : bool, default=False
+        The latest index offense rather than the latest incident.
+    """
+
+    place: str
+    index: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"hours_since_{'index_' if self.index else ''}{self.place}"
+
+
 #: Partition keys the history windows may use, with the store columns behind each.
 HISTORY_PLACES: dict[str, tuple[tuple[str, ...], str]] = {
     "beat": (("beat",), "the same police beat"),
@@ -144,7 +171,9 @@ HISTORY_PLACES: dict[str, tuple[tuple[str, ...], str]] = {
                    "the same grid cell in the same four hours of the day"),
 }
 
-_DEFAULT_WINDOWS = (
+#: The history windows of crimeclass's features until 2026-12-06: the week and month of the
+#: beat, community area and grid cell, and years of the block and its kinds of place.
+BASE_WINDOWS = (
     HistoryWindow("beat", 7), HistoryWindow("beat", 28),
     HistoryWindow("community_area", 7), HistoryWindow("community_area", 28),
     HistoryWindow("grid_cell", 7), HistoryWindow("grid_cell", 28),
@@ -155,23 +184,34 @@ _DEFAULT_WINDOWS = (
     HistoryWindow("block_location_domestic", 1095),
 )
 
-#: History at more scales than the default's week, month and years: the last day and the
+#: History at more scales than the base's week, month and years: the last day and the
 #: last 90 days of the same beat, community area and grid cell, and 90 days of the block.
 #: Measured in ``bench/ablation.py``: no gain on 2016 or 2017, so not in the default
 #: (``FeatureSpec(history=MORE_SCALES)``).
-MORE_SCALES = (*_DEFAULT_WINDOWS,
+MORE_SCALES = (*BASE_WINDOWS,
                *(HistoryWindow(place, days) for days in (1, 90)
                  for place in ("beat", "community_area", "grid_cell")),
                HistoryWindow("block", 90))
 
-#: History around other places than the default's: the kind of place across the city in the
-#: last 28 days, the grid cell and kind of place, and the same four hours of the day (and
-#: part of the week) at the beat and the block: +0.0028 and +0.0016 ROC AUC on 2016 and
-#: 2017 in ``bench/ablation.py``; not yet the default (``FeatureSpec(history=MORE_PLACES)``).
-MORE_PLACES = (*_DEFAULT_WINDOWS,
+#: The default history: the base's and history around other places, the kind of place
+#: across the city in the last 28 days, the grid cell and kind of place, and the same four
+#: hours of the day (and part of the week) at the beat and the block: +0.0028 and +0.0016
+#: ROC AUC on 2016 and 2017 in ``bench/ablation.py`` (``xgb_deeper_more_places``).
+MORE_PLACES = (*BASE_WINDOWS,
                HistoryWindow("location", 28), HistoryWindow("grid_location", 365),
                HistoryWindow("beat_hours", 365), HistoryWindow("block_hours", 1095),
                HistoryWindow("beat_week_hours", 365))
+DEFAULT_WINDOWS = MORE_PLACES
+
+#: The default hours since the latest earlier incident (beside ``hours_since_block``) at
+#: the block and kind of place, the beat and kind of place and in the grid cell, and since
+#: the latest earlier index offense at those three and on the block.
+DEFAULT_LATEST = (
+    Latest("block_location"), Latest("beat_location"), Latest("grid_cell"),
+    Latest("block", index=True), Latest("block_location", index=True),
+    Latest("beat_location", index=True), Latest("grid_cell", index=True),
+)
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -187,6 +227,8 @@ class FeatureSpec:
     history : tuple of HistoryWindow
         The history windows (incidents and index incidents in the same place
         in the days before).
+    latest : tuple of Latest
+        The hours since the latest earlier incident or index offense in a place.
     allow_arrest : bool, default=False
         Add the ``arrest`` flag as a feature. Arrest is recorded *after* the
         report, so a model that uses it does not predict at report time; every
@@ -200,7 +242,8 @@ class FeatureSpec:
 
     groups: tuple[str, ...] = FEATURE_GROUPS
     grid_feet: int = 1000
-    history: tuple[HistoryWindow, ...] = _DEFAULT_WINDOWS
+    history: tuple[HistoryWindow, ...] = DEFAULT_WINDOWS
+    latest: tuple[Latest, ...] = DEFAULT_LATEST
     allow_arrest: bool = False
     target: Target = "index"
 
@@ -227,11 +270,26 @@ class FeatureSpec:
             if w.days <= 0:
                 raise FeaturesError(f"history window days must be positive, got {w.days}",
                                     option="history", value=w.days)
+        for latest in self.latest:
+            if latest.place not in HISTORY_PLACES:
+                raise FeaturesError(f"unknown place {latest.place!r} for the hours since the "
+                                    f"latest incident; places are {list(HISTORY_PLACES)}",
+                                    option="latest", value=latest.place)
+            if latest == Latest("block"):
+                raise FeaturesError("the hours since the latest incident on the block are "
+                                    "always a feature (hours_since_block): leave "
+                                    "Latest('block') out of latest", option="latest",
+                                    value=latest.place)
 
     @property
     def label_column(self) -> str:
         """The store column holding the label: ``is_index`` or ``arrest``."""
         return LABEL_COLUMNS[self.target]
+
+    @property
+    def places(self) -> list[str]:
+        """The kinds of place the history windows and the latest incidents read, sorted."""
+        return sorted({w.place for w in self.history} | {x.place for x in self.latest})
 
     @property
     def lookback_days(self) -> int:
@@ -242,12 +300,15 @@ class FeatureSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["history"] = [asdict(w) for w in self.history]
+        d["latest"] = [asdict(x) for x in self.latest]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
         return cls(groups=tuple(d["groups"]), grid_feet=int(d["grid_feet"]),
                    history=tuple(HistoryWindow(**w) for w in d["history"]),
+                   # a spec saved before the latest incidents were features had none
+                   latest=tuple(Latest(**x) for x in d.get("latest", [])),
                    allow_arrest=bool(d["allow_arrest"]),
                    target=d.get("target", "index"))
 
@@ -325,6 +386,13 @@ def _place() -> list[Feature]:
     ]
 
 
+def hours_names(spec: FeatureSpec) -> list[str]:
+    """The columns of the hours since the latest incidents that the history compilers
+    give (the window SQL, the kernel, the online index): ``_hours_since_block`` and one
+    per :class:`Latest` of ``spec``."""
+    return ["_hours_since_block", *(f"_{x.name}" for x in spec.latest)]
+
+
 def _history(spec: FeatureSpec) -> list[Feature]:
     feats = []
     for w in spec.history:
@@ -346,6 +414,13 @@ def _history(spec: FeatureSpec) -> list[Feature]:
                 ("block", "date"), "hours since the latest earlier incident on the same block "
                 "(null when none in the data)", history=True),
     ]
+    for x in spec.latest:
+        uses, where = HISTORY_PLACES[x.place]
+        what = "index offense" if x.index else "incident"
+        feats.append(Feature(x.name, f"_{x.name}", "count", "history",
+                             (*uses, "date", *(("is_index",) if x.index else ())),
+                             f"hours since the latest earlier {what} in {where} (null when "
+                             f"none in the {spec.lookback_days} days before)", history=True))
     return feats
 
 

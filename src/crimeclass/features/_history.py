@@ -130,13 +130,17 @@ def window_counts(codes: np.ndarray, us: np.ndarray, is_index: np.ndarray,
         is unknown (SQL's null).
     """
     line = line or Timeline.of(us)
-    srt = _Sorted.build(codes, line, is_index)
+    return _counts(_Sorted.build(codes, line, is_index), line, len(codes), days)
+
+
+def _counts(srt: _Sorted, line: Timeline, size: int, days: Sequence[int]
+            ) -> list[tuple[np.ndarray, np.ndarray]]:
     hi = srt.before(None, line.stride)
     out = []
     for d in days:
         lo = srt.before(line.shifted(d), line.stride)
-        n = np.full(len(codes), -1, dtype=np.int32)
-        k = np.full(len(codes), -1, dtype=np.int32)
+        n = np.full(size, -1, dtype=np.int32)
+        k = np.full(size, -1, dtype=np.int32)
         n[srt.order] = hi - lo
         k[srt.order] = srt.index_prefix[hi] - srt.index_prefix[lo]
         out.append((n, k))
@@ -144,19 +148,32 @@ def window_counts(codes: np.ndarray, us: np.ndarray, is_index: np.ndarray,
 
 
 def latest_before(codes: np.ndarray, us: np.ndarray, days: int,
-                  line: Timeline | None = None) -> np.ndarray:
+                  line: Timeline | None = None, is_index: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Hours since the latest earlier incident of the same place within ``days``.
 
-    ``codes`` must give every incident a place (a null place is a place of its own,
-    as a SQL window partition makes it); NaN where none.
+    ``codes`` gives each incident's place (``-1``: unknown, NaN); NaN where none. With
+    ``is_index``, since the latest earlier index offense instead.
     """
     line = line or Timeline.of(us)
-    srt = _Sorted.build(codes, line, np.zeros(len(codes), dtype=bool))
+    flags = np.zeros(len(codes), dtype=bool) if is_index is None else is_index
+    return _latest(_Sorted.build(codes, line, flags), line, us, days, is_index is not None)
+
+
+def _latest(srt: _Sorted, line: Timeline, us: np.ndarray, days: int, index: bool
+            ) -> np.ndarray:
+    """:func:`latest_before` on sorted incidents. The latest earlier index offense is the
+    last sorted position before the incident at which the prefix sum steps up."""
     hi = srt.before(None, line.stride)
     lo = srt.before(line.shifted(days), line.stride)
-    hours = np.full(len(codes), np.nan)
-    some = hi > lo
-    latest = line.times[srt.ranks[hi[some] - 1]]
+    if index:
+        prefix = srt.index_prefix
+        some = prefix[hi] > prefix[lo]
+        last = np.searchsorted(prefix, prefix[hi], side="left") - 1
+    else:
+        some, last = hi > lo, hi - 1
+    hours = np.full(len(us), np.nan)
+    latest = line.times[srt.ranks[last[some]]]
     hours[srt.order[some]] = (us[srt.order[some]] - latest).astype(np.float64) / 3_600_000_000
     return hours
 
@@ -193,8 +210,7 @@ class HistoryRows:
         them."""
         import pyarrow.compute as pc
 
-        places = {p: _codes(rows.column(f"p_{p}")) for p in dict.fromkeys(
-            w.place for w in spec.history)}
+        places = {p: _codes(rows.column(f"p_{p}")) for p in spec.places}
         places[""] = _codes(rows.column("block"), null_is_a_place=True)
         us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
         is_index = np.asarray(pc.fill_null(rows.column("is_index"), False)
@@ -210,7 +226,7 @@ def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
     ----------
     rows : pyarrow.Table or HistoryRows
         One row per incident: ``_us`` (microseconds), ``is_index``, ``block`` and one
-        column ``p_<place>`` per place of ``spec.history`` holding the place key, or
+        column ``p_<place>`` per place of ``spec.places`` holding the place key, or
         its hash (null where unknown), as
         :func:`~crimeclass.features._sql.history_rows_sql` selects them; or
         :meth:`HistoryRows.of` such a table.
@@ -223,7 +239,8 @@ def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
     -------
     dict of str to ndarray
         ``_n_<stem>`` and ``_k_<stem>`` (int32, ``-1`` where the place is unknown) per
-        window and ``_hours_since_block`` (float64, NaN where none), in the order of
+        window, ``_hours_since_block`` and ``_hours_since_<...>`` per
+        :class:`~crimeclass.features.Latest` (float64, NaN where none), in the order of
         ``rows``.
     """
     import os
@@ -236,20 +253,24 @@ def history_columns(rows: Any, spec: FeatureSpec, *, n_jobs: int | None = None,
     for w in spec.history:
         by_place.setdefault(w.place, []).append(w)
 
+    days = max(spec.lookback_days, 1)
+
     def one_place(place: str) -> dict[str, np.ndarray]:
         if place == "":  # the block of hours_since_block: an unknown block is a block too
-            return {"_hours_since_block": latest_before(
-                rows.places[""], rows.us, max(spec.lookback_days, 1), line)}
-        windows = by_place[place]
-        counts = window_counts(rows.places[place], rows.us, rows.is_index,
-                               [w.days for w in windows], line)
+            return {"_hours_since_block": latest_before(rows.places[""], rows.us, days, line)}
+        windows = by_place.get(place, [])
+        srt = _Sorted.build(rows.places[place], line, rows.is_index)  # once per place
+        counts = _counts(srt, line, len(rows.us), [w.days for w in windows])
         out = {}
         for w, (n, k) in zip(windows, counts, strict=True):
             out[f"_n_{w.stem}"], out[f"_k_{w.stem}"] = n, k
+        for x in spec.latest:
+            if x.place == place:
+                out[f"_{x.name}"] = _latest(srt, line, rows.us, days, x.index)
         return out
 
     out: dict[str, np.ndarray] = {}
     with ThreadPoolExecutor(n_jobs or os.cpu_count() or 1) as pool:
-        for part in pool.map(one_place, [*by_place, ""]):
+        for part in pool.map(one_place, [*spec.places, ""]):
             out.update(part)
     return out

@@ -178,34 +178,41 @@ class _Place:
             k[i] += dk
         return n, k
 
-    def latests(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray, line: Timeline
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def latests(self, codes: np.ndarray, lo_us: np.ndarray, hi_us: np.ndarray, line: Timeline,
+                index: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`latest` of each row: the times, and whether there is one."""
         a, b = self._window(codes, lo_us, hi_us, line)
-        found = b > a
+        if index:  # the last position before b at which the prefix sum steps up
+            found = self.prefix[b] > self.prefix[a]
+            last = np.searchsorted(self.prefix, self.prefix[b], side="left") - 1
+        else:
+            found, last = b > a, b - 1
         when = np.zeros(len(codes), dtype=np.int64)
-        if found.any():  # without later arrivals: the time of the segment's last rank
-            when[found] = line.times[self.ranks[b[found] - 1]]
+        if found.any():  # without later arrivals: the time of that position's rank
+            when[found] = line.times[self.ranks[last[found]]]
         for i in self._buffered(codes):
-            got = self.latest(int(codes[i]), int(lo_us[i]), int(hi_us[i]), line)
+            got = self.latest(int(codes[i]), int(lo_us[i]), int(hi_us[i]), line, index)
             found[i], when[i] = got is not None, 0 if got is None else got
         return when, found
 
-    def latest(self, code: int, lo_us: int, hi_us: int, line: Timeline) -> int | None:
+    def latest(self, code: int, lo_us: int, hi_us: int, line: Timeline, index: bool = False
+               ) -> int | None:
         """The latest time in [lo_us, hi_us) at which the place still holds an incident
-        (an updated incident's old time no longer counts)."""
-        _, seg = self._segment(code)
+        (``index``: an index offense; an updated incident's old version no longer counts)."""
+        s, seg = self._segment(code)
         lo, hi = np.searchsorted(seg, np.searchsorted(line.times, [lo_us, hi_us]))
         entries = self.added.get(code) or []
         j_lo = bisect.bisect_left(entries, (lo_us, _MIN, 0))
         i, j = int(hi) - 1, bisect.bisect_left(entries, (hi_us, _MIN, 0)) - 1
+        weight = 2 if index else 1  # an entry's (us, n, k): which count to net
         while i >= lo or j >= j_lo:
             at_i = int(line.times[seg[i]]) if i >= lo else -1
             when, net = max(at_i, entries[j][0] if j >= j_lo else -1), 0
             while i >= lo and int(line.times[seg[i]]) == when:
-                net, i = net + 1, i - 1
+                step = int(self.prefix[s + i + 1] - self.prefix[s + i]) if index else 1
+                net, i = net + step, i - 1
             while j >= j_lo and entries[j][0] == when:
-                net, j = net + entries[j][1], j - 1
+                net, j = net + entries[j][weight], j - 1
             if net > 0:
                 return when
         return None
@@ -228,7 +235,7 @@ class _Encoded:
     def of(cls, rows: Any, spec: FeatureSpec) -> _Encoded:
         import pyarrow.compute as pc
 
-        places = sorted({w.place for w in spec.history} | {_BLOCK})
+        places = sorted({*spec.places, _BLOCK})
         return cls(
             np.asarray(rows.column("key").to_numpy(), dtype=np.int64),
             np.asarray(rows.column("_us").to_numpy(), dtype=np.int64),
@@ -338,12 +345,19 @@ class HistoryIndex:
         out: dict[str, float] = {}
         for w in self.spec.history:
             out.update(self._window(w, incident.get(f"p_{w.place}"), t))
-        block = self._places[_BLOCK]
         days = max(self.spec.lookback_days, 1)
-        latest = block.latest(block.code(incident.get(_BLOCK)), t - days * DAY_US, t,
-                              self._line)
-        out["_hours_since_block"] = np.nan if latest is None else (t - latest) / 3_600_000_000
+        for name, place, key, index in self._latest_of(incident.get):
+            got = (None if key is None and place != _BLOCK else self._places[place].latest(
+                self._places[place].code(key), t - days * DAY_US, t, self._line, index))
+            out[name] = np.nan if got is None else (t - got) / 3_600_000_000
         return out
+
+    def _latest_of(self, get: Any) -> list[tuple[str, str, Any, bool]]:
+        """The hours since the latest incidents: (column, place, the incident's place key
+        by ``get``, index offenses only), ``hours_since_block``'s first."""
+        return [("_hours_since_block", _BLOCK, get(_BLOCK), False),
+                *((f"_{x.name}", x.place, get(f"p_{x.place}"), x.index)
+                  for x in self.spec.latest)]
 
     def _window(self, w: HistoryWindow, key: Any, t: int) -> dict[str, float]:
         n_name, k_name = f"_n_{w.stem}", f"_k_{w.stem}"
@@ -366,7 +380,7 @@ class HistoryIndex:
                           {c: rows.column(c).to_pylist() for c in self._columns()})
 
     def _columns(self) -> list[str]:
-        return sorted({f"p_{w.place}" for w in self.spec.history} | {_BLOCK})
+        return sorted({f"p_{p}" for p in self.spec.places} | {_BLOCK})
 
     def _sums(self, us: np.ndarray, columns: dict[str, list[Any]]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -379,11 +393,13 @@ class HistoryIndex:
             unknown = np.array([v is None for v in columns[name]], dtype=np.bool_)
             out[f"_n_{w.stem}"] = np.where(unknown, np.nan, n.astype(np.float64))
             out[f"_k_{w.stem}"] = np.where(unknown, np.nan, k.astype(np.float64))
-        block = self._places[_BLOCK]
         days = max(self.spec.lookback_days, 1)
-        when, found = block.latests(block.codes(columns[_BLOCK]), us - days * DAY_US, us,
-                                    self._line)
-        out["_hours_since_block"] = np.where(found, (us - when) / 3_600_000_000, np.nan)
+        for name, kind, keys, index in self._latest_of(columns.__getitem__):
+            at = self._places[kind]
+            when, found = at.latests(at.codes(keys), us - days * DAY_US, us, self._line, index)
+            if kind != _BLOCK:  # an unknown place has no latest incident
+                found &= np.array([v is not None for v in keys], dtype=np.bool_)
+            out[name] = np.where(found, (us - when) / 3_600_000_000, np.nan)
         return out
 
     def add(self, incident: dict[str, Any]) -> bool:

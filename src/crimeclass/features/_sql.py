@@ -40,6 +40,7 @@ from crimeclass.features._catalog import (
     Feature,
     FeatureSpec,
     feature_catalog,
+    hours_names,
 )
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
@@ -166,14 +167,14 @@ def history_rows_sql(
 ) -> str:
     """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``, the
     columns ``extra`` of ``table`` and one place key ``p_<place>`` per place of
-    ``spec.history`` (null where unknown).
+    ``spec.history`` and ``spec.latest`` (null where unknown).
 
     With ``hashed``, ``block`` and the place keys come as DuckDB's 64-bit ``hash()`` of
     the text (a null place stays null): an eighth of the bytes of the text, and
     integers that encode faster. Two different places share a hash with probability
     about ``k**2 / 2**65`` for ``k`` distinct places (below 1e-7 for a million).
     """
-    places = sorted({w.place for w in spec.history})
+    places = spec.places
     if hashed:
         keys = "".join(f", CASE WHEN {_PARTITION_SQL[p]} IS NOT NULL THEN "
                        f"hash({_PARTITION_SQL[p]}) END AS p_{p}" for p in places)
@@ -193,7 +194,7 @@ def _history_sql(spec: FeatureSpec, history_from: str | None) -> str:
         return "SELECT * FROM rows"
     if history_from is not None:
         names = [c for w in spec.history for c in (f"_n_{w.stem}", f"_k_{w.stem}")]
-        names.append("_hours_since_block")
+        names += hours_names(spec)
         return (f"SELECT rows.*, {', '.join('h.' + n for n in names)}\n"
                 f"  FROM rows LEFT JOIN {history_from} AS h USING (key)")
     hist, counts = [], []
@@ -203,8 +204,14 @@ def _history_sql(spec: FeatureSpec, history_from: str | None) -> str:
                     f"{_window(part, w.days)}, 0) END AS _s_{w.stem}")
         counts += [f"_s_{w.stem} % {2 ** 32} AS _n_{w.stem}",
                    f"_s_{w.stem} // {2 ** 32} AS _k_{w.stem}"]
-    hist.append(f"CAST(_us - max(_us) OVER {_window('block', max(spec.lookback_days, 1))} "
+    days = max(spec.lookback_days, 1)
+    hist.append(f"CAST(_us - max(_us) OVER {_window('block', days)} "
                 "AS DOUBLE) / 3600000000 AS _hours_since_block")
+    for x in spec.latest:
+        part = _PARTITION_SQL[x.place]
+        when = "CASE WHEN is_index THEN _us END" if x.index else "_us"
+        hist.append(f"CASE WHEN {part} IS NOT NULL THEN CAST(_us - max({when}) OVER "
+                    f"{_window(part, days)} AS DOUBLE) / 3600000000 END AS _{x.name}")
     history = "SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows"
     return ("SELECT *" + "".join(f",\n    {c}" for c in counts)
             + f"\n  FROM (\n  {history}\n  ) AS sums")

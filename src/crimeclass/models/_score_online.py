@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from crimeclass.engines import prepared
 from crimeclass.features import FeatureSpec, HistoryIndex, feature_sql
+from crimeclass.features._catalog import hours_names
 from crimeclass.features._sql import history_rows_sql
 from crimeclass.models._score import HISTORY_GAP_DAYS, Features, _input_table
 
@@ -118,15 +119,14 @@ def _sums_table(hist: pa.Table, spec: FeatureSpec, index: HistoryIndex,
             continue
         for n in names:  # unknown places: NaN in the index's, -1 in the kernel's
             sums[n][a:b] += np.where(own[n] < 0, np.nan, own[n])
-        # the latest earlier incident of the two: the fewer hours
-        sums["_hours_since_block"][a:b] = np.fmin(sums["_hours_since_block"][a:b],
-                                                  own["_hours_since_block"])
+        for h in hours_names(spec):  # the latest earlier incident of the two: fewer hours
+            sums[h][a:b] = np.fmin(sums[h][a:b], own[h])
     arrays: dict[str, pa.Array] = {"key": hist.column("key")}
     for n in names:
         v = sums[n]
         arrays[n] = pa.array(np.nan_to_num(v).astype(np.int32), mask=np.isnan(v))
-    h = sums["_hours_since_block"]
-    arrays["_hours_since_block"] = pa.array(h, mask=np.isnan(h))
+    for h in hours_names(spec):
+        arrays[h] = pa.array(sums[h], mask=np.isnan(sums[h]))
     return pa.table(arrays)
 
 
