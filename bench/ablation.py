@@ -42,7 +42,25 @@ training row and scored once on the whole later year:
     beat and the block, and at the beat on weekdays or at weekends as the incident);
 ``xgb_deeper_more_places_2``
     the same with four more places (``MORE_PLACES_2`` below; against
-    ``xgb_deeper_more_places``).
+    ``xgb_deeper_more_places``);
+``xgb_deeper_latest``
+    ``xgb_deeper_more_places`` on crimeclass's default frame since 2026-12-06: the same
+    with the hours since the latest incident and index offense at the block and kind of
+    place, the beat and kind of place and the grid cell, and since the latest index
+    offense on the block (:data:`crimeclass.features.DEFAULT_LATEST`; against
+    ``xgb_deeper_more_places``);
+``xgb_trained_default``
+    what ``crimeclass train --models xgb`` makes of the default frame (against
+    ``xgb_deeper_latest``);
+``stack_default``
+    ``make_model("stack")`` on the default frame (against ``xgb_deeper_latest``);
+``xgb_deeper_more_places_seed_1``, ``xgb_deeper_latest_seed_1``
+    the two again with another seed of XGBoost's row and column sampling (the first
+    against its seed 0: what the seed alone moves; the second against the first).
+
+Every variant not named on a frame of its own is fitted on the frame of crimeclass's
+features until 2026-12-06 (:data:`crimeclass.features.BASE_WINDOWS`, no latest
+incidents but the block's).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
@@ -65,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from crimeclass.features import (
+    BASE_WINDOWS,
     MORE_PLACES,
     MORE_SCALES,
     FeatureSpec,
@@ -101,6 +120,13 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "xgb_deeper_more_scales": ("xgb", 365.0, "xgb_deeper_half_life_365", DEEPER),
     "xgb_deeper_more_places": ("xgb", 365.0, "xgb_deeper_half_life_365", DEEPER),
     "xgb_deeper_more_places_2": ("xgb", 365.0, "xgb_deeper_more_places", DEEPER),
+    "xgb_deeper_latest": ("xgb", 365.0, "xgb_deeper_more_places", DEEPER),
+    "xgb_trained_default": ("xgb", 365.0, "xgb_deeper_latest", {}),
+    "stack_default": ("stack", 365.0, "xgb_deeper_latest", {}),
+    "xgb_deeper_more_places_seed_1": ("xgb", 365.0, "xgb_deeper_more_places",
+                                      {**DEEPER, "model__random_state": 1}),
+    "xgb_deeper_latest_seed_1": ("xgb", 365.0, "xgb_deeper_more_places_seed_1",
+                                 {**DEEPER, "model__random_state": 1}),
 }
 #: ``MORE_PLACES`` and four more: the kind of place across the city in the last week and in
 #: the same four hours of the last 28 days, the community area and kind of place, the grid
@@ -108,11 +134,19 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
 MORE_PLACES_2 = (*MORE_PLACES, HistoryWindow("location", 7),
                  HistoryWindow("location_hours", 28), HistoryWindow("community_location", 365),
                  HistoryWindow("grid_hours", 365))
-#: Variants on a frame with other history windows than the default's.
-HISTORY = {"xgb_deeper_more_scales": MORE_SCALES, "xgb_deeper_more_places": MORE_PLACES,
-           "xgb_deeper_more_places_2": MORE_PLACES_2}
+#: The frame of the variants not in ``SPECS``: crimeclass's features until 2026-12-06.
+BASE = FeatureSpec(history=BASE_WINDOWS, latest=())
+#: Variants on a frame of their own.
+SPECS = {"xgb_deeper_more_scales": FeatureSpec(history=MORE_SCALES, latest=()),
+         "xgb_deeper_more_places": FeatureSpec(history=MORE_PLACES, latest=()),
+         "xgb_deeper_more_places_2": FeatureSpec(history=MORE_PLACES_2, latest=()),
+         "xgb_deeper_more_places_seed_1": FeatureSpec(history=MORE_PLACES, latest=()),
+         **dict.fromkeys(("xgb_deeper_latest", "xgb_trained_default", "stack_default",
+                          "xgb_deeper_latest_seed_1"), FeatureSpec())}
 #: Variants whose parameters are chosen as ``crimeclass train`` chooses them.
-TRAINED = {"xgb_trained"}
+TRAINED = {"xgb_trained", "xgb_trained_default"}
+#: The stacks whose XGBoost base is crimeclass's, in the large shape.
+LARGE_STACKS = {"stack_large_half_life_365", "stack_default"}
 
 
 def trained_params(family: str, data: Any, feats: list[Any], half_life: float | None,
@@ -145,23 +179,23 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
                n_jobs: int) -> dict[str, Any]:
     frames: dict[Any, Any] = {}
 
-    def frame(history: Any) -> Any:
-        if history not in frames:
+    def frame(spec: FeatureSpec) -> Any:
+        if spec not in frames:
             config = TrainConfig(models=("xgb",), since="2012-01-01", until=until,
-                                 holdout=holdout, features=FeatureSpec(history=history))
+                                 holdout=holdout, features=spec)
             feats = feature_catalog(config.features)
-            frames[history] = feats, _read_data(store, config, [f.name for f in feats],
-                                                lambda kind, info: None)
-        return frames[history]
+            frames[spec] = feats, _read_data(store, config, [f.name for f in feats],
+                                             lambda kind, info: None)
+        return frames[spec]
 
-    feats, data = base = frame(FeatureSpec().history)
+    feats, data = base = frame(BASE)
     out: dict[str, Any] = {"train_rows": len(data.y), "holdout_rows": len(data.yh),
                            "holdout_index_share": round(float(data.yh.mean()), 4),
                            "variants": {}}
     probs: dict[str, np.ndarray] = {}
     for name in names:
         family, half_life, ref, params = VARIANTS[name]
-        feats, data = frame(HISTORY.get(name, FeatureSpec().history))
+        feats, data = frame(SPECS.get(name, BASE))
         assert np.array_equal(data.yh, base[1].yh), "the frames hold other held-out rows"
         seen: dict[str, Any] = {}
         if name in TRAINED:
@@ -173,7 +207,7 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
             stack.bases = [(b, make_model("xgb", feats, n_jobs=n_jobs,
                                           half_life_days=half_life) if b == "xgb" else est)
                            for b, est in stack.bases]
-        if name == "stack_large_half_life_365":  # crimeclass's: XGBoost in the large shape
+        if name in LARGE_STACKS:  # crimeclass's stack: its XGBoost base in the large shape
             xgb = dict(pipe.named_steps["model"].bases)["xgb"].named_steps["model"]
             assert all(getattr(xgb, k.removeprefix("model__")) == v for k, v in DEEPER.items())
             seen = {"xgb_base_params": {k.removeprefix("model__"): v

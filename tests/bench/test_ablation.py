@@ -77,3 +77,16 @@ def test_a_reference_run_again_alone_keeps_its_interval(sample_store, tmp_path):
     row = json.loads(out.read_text())["origins"]["2017"]["variants"]["xgb_half_life_365"]
     assert row["auc_minus_reference"] == both["origins"]["2017"]["variants"][
         "xgb_half_life_365"]["auc_minus_reference"]
+
+
+def test_a_variant_on_a_frame_of_its_own_gets_its_features(sample_store, tmp_path):
+    from crimeclass.features import DEFAULT_LATEST
+
+    doc = _main(["--store", str(sample_store), "--variants",
+                 "xgb_deeper_more_places,xgb_deeper_latest_seed_1", "--holdouts", "2017",
+                 "--n-jobs", "1", "--out", str(tmp_path / "ablation.json")])
+    rows = doc["origins"]["2017"]["variants"]
+    places, latest = rows["xgb_deeper_more_places"], rows["xgb_deeper_latest_seed_1"]
+    assert latest["n_features"] - places["n_features"] == len(DEFAULT_LATEST)
+    assert latest["params"]["random_state"] == 1 and "random_state" not in places["params"]
+    assert "auc_minus_reference" not in latest  # its reference (seed 1) was not fitted
