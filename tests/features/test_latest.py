@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crimeclass.engines import DuckDBEngine
 from crimeclass.features import (
     DEFAULT_LATEST,
     FeaturesError,
@@ -20,10 +19,10 @@ from crimeclass.features import (
     HistoryWindow,
     Latest,
     feature_catalog,
-    read_features,
 )
 
-from .test_more_places import _incidents
+from .test_more_places import _checked_rows
+from .test_sql import _earlier
 
 #: place -> the oracle's columns for it
 ORACLE_KEYS = {"block": ["block"], "block_location": ["block", "location_description"],
@@ -33,20 +32,14 @@ SPEC = FeatureSpec(history=(HistoryWindow("beat", DAYS),), latest=DEFAULT_LATEST
 
 
 def _oracle(inc: pd.DataFrame, row: pd.Series, latest: Latest) -> float:
-    keys = ORACLE_KEYS[latest.place]
-    if any(pd.isna(row[k]) for k in keys):
+    inside = _earlier(inc, row, ORACLE_KEYS[latest.place], DAYS)
+    if inside is None:
         return np.nan
-    same = np.ones(len(inc), dtype=bool)
-    for k in keys:
-        same &= (inc[k] == row[k]).to_numpy()
-    t = row["date"]
-    inside = same & (inc["date"] >= t - pd.Timedelta(days=DAYS)).to_numpy() \
-        & (inc["date"] < t).to_numpy()
     if latest.index:
         inside &= inc["is_index"].fillna(False).to_numpy().astype(bool)
     if not inside.any():
         return np.nan
-    return (t - inc["date"][inside].max()) / pd.Timedelta(hours=1)
+    return (row["date"] - inc["date"][inside].max()) / pd.Timedelta(hours=1)
 
 
 def test_the_default_latest_are_features_of_the_catalog():
@@ -61,14 +54,10 @@ def test_the_default_latest_are_features_of_the_catalog():
 @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "window SQL"])
 def test_latest_hours_are_what_a_pandas_oracle_finds(incidents_con, kernel):
     # the window SQL is the definition (what Spark runs); the kernel is the DuckDB path
-    frame = read_features(DuckDBEngine(incidents_con), SPEC, since="2016-06-01",
-                          until="2017-01-01", history="kernel" if kernel else "sql")
-    inc = _incidents(incidents_con)
-    rows = inc.set_index("key").loc[frame["key"]].reset_index()
-    check = np.random.default_rng(2).choice(len(frame), size=150, replace=False)
+    frame, inc, checked = _checked_rows(incidents_con, SPEC, seed=2,
+                                        history="kernel" if kernel else "sql")
     found = dict.fromkeys(DEFAULT_LATEST, 0)
-    for i in check:
-        row = rows.iloc[i]
+    for i, row in checked:
         for x in DEFAULT_LATEST:
             want, got = _oracle(inc, row, x), frame[x.name].iloc[i]
             assert got == pytest.approx(want) if not np.isnan(want) else np.isnan(got), \

@@ -52,15 +52,21 @@ def _incidents(con) -> pd.DataFrame:
     return inc
 
 
-def test_new_places_count_what_a_pandas_oracle_counts(incidents_con):
-    frame = read_features(DuckDBEngine(incidents_con), SPEC, since="2016-06-01",
-                          until="2017-01-01")
-    inc = _incidents(incidents_con)
+def _checked_rows(con, spec: FeatureSpec, seed: int, history: str = "kernel"):
+    """The features of the second half of 2016, the store's incidents as the oracle sees
+    them, and 150 of the frame's rows (position, row) to check."""
+    frame = read_features(DuckDBEngine(con), spec, since="2016-06-01", until="2017-01-01",
+                          history=history)
+    inc = _incidents(con)
     rows = inc.set_index("key").loc[frame["key"]].reset_index()
-    check = np.random.default_rng(1).choice(len(frame), size=150, replace=False)
+    check = np.random.default_rng(seed).choice(len(frame), size=150, replace=False)
+    return frame, inc, [(i, rows.iloc[i]) for i in check]
+
+
+def test_new_places_count_what_a_pandas_oracle_counts(incidents_con):
+    frame, inc, checked = _checked_rows(incidents_con, SPEC, seed=1)
     seen = dict.fromkeys(ORACLE_KEYS, 0)
-    for i in check:
-        row = rows.iloc[i]
+    for i, row in checked:
         for w in WINDOWS:
             n, k = _history_oracle(inc, row, ORACLE_KEYS[w.place], w.days)
             got = frame[f"n_{w.stem}"].iloc[i], frame[f"index_{w.stem}"].iloc[i]

@@ -74,16 +74,24 @@ def test_place_features_match_python(incidents_con, frame):
     assert frame["grid_cell"].isna().to_numpy()[~has].all()
 
 
-def _history_oracle(inc: pd.DataFrame, row: pd.Series, keys: list[str], days: int):
+def _earlier(inc: pd.DataFrame, row: pd.Series, keys: list[str], days: int):
+    """Which incidents share the row's place (``keys``) in the ``days`` before it; None
+    where the row's place is unknown."""
     if any(pd.isna(row[k]) for k in keys):
-        return np.nan, np.nan
+        return None
     same = np.ones(len(inc), dtype=bool)
     for k in keys:
         same &= (inc[k] == row[k]).to_numpy()
     t = row["date"]
     # strictly earlier, and the same minute excluded (twin records of one event)
-    inside = same & (inc["date"] >= t - pd.Timedelta(days=days)).to_numpy() \
+    return same & (inc["date"] >= t - pd.Timedelta(days=days)).to_numpy() \
         & (inc["date"] < t).to_numpy()
+
+
+def _history_oracle(inc: pd.DataFrame, row: pd.Series, keys: list[str], days: int):
+    inside = _earlier(inc, row, keys, days)
+    if inside is None:
+        return np.nan, np.nan
     return float(inside.sum()), float(inc["is_index"].to_numpy()[inside].astype(bool).sum())
 
 
