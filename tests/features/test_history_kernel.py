@@ -60,15 +60,20 @@ def test_window_counts_against_brute_force():
         assert got_k[i] == (inside & is_index).sum()
 
 
-def test_latest_before_against_brute_force():
+@pytest.mark.parametrize("index", [False, True], ids=["incident", "index offense"])
+def test_latest_before_against_brute_force(index):
     rng = np.random.default_rng(11)
     n = 300
-    codes = rng.integers(0, 5, n)
-    us = rng.integers(0, 40, n) * (DAY_US // 8)
-    got = latest_before(codes, us, 2)
+    codes = rng.integers(-1, 5, n)  # -1: an unknown place
+    us = rng.integers(0, 40, n) * (DAY_US // 8)  # many ties on the same microsecond
+    is_index = rng.random(n) < 0.4
+    got = latest_before(codes, us, 2, is_index=is_index if index else None)
     for i in range(n):
         inside = (codes == codes[i]) & (us >= us[i] - 2 * DAY_US) & (us < us[i])
-        want = (us[i] - us[inside].max()) / 3_600_000_000 if inside.any() else np.nan
+        if index:
+            inside &= is_index
+        found = codes[i] >= 0 and inside.any()
+        want = (us[i] - us[inside].max()) / 3_600_000_000 if found else np.nan
         np.testing.assert_equal(got[i], want)
 
 

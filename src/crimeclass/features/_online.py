@@ -346,9 +346,9 @@ class HistoryIndex:
         for w in self.spec.history:
             out.update(self._window(w, incident.get(f"p_{w.place}"), t))
         days = max(self.spec.lookback_days, 1)
-        for name, place, key, index in self._latest_of(incident.get):
-            got = (None if key is None and place != _BLOCK else self._places[place].latest(
-                self._places[place].code(key), t - days * DAY_US, t, self._line, index))
+        for name, kind, key, index in self._latest_of(incident.get):
+            at = self._places[kind]  # an unknown place (code -1) holds no incident
+            got = at.latest(at.code(key), t - days * DAY_US, t, self._line, index)
             out[name] = np.nan if got is None else (t - got) / 3_600_000_000
         return out
 
@@ -397,8 +397,6 @@ class HistoryIndex:
         for name, kind, keys, index in self._latest_of(columns.__getitem__):
             at = self._places[kind]
             when, found = at.latests(at.codes(keys), us - days * DAY_US, us, self._line, index)
-            if kind != _BLOCK:  # an unknown place has no latest incident
-                found &= np.array([v is not None for v in keys], dtype=np.bool_)
             out[name] = np.where(found, (us - when) / 3_600_000_000, np.nan)
         return out
 
