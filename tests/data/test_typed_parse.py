@@ -4,8 +4,10 @@ the text path stores: the same incidents, the same quarantine, the same account.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -30,19 +32,33 @@ def _text_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ParquetSource, "ingest_batches", ParquetSource.batches)
 
 
-def _contents(path: Path) -> tuple[list[tuple], list[tuple], list[dict]]:
-    """The incidents and quarantine of a store (sorted) and its accounts without timings."""
+def _accounts(path: Path) -> list[dict]:
+    """A store's ingest accounts, without their timings."""
     with Store(path, read_only=True) as s:
-        incidents = s.con.execute(
-            "SELECT * EXCLUDE (ingest_id) FROM incidents ORDER BY key").fetchall()
-        quarantine = s.con.execute(
-            "SELECT * EXCLUDE (ingest_id) FROM quarantine ORDER BY source, line").fetchall()
         accounts = [json.loads(a) for (a,) in s.con.execute(
             "SELECT account FROM ingests ORDER BY ingest_id").fetchall()]
     for a in accounts:
         a.pop("seconds", None)
         a.pop("rows_per_second", None)
-    return incidents, quarantine, accounts
+    return accounts
+
+
+def _differences(typed: Path, text: Path, tmp_path: Path) -> dict[str, list[tuple]]:
+    """The incidents and quarantined rows that only one of two stores holds (up to five
+    each way, duplicates counted), compared inside DuckDB so that millions of rows never
+    become Python objects (a bounded memory limit; DuckDB spills to tmp_path)."""
+    con = duckdb.connect(config={"memory_limit": "2GB", "threads": 1,
+                                 "temp_directory": str(tmp_path / "spill")})
+    con.execute("ATTACH ? AS a (READ_ONLY)", [str(typed)])
+    con.execute("ATTACH ? AS b (READ_ONLY)", [str(text)])
+    found = {}
+    for table in ("incidents", "quarantine"):
+        for one, other in (("a", "b"), ("b", "a")):
+            found[f"{table} only in {one}"] = con.execute(
+                f"SELECT * EXCLUDE (ingest_id) FROM {one}.{table} EXCEPT ALL "
+                f"SELECT * EXCLUDE (ingest_id) FROM {other}.{table} LIMIT 5").fetchall()
+    con.close()
+    return {k: v for k, v in found.items() if v}
 
 
 def _ingest_both_ways(files: list[Path], tmp_path: Path,
@@ -62,7 +78,20 @@ def _ingest_both_ways(files: list[Path], tmp_path: Path,
 
 def test_typed_and_text_ingest_store_the_same_on_the_sample(tmp_path, sample, monkeypatch):
     typed, text = _ingest_both_ways(sample, tmp_path, monkeypatch)
-    assert _contents(typed) == _contents(text)
+    assert _differences(typed, text, tmp_path) == {}
+    assert _accounts(typed) == _accounts(text)
+
+
+def test_the_comparison_finds_a_changed_row_and_an_added_one(tmp_path, sample_store):
+    changed = tmp_path / "changed.duckdb"
+    shutil.copy(sample_store, changed)
+    with Store(changed) as s:
+        s.con.execute("UPDATE incidents SET block = block || ' X' "
+                      "WHERE key = (SELECT min(key) FROM incidents)")
+        s.con.execute("INSERT INTO quarantine VALUES (1, 'a.csv', 2, 'date', 'bad', '[]', 'x')")
+    found = _differences(sample_store, changed, tmp_path)
+    assert sorted(found) == ["incidents only in a", "incidents only in b", "quarantine only in b"]
+    assert all(len(rows) >= 1 for rows in found.values())
 
 
 @pytest.mark.slow
@@ -70,7 +99,8 @@ def test_typed_and_text_ingest_store_the_same_on_all_of_shared_data(
         tmp_path, shared_data, monkeypatch):
     files = sorted(shared_data.glob("chicago_crimes_*"))
     typed, text = _ingest_both_ways(files, tmp_path, monkeypatch)
-    assert _contents(typed) == _contents(text)
+    assert _differences(typed, text, tmp_path) == {}
+    assert _accounts(typed) == _accounts(text)
 
 
 def test_the_source_types_numbers_and_booleans_and_leaves_dates_as_text(main_sample):
