@@ -75,7 +75,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -97,10 +97,12 @@ from crimeclass.models import (
     paired_bootstrap,
     roc_auc,
 )
-from crimeclass.models._persist import versions
 from crimeclass.models._train import _read_data
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import stamped, write_json  # noqa: E402  (bench/_common.py)
+
 #: More, deeper and slower trees, stopped early on the latest rows.
 DEEPER = {"model__n_estimators": 2000, "model__learning_rate": 0.05, "model__max_depth": 8,
           "model__min_child_weight": 40.0, "model__subsample": 0.8,
@@ -282,16 +284,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if holdout in args.holdouts:
             doc["origins"][holdout] = {"trained_until": until, **one_origin(
                 args.store, until, holdout, args.variants, args.n_jobs)}
-    doc.update(seconds=round(time.perf_counter() - t0, 1),
-               when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               machine={"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "load_average": os.getloadavg()},
-               versions=versions())
+    doc = stamped(doc, t0)
     if args.merge and args.out.exists():
         doc = merged(json.loads(args.out.read_text()), doc)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
+    write_json(doc, args.out)
     return doc
 
 

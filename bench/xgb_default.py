@@ -64,7 +64,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -74,7 +73,6 @@ import numpy as np
 
 from crimeclass.features import feature_catalog
 from crimeclass.models import TrainConfig, make_model, paired_bootstrap, roc_auc
-from crimeclass.models._persist import versions
 from crimeclass.models._target import fit_rows
 from crimeclass.models._train import _read_data, _subsample
 
@@ -82,6 +80,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 import peers  # noqa: E402  (bench/peers.py: the library's frame, categories as pandas')
+from _common import stamped, write_json  # noqa: E402  (bench/_common.py)
 
 
 def tuned_params(metrics: Path) -> dict[str, Any]:
@@ -301,16 +300,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bad = sorted(set(args.variants) - set(VARIANTS))
     if bad:
         raise SystemExit(f"--variants: unknown {bad}; known: {','.join(VARIANTS)}")
-    doc = {"store": str(args.store), "frames": str(args.frames), "sample_rows": args.rows,
-           "run_metrics": str(args.run_metrics), **compare(args),
-           "seconds": round(time.perf_counter() - t0, 1),
-           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                       "load_average": os.getloadavg()},
-           "versions": versions()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
+    doc = stamped({"store": str(args.store), "frames": str(args.frames),
+                   "sample_rows": args.rows, "run_metrics": str(args.run_metrics),
+                   **compare(args)}, t0)
+    write_json(doc, args.out)
     return doc
 
 

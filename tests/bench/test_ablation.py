@@ -6,23 +6,14 @@ says, against its reference on the same held-out rows, and that what it writes i
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "ablation.py"
+from .helpers import bench_module
 
 
 def _main(argv: list[str]) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_ablation", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("ablation") as module:
         return module.main(argv)
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_each_change_is_fitted_against_its_reference(sample_store, tmp_path):

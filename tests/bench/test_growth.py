@@ -7,28 +7,19 @@ it writes are whole.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from crimeclass.data.sources import scaleset_sources
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "growth.py"
+from .helpers import bench_module
 
 
 @pytest.fixture(scope="module")
 def growth():
-    spec = importlib.util.spec_from_file_location("bench_growth", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("growth") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.mark.slow

@@ -6,27 +6,19 @@ train code's frame, with the parameters it names, and that what it writes is who
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from .helpers import bench_module
+
 VARIANT_NAMES = ("library", "crimeclass", "previous", "previous_capped", "early_stopped",
                  "tuned", "tuned_family_lr", "searched", "library_encoded")
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "xgb_default.py"
 
 
 def _main(argv: list[str]) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_xgb_default", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("xgb_default") as module:
         return module.main(argv)
-    finally:
-        del sys.modules[spec.name]
 
 
 def _check_fitted(doc: dict, names: tuple[str, ...]) -> None:
