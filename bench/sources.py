@@ -259,7 +259,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--sizes", type=int, default=2, help="1: 2017 only; 2: also 2016+2017")
-    p.add_argument("--streams", type=int, default=4)
+    p.add_argument("--streams", type=int,
+                   help="BigQuery streams (default: crimeclass's, half the cores)")
     p.add_argument("--years", default="2016-2017", help="first-last year of the files served")
     p.add_argument("--repeat", type=int, default=5,
                    help="turns of BigQuery's two compared clients (each one's median compared)")
@@ -272,6 +273,9 @@ def main() -> None:
     args = p.parse_args()
     if args.client:
         return run_client(args)
+    from crimeclass.data.sources._bigquery import default_streams
+
+    args.streams = args.streams or default_streams()
 
     import pyarrow.compute as pc
     from tests.data.loopback import raw_rows
@@ -344,7 +348,7 @@ def _bigquery(entry: dict, raw: Any, streams: int, repeat: int) -> None:
             theirs_runs.append(measure("to_dataframe", endpoint=bq.endpoint, streams=streams))
             ours_runs.append(measure("crimeclass-bigquery", endpoint=bq.endpoint,
                                      streams=streams))
-        ours1 = measure("crimeclass-bigquery", endpoint=bq.endpoint, streams=1)
+        ours4 = measure("crimeclass-bigquery", endpoint=bq.endpoint, streams=4)
         source = measure("bigquery-source-only", endpoint=bq.endpoint, streams=streams)
         floor = measure("bigquery-duckdb-floor", endpoint=bq.endpoint, streams=streams)
         checks = measure("bigquery-validation-only", endpoint=bq.endpoint, streams=streams)
@@ -354,7 +358,7 @@ def _bigquery(entry: dict, raw: Any, streams: int, repeat: int) -> None:
         files_ = measure("file-ingest", path=Path(d) / "rows.parquet")
     ours, theirs = _median_run(ours_runs), _median_run(theirs_runs)
     bound = _cpu_bound(entry["rows"], floor, checks, source)
-    entry["bigquery"] = {"crimeclass": ours, "crimeclass_1_stream": ours1,
+    entry["bigquery"] = {"crimeclass": ours, "crimeclass_4_streams": ours4,
                          "source_only": source, "duckdb_floor": floor,
                          "validation_only": checks, "cpu_bound": bound,
                          "text_path_before": before, "to_dataframe": theirs,

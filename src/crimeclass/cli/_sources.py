@@ -139,7 +139,9 @@ def ingest_bigquery_cmd(
     from_year: FromYearOpt = None,
     to_year: ToYearOpt = None,
     updated_since: SinceOpt = None,
-    streams: Annotated[int, typer.Option(min=1, help="Streams to read in parallel.")] = 4,
+    streams: Annotated[int | None, typer.Option(
+        min=1, show_default="half the cores, at least 1",
+        help="Streams to read in parallel.")] = None,
     endpoint: Annotated[str | None, typer.Option(
         help="host:port of another BigQuery Storage endpoint.", show_default=False)] = None,
     plaintext: Annotated[bool, typer.Option(
@@ -168,8 +170,9 @@ def ingest_bigquery_cmd(
     with Store(path) as st, progress(as_json) as bars:
         task = bars.add_task(table, total=None)
         run = ingest_bigquery(st, row_filter, options=IngestOptions(memory_limit=memory_limit),
-                              restart=restart, project=project, table=table, streams=streams,
+                              restart=restart, project=project, table=table,
                               endpoint=endpoint, plaintext=plaintext,
+                              **({} if streams is None else {"streams": streams}),
                               on_progress=lambda done, tot: bars.update(
                                   task, completed=done, total=tot or None))
     summary = run.summary()

@@ -13,8 +13,8 @@ import pytest
 
 from crimeclass.data import BigQuerySource, RowFilter, SourceError, Store
 from crimeclass.data._schema import BIGQUERY_ARROW_SCHEMA, BIGQUERY_NAMES, BIGQUERY_TYPES
-from crimeclass.data.sources import ingest_bigquery
-from crimeclass.data.sources._bigquery import SELECTED_FIELDS
+from crimeclass.data.sources import _bigquery, ingest_bigquery
+from crimeclass.data.sources._bigquery import SELECTED_FIELDS, default_streams
 from tests.data.loopback import TABLE_PATH, BigQueryReadServer, incidents
 
 
@@ -36,6 +36,14 @@ def test_the_bigquery_schema_maps_onto_the_canonical_one(bq_table):
     assert BIGQUERY_NAMES["unique_key"] == "id"
     assert bq_table.schema == BIGQUERY_ARROW_SCHEMA
     assert BIGQUERY_ARROW_SCHEMA.field("date").type == pa.timestamp("us", tz="UTC")
+
+
+@pytest.mark.parametrize(("cores", "streams"), [(1, 1), (2, 1), (3, 1), (8, 4)])
+def test_the_streams_are_half_the_cores_unless_told(server, monkeypatch, cores, streams):
+    monkeypatch.setattr(_bigquery.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert default_streams() == streams
+    assert len(source(server).session.streams) == streams  # asked of the server
+    assert len(source(server, streams=3).session.streams) == 3
 
 
 def test_full_load_over_parallel_streams_equals_the_file_ingest(server, file_store, tmp_path):
