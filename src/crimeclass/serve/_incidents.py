@@ -42,9 +42,6 @@ __all__ = ["IGNORED_FIELDS", "Rejected", "Validated", "blank_ignored", "close_co
 #: Fields accepted in a request and never read: the label's and the arrest.
 IGNORED_FIELDS = ("iucr", "primary_type", "description", "fbi_code", "arrest")
 
-#: Reasons of a JSON record that do not apply to a score: a score needs neither an ID nor
-#: an ``updated_on`` (an incident not yet recorded has neither).
-_NOT_NEEDED = {f"id:{Reason.MISSING_FIELD}", f"updated_on:{Reason.MISSING_FIELD}"}
 
 _NAMES = {c.portal: c.name for c in COLUMNS} | {c.name: c.name for c in COLUMNS}
 
@@ -120,23 +117,6 @@ def _problems(text: str) -> list[dict[str, str]]:
         name, _, reason = part.partition(":")
         out.append({"field": _NAMES.get(name, name) or "record", "reason": reason})
     return out
-
-
-def _drop_not_needed(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A raw batch without the rejections a score does not care about."""
-    reject = batch.column("_reject").to_pylist()
-    if not any(reject):
-        return batch
-    kept = []
-    for r in reject:
-        left = [p for p in (r or "").split(";") if p and p not in _NOT_NEEDED]
-        kept.append(";".join(left) or None)
-    raw = pc.if_else(pa.array([k is not None for k in kept]), batch.column("_raw"),
-                     pa.nulls(len(kept), pa.string()))
-    i, j = batch.schema.get_field_index("_reject"), batch.schema.get_field_index("_raw")
-    arrays = list(batch.columns)
-    arrays[i], arrays[j] = pa.array(kept, pa.string()), raw
-    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def blank_ignored(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -241,7 +221,8 @@ def _validated(table: pa.Table, n: int) -> list[Validated]:
 def raw_records(records: Iterable[dict[str, Any]]) -> pa.RecordBatch:
     """JSON records as the raw batch validation reads (the ignored fields dropped)."""
     records = [{k: v for k, v in r.items() if k not in IGNORED_FIELDS} for r in records]
-    return blank_ignored(_drop_not_needed(soda_batch(records, first_offset=0, page=0)))
+    # a score needs neither an ID nor an updated_on: an incident not yet recorded has neither
+    return blank_ignored(soda_batch(records, first_offset=0, page=0, required=()))
 
 
 def validate_records(records: Iterable[dict[str, Any]]) -> Validated:

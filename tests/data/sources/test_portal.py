@@ -305,6 +305,15 @@ def test_a_page_becomes_raw_text_as_validation_wants():
     assert (row["_line"], row["_reject"]) == (7, None)
 
 
+def test_a_record_without_the_required_fields_is_rejected_unless_none_are_required():
+    records = [{"date": "2025-01-01T00:00:00.000", "beat": "1834"}]
+    required = soda_batch(records, first_offset=0, page=0).to_pylist()[0]
+    assert required["_reject"] == "id:missing_field;updated_on:missing_field"
+    assert required["_raw"] is not None
+    scored = soda_batch(records, first_offset=0, page=0, required=()).to_pylist()[0]
+    assert (scored["_reject"], scored["_raw"], scored["beat"]) == (None, None, "1834")
+
+
 # ------------------------------------------------- the portal changes meanwhile
 
 

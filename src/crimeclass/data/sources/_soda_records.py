@@ -67,14 +67,16 @@ _SODA_STRUCT = pa.struct([pa.field(c.name, pa.bool_() if c.kind == "bool" else p
                           for c in COLUMNS if c.kind != "derived"])
 
 
-def soda_batch(records: list[Any], first_offset: int, page: int) -> pa.RecordBatch:
+def soda_batch(records: list[Any], first_offset: int, page: int, *,
+               required: tuple[str, ...] = SODA_REQUIRED) -> pa.RecordBatch:
     """One page of SODA JSON records as a raw batch (:data:`RAW_SCHEMA`).
 
     ``_line`` is each record's ``$offset``. A record with a field of the wrong
     JSON type (that field nulled), without ``id`` or ``updated_on``, or with a
     field the dataset does not have, carries ``'field:reason;...'`` in
     ``_reject`` and, in ``_raw``, its page, offset and JSON: validation
-    quarantines it, and the rest of the page loads.
+    quarantines it, and the rest of the page loads. ``required``: the fields a
+    record must carry (a score needs neither ``id`` nor ``updated_on``).
 
     >>> b = soda_batch([{"id": "1", "date": "2025-01-01T00:00:00.000",
     ...                  "updated_on": "2025-01-02T00:00:00.000", "arrest": True},
@@ -107,14 +109,14 @@ def soda_batch(records: list[Any], first_offset: int, page: int) -> pa.RecordBat
         struct = pa.array(dicts, _SODA_STRUCT)
         arrays = [pa.nulls(n, pa.string()) if name == "location"
                   else struct.field(name).cast(pa.string()) for name in COLUMN_NAMES]
-        missing = {name: struct.field(name).null_count for name in SODA_REQUIRED}
+        missing = {name: struct.field(name).null_count for name in required}
         _text_column("location", [r.get("location") for r in dicts], problems)
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # some value is not: find it, column by column
         arrays = []
         for name in COLUMN_NAMES:
             values = [r.get(name) for r in dicts]
             arrays.append(_text_column(name, values, problems))
-        missing = dict.fromkeys(SODA_REQUIRED, 1)
+        missing = dict.fromkeys(required, 1)
     for name, count in missing.items():
         if count:
             for i, r in enumerate(dicts):
