@@ -53,9 +53,9 @@ __all__ = ["BigQuerySource", "bigquery_client", "default_streams"]
 
 def default_streams() -> int:
     """Streams read in parallel unless told: half the cores this process may use, at least
-    one. Each stream's thread decodes its Arrow batches while the store validates and
-    writes the last part, so on two cores one stream is faster than four (1.34x on 1.7M
-    rows over loopback: docs/benchmarks.md); over a slow network, more streams can help."""
+    one. Each stream's thread decodes its Arrow batches on the cores that validation and
+    DuckDB need: on two cores one stream was as fast as four or faster, with less memory
+    (docs/benchmarks.md); over a slow network, more streams can help."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 2) // 2)
 
