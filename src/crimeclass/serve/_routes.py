@@ -40,10 +40,11 @@ def _presented(request: Any) -> str | None:
 
 def _guard(state: State, *, admin: bool) -> Any:
     """A dependency: the caller's key (401 without a valid one, 403 for admin routes),
-    counted against its rate limit (429)."""
+    counted against its rate limit (429). A coroutine: a hash and a count, run on the event
+    loop (FastAPI hands a plain function to a thread, a hop per request)."""
     from fastapi import Request
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         if state.keys is None:
             state.rate.hit("-")
             return
