@@ -17,7 +17,7 @@ from crimeclass.data._schema import SODA_NAMES, HeaderMapping
 from crimeclass.data.sources import BatchSource, soda_batch
 from crimeclass.serve._app import State
 from crimeclass.serve._errors import ServeError
-from crimeclass.serve._schemas import IncidentsRequest, ReloadRequest, ScoreRequest, records
+from crimeclass.serve._schemas import IncidentsRequest, ReloadRequest, ScoreRequest
 from crimeclass.serve._scoring import (
     card_text,
     check_model_name,
@@ -84,7 +84,7 @@ def _add_scoring(app: Any, state: State) -> None:
     @app.post("/v1/score", dependencies=[user], tags=["scoring"])
     async def score(body: ScoreRequest, request: Request) -> Any:
         """Score 1 to 10,000 incidents, as `crimeclass predict` scores a file of them."""
-        recs = records(body.incidents)
+        recs = body.incidents  # the records as sent (TypedDicts)
         _note(request, [r.get("id") for r in recs])
         serving = state.current()
         answer = {"model": serving.describe(),
@@ -155,7 +155,7 @@ def _add_models(app: Any, state: State) -> None:
     def incidents(body: IncidentsRequest) -> Any:
         """Record incidents in the store (validated, labeled and accounted as ingest does)
         and in the history: later scores count them."""
-        recs = records(body.incidents)
+        recs = body.incidents  # the records as sent (TypedDicts)
         serving = state.current()
         batch = soda_batch(recs, first_offset=0, page=0)
         source = BatchSource(batch, name="serve:/v1/incidents",

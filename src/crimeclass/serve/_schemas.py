@@ -62,7 +62,3 @@ class ReloadRequest(BaseModel):
     run: str
     model: str | None = None
 
-
-def records(incidents: list[Any]) -> list[dict[str, Any]]:
-    """The incidents as the JSON records they were (only the fields given)."""
-    return incidents
