@@ -4,6 +4,7 @@ windows, and Spark running the same statement compiled by sqlglot."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import holidays
 import numpy as np
@@ -15,6 +16,7 @@ from crimeclass.engines import DuckDBEngine, EngineError, SparkEngine, spark_ses
 from crimeclass.features import (
     FeatureSpec,
     HistoryWindow,
+    _sql,
     feature_catalog,
     read_features,
     store_feature_sql,
@@ -183,8 +185,34 @@ def test_the_statement_compiles_to_spark_sql(incidents_con):
                             until="2017-01-01")
     spark = to_spark_sql(sql)
     sqlglot.parse_one(spark, read="spark")  # valid Spark SQL
-    assert "RANGE BETWEEN 604800000000 PRECEDING AND 1 PRECEDING" in spark  # 7 days, in µs
+    # 7 days, in µs, as two growing frames: Spark evaluates a sliding one again each row
+    assert "RANGE BETWEEN UNBOUNDED PRECEDING AND 604800000001 PRECEDING" in spark
+    assert not re.search(r"RANGE BETWEEN \d+ PRECEDING", spark)
     assert "isodow" not in sql.lower()  # compiled wrongly by sqlglot; see ISODOW
+
+
+@pytest.mark.parametrize(("place", "days"), [("beat", 7), ("block", 365), ("district", 1)])
+def test_growing_frames_sum_what_the_sliding_frame_sums(incidents_con, place, days):
+    """The statement's difference of two growing frames is the frame that defines a
+    window, ``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``, on every row of the sample
+    (ties, rows exactly n microseconds apart and places without one included)."""
+    both = _sql._BOTH
+    us = _sql._US
+    sliding = (f"coalesce(sum({both}) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
+               f"{days * 86_400_000_000} PRECEDING AND 1 PRECEDING), 0)")
+    got = incidents_con.sql(
+        f"SELECT key, _us, {sliding} AS sliding, {_sql._window_sum(place, days)} AS growing, "
+        f"max(_us) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
+        f"{days * 86_400_000_000} PRECEDING AND 1 PRECEDING) AS latest_sliding, "
+        f"{_sql._hours_since(f'max(_us) OVER {_sql._upto(place, 1)}', days)} AS hours "
+        f"FROM (SELECT *, {us} AS _us FROM incidents) AS rows").df()
+    assert len(got) > 1000 and (got["sliding"] > 0).sum() > 100
+    assert (got["sliding"] == got["growing"]).all()
+    with_latest = got["latest_sliding"].notna()
+    assert with_latest.equals(got["hours"].notna())
+    assert with_latest.sum() > 100
+    hours = (got["_us"] - got["latest_sliding"])[with_latest] / 3_600_000_000
+    assert (hours == got["hours"][with_latest]).all()
 
 
 @pytest.mark.slow

@@ -4,7 +4,8 @@
 pandas); :func:`spark_features` keeps it a Spark DataFrame, for training and
 scoring on a cluster. Both run the same statement (:func:`store_feature_sql`),
 with the history windows as window frames (``RANGE BETWEEN n PRECEDING AND 1
-PRECEDING``), the formulation that defines them: the vectorized kernel that
+PRECEDING``, written as growing frames: see :mod:`crimeclass.features._sql`), the
+formulation that defines them: the vectorized kernel that
 DuckDB uses computes the same numbers on one machine
 (``tests/features/test_spark_features.py`` checks the two against each other on
 the bundled sample).

@@ -5,13 +5,20 @@ labeled incident of the window: ``key``, ``date``, the label (``is_index``, or
 ``arrest`` for the arrest target; :func:`meta_columns`) and the features of a
 :class:`~crimeclass.features.FeatureSpec`.
 
-History features use window frames that end *before* the incident's own
-timestamp: ordered by the timestamp in microseconds (``_us``), ``RANGE BETWEEN
-n PRECEDING AND 1 PRECEDING`` with ``n`` the window's length in microseconds,
-so the incident itself, and every other incident recorded at the very same
-minute, are never counted, and neither the row's label nor that of a twin
-record of the same event can reach its features. One window sum per place and
-length counts both the incidents and the index offenses (see ``_BOTH``).
+History features count the incidents of the ``n`` microseconds that end *before*
+the incident's own timestamp (``_us``): ``RANGE BETWEEN n PRECEDING AND 1
+PRECEDING``, so the incident itself, and every other incident recorded at the
+very same minute, are never counted, and neither the row's label nor that of a
+twin record of the same event can reach its features. One window sum per place
+and length counts both the incidents and the index offenses (see ``_BOTH``).
+The statement writes that frame as the difference of two growing frames (``RANGE
+BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING`` minus ``... AND n + 1 PRECEDING``),
+and the latest earlier incident as the maximum of the growing frame, dropped when
+it is older than the window: the same numbers, in one pass over each place's sorted
+rows. Spark evaluates a sliding frame again over every row it holds each time the
+frame moves (its ``SlidingWindowFunctionFrame``), which costs the rows times the
+rows in a window, and so grows with the square of the rows for a fixed span of
+years; a growing frame only adds the rows that enter it.
 They read incidents from ``lookback`` days before the window, so the first
 rows of a window have the same history as they would in a longer one (up to
 what the store holds).
@@ -115,10 +122,30 @@ _US = "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date)"
 _BOTH = f"CASE WHEN is_index THEN {2 ** 32 + 1} ELSE 1 END"
 
 
-def _window(partition: str, days: int) -> str:
-    """The frame of the incidents of ``partition`` in the ``days`` before, strictly."""
-    return (f"(PARTITION BY {partition} ORDER BY _us RANGE BETWEEN {days * 86_400_000_000} "
-            "PRECEDING AND 1 PRECEDING)")
+_US_PER_DAY = 86_400_000_000
+
+
+def _upto(partition: str, before_us: int) -> str:
+    """The growing frame of the incidents of ``partition`` at least ``before_us``
+    microseconds before the row."""
+    return (f"(PARTITION BY {partition} ORDER BY _us RANGE BETWEEN UNBOUNDED PRECEDING "
+            f"AND {before_us} PRECEDING)")
+
+
+def _window_sum(partition: str, days: int) -> str:
+    """The sum of ``_BOTH`` over the incidents of ``partition`` in the ``days`` before,
+    strictly (``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``), as a difference of two
+    growing frames."""
+    n = days * _US_PER_DAY
+    return (f"coalesce(sum({_BOTH}) OVER {_upto(partition, 1)}, 0) - "
+            f"coalesce(sum({_BOTH}) OVER {_upto(partition, n + 1)}, 0)")
+
+
+def _hours_since(latest: str, days: int) -> str:
+    """Hours from the latest earlier incident (``latest``, in ``_us``) to the row, null
+    when there is none in the ``days`` before."""
+    return (f"CASE WHEN {latest} >= _us - {days * _US_PER_DAY} THEN "
+            f"CAST(_us - {latest} AS DOUBLE) / 3600000000 END")
 
 
 def rows_sql(
@@ -200,18 +227,19 @@ def _history_sql(spec: FeatureSpec, history_from: str | None) -> str:
     hist, counts = [], []
     for w in spec.history:
         part = _PARTITION_SQL[w.place]
-        hist.append(f"CASE WHEN {part} IS NOT NULL THEN coalesce(sum({_BOTH}) OVER "
-                    f"{_window(part, w.days)}, 0) END AS _s_{w.stem}")
+        hist.append(f"CASE WHEN {part} IS NOT NULL THEN {_window_sum(part, w.days)} "
+                    f"END AS _s_{w.stem}")
         counts += [f"_s_{w.stem} % {2 ** 32} AS _n_{w.stem}",
                    f"_s_{w.stem} // {2 ** 32} AS _k_{w.stem}"]
     days = max(spec.lookback_days, 1)
-    hist.append(f"CAST(_us - max(_us) OVER {_window('block', days)} "
-                "AS DOUBLE) / 3600000000 AS _hours_since_block")
+    hist.append(f"max(_us) OVER {_upto('block', 1)} AS _m_block")
+    counts.append(f"{_hours_since('_m_block', days)} AS _hours_since_block")
     for x in spec.latest:
         part = _PARTITION_SQL[x.place]
         when = "CASE WHEN is_index THEN _us END" if x.index else "_us"
-        hist.append(f"CASE WHEN {part} IS NOT NULL THEN CAST(_us - max({when}) OVER "
-                    f"{_window(part, days)} AS DOUBLE) / 3600000000 END AS _{x.name}")
+        hist.append(f"CASE WHEN {part} IS NOT NULL THEN max({when}) OVER {_upto(part, 1)} "
+                    f"END AS _m_{x.name}")
+        counts.append(f"{_hours_since('_m_' + x.name, days)} AS _{x.name}")
     history = "SELECT *" + "".join(f",\n    {h}" for h in hist) + "\n  FROM rows"
     return ("SELECT *" + "".join(f",\n    {c}" for c in counts)
             + f"\n  FROM (\n  {history}\n  ) AS sums")
