@@ -191,11 +191,12 @@ def test_the_statement_compiles_to_spark_sql(incidents_con):
     assert "isodow" not in sql.lower()  # compiled wrongly by sqlglot; see ISODOW
 
 
-@pytest.mark.parametrize(("place", "days"), [("beat", 7), ("block", 365), ("district", 1)])
+@pytest.mark.parametrize(("place", "days"),
+                         [("beat", 7), ("ward", 28), ("community_area", 365), ("district", 1)])
 def test_growing_frames_sum_what_the_sliding_frame_sums(incidents_con, place, days):
     """The statement's difference of two growing frames is the frame that defines a
     window, ``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``, on every row of the sample
-    (ties, rows exactly n microseconds apart and places without one included)."""
+    (ties and rows exactly n microseconds apart included)."""
     both = _sql._BOTH
     us = _sql._US
     sliding = (f"coalesce(sum({both}) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
@@ -204,9 +205,12 @@ def test_growing_frames_sum_what_the_sliding_frame_sums(incidents_con, place, da
         f"SELECT key, _us, {sliding} AS sliding, {_sql._window_sum(place, days)} AS growing, "
         f"max(_us) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
         f"{days * 86_400_000_000} PRECEDING AND 1 PRECEDING) AS latest_sliding, "
-        f"{_sql._hours_since(f'max(_us) OVER {_sql._upto(place, 1)}', days)} AS hours "
+        f"{_sql._hours_since(f'max(_us) OVER {_sql._upto(place, 1)}', days)} AS hours, "
+        f"count(*) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
+        f"{days * 86_400_000_000} PRECEDING AND {days * 86_400_000_000} PRECEDING) AS at_edge "
         f"FROM (SELECT *, {us} AS _us FROM incidents) AS rows").df()
     assert len(got) > 1000 and (got["sliding"] > 0).sum() > 100
+    assert (got["at_edge"] > 0).any()  # an earlier row exactly n microseconds before
     assert (got["sliding"] == got["growing"]).all()
     with_latest = got["latest_sliding"].notna()
     assert with_latest.equals(got["hours"].notna())
