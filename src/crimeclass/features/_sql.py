@@ -11,14 +11,8 @@ PRECEDING``, so the incident itself, and every other incident recorded at the
 very same minute, are never counted, and neither the row's label nor that of a
 twin record of the same event can reach its features. One window sum per place
 and length counts both the incidents and the index offenses (see ``_BOTH``).
-The statement writes that frame as the difference of two growing frames (``RANGE
-BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING`` minus ``... AND n + 1 PRECEDING``),
-and the latest earlier incident as the maximum of the growing frame, dropped when
-it is older than the window: the same numbers, in one pass over each place's sorted
-rows. Spark evaluates a sliding frame again over every row it holds each time the
-frame moves (its ``SlidingWindowFunctionFrame``), which costs the rows times the
-rows in a window, and so grows with the square of the rows for a fixed span of
-years; a growing frame only adds the rows that enter it.
+The statement writes that frame as two growing frames (:func:`_window_sum`): Spark
+sums a sliding frame's rows again each time it moves, a growing frame's in one pass.
 They read incidents from ``lookback`` days before the window, so the first
 rows of a window have the same history as they would in a longer one (up to
 what the store holds).
@@ -115,6 +109,7 @@ def holiday_rows(years: Iterable[int]) -> list[tuple[dt.date, str]]:
 #: number, which DuckDB's frames handle faster than timestamps with interval bounds, and
 #: Spark as well (``DATEDIFF(MICROSECOND, ...)``).
 _US = "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date)"
+_US_PER_DAY = 86_400_000_000
 
 #: One window sum counts both the incidents and the index offenses: each incident adds 1
 #: and each index offense 2**32 more, so the sum holds the incidents in its low 32 bits and
@@ -122,28 +117,25 @@ _US = "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date)"
 _BOTH = f"CASE WHEN is_index THEN {2 ** 32 + 1} ELSE 1 END"
 
 
-_US_PER_DAY = 86_400_000_000
-
-
 def _upto(partition: str, before_us: int) -> str:
-    """The growing frame of the incidents of ``partition`` at least ``before_us``
-    microseconds before the row."""
+    """The growing frame of ``partition``'s incidents ``before_us`` µs or more before."""
     return (f"(PARTITION BY {partition} ORDER BY _us RANGE BETWEEN UNBOUNDED PRECEDING "
             f"AND {before_us} PRECEDING)")
 
 
 def _window_sum(partition: str, days: int) -> str:
-    """The sum of ``_BOTH`` over the incidents of ``partition`` in the ``days`` before,
-    strictly (``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``), as a difference of two
-    growing frames."""
+    """The sum of ``_BOTH`` over ``partition``'s incidents of the ``days`` before, strictly
+    (``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``), as ``UNBOUNDED PRECEDING AND 1
+    PRECEDING`` minus ``... AND n + 1 PRECEDING``. Spark's sliding frame sums all its rows
+    again each time it moves (rows times rows in a window); a growing frame adds the rows
+    that enter. The latest earlier incident: the growing frame's maximum, likewise."""
     n = days * _US_PER_DAY
     return (f"coalesce(sum({_BOTH}) OVER {_upto(partition, 1)}, 0) - "
             f"coalesce(sum({_BOTH}) OVER {_upto(partition, n + 1)}, 0)")
 
 
 def _hours_since(latest: str, days: int) -> str:
-    """Hours from the latest earlier incident (``latest``, in ``_us``) to the row, null
-    when there is none in the ``days`` before."""
+    """Hours since ``latest`` (in ``_us``), null when it is more than ``days`` before."""
     return (f"CASE WHEN {latest} >= _us - {days * _US_PER_DAY} THEN "
             f"CAST(_us - {latest} AS DOUBLE) / 3600000000 END")
 
