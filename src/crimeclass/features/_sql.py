@@ -43,6 +43,7 @@ from crimeclass.features._catalog import (
     feature_catalog,
     hours_names,
 )
+from crimeclass.features._history import DAY_US
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
            "holiday_rows", "meta_columns", "read_features", "rows_sql", "store_feature_sql",
@@ -109,7 +110,6 @@ def holiday_rows(years: Iterable[int]) -> list[tuple[dt.date, str]]:
 #: number, which DuckDB's frames handle faster than timestamps with interval bounds, and
 #: Spark as well (``DATEDIFF(MICROSECOND, ...)``).
 _US = "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date)"
-_US_PER_DAY = 86_400_000_000
 
 #: One window sum counts both the incidents and the index offenses: each incident adds 1
 #: and each index offense 2**32 more, so the sum holds the incidents in its low 32 bits and
@@ -129,14 +129,14 @@ def _window_sum(partition: str, days: int) -> str:
     PRECEDING`` minus ``... AND n + 1 PRECEDING``. Spark's sliding frame sums all its rows
     again each time it moves (rows times rows in a window); a growing frame adds the rows
     that enter. The latest earlier incident: the growing frame's maximum, likewise."""
-    n = days * _US_PER_DAY
+    n = days * DAY_US
     return (f"coalesce(sum({_BOTH}) OVER {_upto(partition, 1)}, 0) - "
             f"coalesce(sum({_BOTH}) OVER {_upto(partition, n + 1)}, 0)")
 
 
 def _hours_since(latest: str, days: int) -> str:
     """Hours since ``latest`` (in ``_us``), null when it is more than ``days`` before."""
-    return (f"CASE WHEN {latest} >= _us - {days * _US_PER_DAY} THEN "
+    return (f"CASE WHEN {latest} >= _us - {days * DAY_US} THEN "
             f"CAST(_us - {latest} AS DOUBLE) / 3600000000 END")
 
 
