@@ -197,18 +197,19 @@ def test_growing_frames_sum_what_the_sliding_frame_sums(incidents_con, place, da
     """The statement's difference of two growing frames is the frame that defines a
     window, ``RANGE BETWEEN n PRECEDING AND 1 PRECEDING``, on every row of the sample
     (ties and rows exactly n microseconds apart included)."""
-    both = _sql._BOTH
-    us = _sql._US
-    sliding = (f"coalesce(sum({both}) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
-               f"{days * 86_400_000_000} PRECEDING AND 1 PRECEDING), 0)")
+    n = days * _sql.DAY_US
+
+    def sliding(end: int) -> str:  # the frame of the n microseconds to ``end`` before
+        return (f"(PARTITION BY {place} ORDER BY _us RANGE BETWEEN {n} PRECEDING "
+                f"AND {end} PRECEDING)")
+
     got = incidents_con.sql(
-        f"SELECT key, _us, {sliding} AS sliding, {_sql._window_sum(place, days)} AS growing, "
-        f"max(_us) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
-        f"{days * 86_400_000_000} PRECEDING AND 1 PRECEDING) AS latest_sliding, "
+        f"SELECT key, _us, coalesce(sum({_sql._BOTH}) OVER {sliding(1)}, 0) AS sliding, "
+        f"{_sql._window_sum(place, days)} AS growing, "
+        f"max(_us) OVER {sliding(1)} AS latest_sliding, "
         f"{_sql._hours_since(f'max(_us) OVER {_sql._upto(place, 1)}', days)} AS hours, "
-        f"count(*) OVER (PARTITION BY {place} ORDER BY _us RANGE BETWEEN "
-        f"{days * 86_400_000_000} PRECEDING AND {days * 86_400_000_000} PRECEDING) AS at_edge "
-        f"FROM (SELECT *, {us} AS _us FROM incidents) AS rows").df()
+        f"count(*) OVER {sliding(n)} AS at_edge "
+        f"FROM (SELECT *, {_sql._US} AS _us FROM incidents) AS rows").df()
     assert len(got) > 1000 and (got["sliding"] > 0).sum() > 100
     assert (got["at_edge"] > 0).any()  # an earlier row exactly n microseconds before
     assert (got["sliding"] == got["growing"]).all()
