@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from crimeclass.features._history import DAY_US
 from crimeclass.models._errors import ModelOptionError, TrainingDataError
 
 __all__ = ["RecencyPipeline", "half_life_of", "recency_weights"]
 
-_DAY_US = 86_400 * 1_000_000
 
 
 def recency_weights(dates: Any, half_life_days: float, latest: Any = None) -> np.ndarray:
@@ -42,7 +42,7 @@ def recency_weights(dates: Any, half_life_days: float, latest: Any = None) -> np
     if not len(us):
         return np.ones(0)
     end = us.max() if latest is None else np.datetime64(pd.Timestamp(latest), "us")
-    age_days = (end - us).astype(np.int64) / _DAY_US
+    age_days = (end - us).astype(np.int64) / DAY_US
     return np.power(0.5, age_days / half_life_days)
 
 

@@ -23,12 +23,11 @@ import pyarrow as pa
 from crimeclass.engines import prepared
 from crimeclass.features import FeatureSpec, HistoryIndex, feature_sql
 from crimeclass.features._catalog import hours_names
+from crimeclass.features._history import DAY_US
 from crimeclass.features._sql import history_rows_sql
 from crimeclass.models._score import HISTORY_GAP_DAYS, Features, _input_table
 
 __all__ = ["DayCover", "held_keys", "online_features", "online_features_many"]
-
-DAY_US = 86_400_000_000
 
 
 @dataclass

@@ -35,7 +35,6 @@ from crimeclass.serve._errors import ServeError
 __all__ = ["History"]
 
 T = TypeVar("T")
-DAY_US = 86_400_000_000
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
