@@ -2,8 +2,9 @@
 
 Each method runs in a fresh process on the same data, one after the other, and reports its
 wall seconds, the CPU seconds of the Python process, of Spark's JVM and of the Python workers
-the JVM starts, and the peak memory (VmHWM) of the first two; the ratios are taken within the
-run, since the shared cores' speed drifts.
+the JVM starts, and the peak memory (VmHWM) of each (of the workers: the largest peak and
+the sum of their peaks, recorded since 2026-12-07); the ratios are taken within the run,
+since the shared cores' speed drifts.
 
 - ``single_features``: ``read_features`` of every feature on the store (DuckDB, the kernel).
 - ``spark_features_1`` / ``_2``: the same feature query on Spark (``spark_features``, history
@@ -50,9 +51,10 @@ def _status(pid: int | str) -> dict[str, float]:
     return {"cpu_s": (int(fields[11]) + int(fields[12])) / ticks, "peak_mb": peak / 1e3}
 
 
-def _workers_cpu(jvm: int) -> float:
+def _workers(jvm: int) -> dict[str, float]:
     """CPU seconds of the processes Spark's JVM started and still runs (its Python daemon
-    and workers: encoding, scoring, XGBoost), which its own counters leave out."""
+    and workers: encoding, scoring, XGBoost), which its own counters leave out, and the
+    largest peak memory (VmHWM, MB) among them and the sum of their peaks."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -60,7 +62,7 @@ def _workers_cpu(jvm: int) -> float:
         except OSError:
             continue
         parents[int(stat.parent.name)] = int(fields[1])
-    below, total = {jvm}, 0.0
+    below = {jvm}
     changed = True
     while changed:
         changed = False
@@ -68,12 +70,15 @@ def _workers_cpu(jvm: int) -> float:
             if ppid in below and pid not in below:
                 below.add(pid)
                 changed = True
+    cpu, peaks = 0.0, [0.0]
     for pid in below - {jvm}:
         try:
-            total += _status(pid)["cpu_s"]
+            got = _status(pid)
         except (OSError, StopIteration):
             continue
-    return total
+        cpu += got["cpu_s"]
+        peaks.append(got["peak_mb"])
+    return {"cpu_s": cpu, "peak_mb": max(peaks), "peaks_sum_mb": sum(peaks)}
 
 
 def _export(store: Path) -> Path:
@@ -127,7 +132,10 @@ def _child(method: str, store: Path, runs: Path, driver_memory: str) -> dict[str
             out["rows"] = result.metrics["train"]["rows"]
             out["roc_auc"] = result.metrics["models"][0]["metrics"]["roc_auc"]
         out["jvm"] = {k: round(v, 1) for k, v in _status(jvm).items()}
-        out["spark_python_cpu_s"] = round(_workers_cpu(jvm), 1)
+        workers_used = _workers(jvm)
+        out["spark_python_cpu_s"] = round(workers_used["cpu_s"], 1)
+        out["spark_python_peak_mb"] = round(workers_used["peak_mb"], 1)
+        out["spark_python_peaks_sum_mb"] = round(workers_used["peaks_sum_mb"], 1)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["python"] = {k: round(v, 1) for k, v in _status("self").items()}
     return out
