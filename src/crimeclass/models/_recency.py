@@ -23,7 +23,6 @@ from crimeclass.models._errors import ModelOptionError, TrainingDataError
 __all__ = ["RecencyPipeline", "half_life_of", "recency_weights"]
 
 
-
 def recency_weights(dates: Any, half_life_days: float, latest: Any = None) -> np.ndarray:
     """``0.5 ** (age / half_life_days)`` per row, the age in days before ``latest`` (by
     default the latest of ``dates``; Spark passes the latest training row of all
