@@ -83,10 +83,11 @@ def blank_labels_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 
 @pytest.fixture(scope="session")
 def xgb_run(tmp_path_factory: pytest.TempPathFactory, history_store: Path) -> Path:
-    """A quick run of XGBoost and a logistic regression on the history store."""
+    """A quick run of XGBoost, a logistic regression, LightGBM and the stacked ensemble of
+    the three on the history store."""
     runs = tmp_path_factory.mktemp("runs")
     result = CliRunner().invoke(cli_app, [
-        "train", "--store", str(history_store), "--models", "xgb,lr", "--trials", "1",
+        "train", "--store", str(history_store), "--models", "xgb,lr,lgbm,stack", "--trials", "1",
         "--folds", "2", "--since", "2015-01-01", "--runs-dir", str(runs), "--n-jobs", "1",
         "--json"])
     assert result.exit_code == 0, result.output

@@ -13,10 +13,11 @@ from crimeclass.serve import IGNORED_FIELDS
 from tests.serve.conftest import as_record, bearer, blank_labels_csv
 
 
-def _batch(run: Path, store: Path, rows: list[dict[str, str]], tmp_path: Path) -> dict:
+def _batch(run: Path, store: Path, rows: list[dict[str, str]], tmp_path: Path,
+           model: str = "xgb") -> dict:
     """``crimeclass predict``'s probability and history_complete by ID, for these rows."""
     out = tmp_path / "scores.csv"
-    predict(run, blank_labels_csv(tmp_path / "input.csv", rows), out, model_name="xgb",
+    predict(run, blank_labels_csv(tmp_path / "input.csv", rows), out, model_name=model,
             history_store=store)
     t = pcsv.read_csv(out).to_pydict()
     return {i: (p, h) for i, p, h in zip(t["id"], t["probability"], t["history_complete"],
@@ -41,6 +42,22 @@ def test_a_request_gets_the_numbers_of_batch_predict(client, keys, xgb_run, hist
     assert [r["history_complete"] for r in results] == [batch[int(r["id"])][1]
                                                         for r in results]
     assert answer["model"]["ignored_fields"] == list(IGNORED_FIELDS)
+
+
+@pytest.mark.parametrize("model", ["lgbm", "stack"])
+def test_every_explained_model_is_served_with_batch_s_numbers_and_its_reasons(
+        model, xgb_run, history_store, new_rows, records, tmp_path):
+    from crimeclass.serve._incidents import validate_records
+    from crimeclass.serve._scoring import load_serving
+
+    rows, recs = new_rows[:100], records[:100]
+    batch = _batch(xgb_run, history_store, rows, tmp_path, model=model)
+    serving = load_serving(xgb_run, history_store, model=model)
+    results = serving.score(validate_records(recs), len(recs))
+    assert max(abs(r["probability"] - batch[int(r["id"])][0]) for r in results) <= 1e-6
+    names = set(serving.model.feature_names)
+    for r in results:
+        assert len(r["reasons"]) == 3 and {x["feature"] for x in r["reasons"]} <= names
 
 
 def test_one_incident_alone_gets_the_numbers_of_a_file_of_one(client, keys, xgb_run,
@@ -218,8 +235,9 @@ def test_reasons_from_the_tabled_contributions_are_xgboosts_own(xgb_run, history
     from crimeclass.serve._scoring import load_serving
 
     serving = load_serving(xgb_run, history_store, model="xgb")
-    assert serving.tables is not None  # built once, when the model is loaded
-    plain = dataclasses.replace(serving, tables=None)  # XGBoost's pred_contribs
+    # built once, when the model is loaded
+    assert serving.explainer is not None and serving.explainer.parts[0].tables is not None
+    plain = dataclasses.replace(serving, explainer=None)  # XGBoost's pred_contribs
     recs = records[:80]
     ours = serving.score(validate_records(recs), len(recs))
     theirs = plain.score(validate_records(recs), len(recs))

@@ -14,7 +14,8 @@ from crimeclass.models._calibration import (
 )
 from crimeclass.models._config import TrainConfig
 from crimeclass.models._contrib import (
-    contribution_tables,
+    Explainer,
+    model_explainer,
     score_with_reasons,
     top_contributions,
 )
@@ -114,7 +115,8 @@ __all__ = [
     "online_features_many",
     "top_contributions",
     "score_with_reasons",
-    "contribution_tables",
+    "model_explainer",
+    "Explainer",
     "TreeShap",
     "verify_run",
     "sign_run",

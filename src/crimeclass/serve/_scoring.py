@@ -3,9 +3,11 @@
 A request is scored as ``crimeclass predict`` scores a file of the same incidents with
 the same history store: validated by the data layer (:mod:`._incidents`), the features
 from the online index (:func:`~crimeclass.models.online_features`, the same values as
-the batch query), the model's probabilities, decisions and, for XGBoost, the three
-features that moved each score most (tree SHAP from the model's leaf contributions,
-tabled when the model is loaded: :class:`~crimeclass.models.TreeShap`). A request
+the batch query), the model's probabilities, decisions and the three features that
+moved each score most (each model's own log-odds terms: tree SHAP for XGBoost, from its
+leaf contributions tabled when the model is loaded, and LightGBM; coefficient times
+input for the logistic regression; the stacked ensemble's bases' terms weighed by its
+meta-learner: :class:`~crimeclass.models.Explainer`). A request
 holding an incident the store holds already is scored by the batch query itself
 (:func:`~crimeclass.models.score`).
 """
@@ -22,13 +24,14 @@ import numpy as np
 import pyarrow as pa
 
 from crimeclass.models import (
+    Explainer,
     Features,
     LoadedModel,
     Run,
-    TreeShap,
-    contribution_tables,
+    TimeStackClassifier,
     held_keys,
     incident_features,
+    model_explainer,
     online_features_many,
     open_run,
     run_calibration,
@@ -51,7 +54,7 @@ class Serving:
     history: History
     loaded_at: dt.datetime
     calibration: Any = None  # models.Calibration from the run's validation data, if any
-    tables: TreeShap | None = None  # the model's leaf contributions, for the reasons
+    explainer: Explainer | None = None  # the model's log-odds terms, for the reasons
 
     def describe(self) -> dict[str, Any]:
         """The model's part of every answer."""
@@ -93,7 +96,8 @@ class Serving:
               which: list[int], feats: Features) -> None:
         """The scores of ``feats`` (the rows of ``requests``, one after the other) into the
         results of the requests at ``which``."""
-        p, reasons = score_with_reasons(self.model, feats.frame, tables=self.tables)
+        p, reasons = score_with_reasons(self.model, feats.frame,
+                                        explainer=self.explainer)
         decision = p >= self.model.threshold
         calibrated: list[float | None] = (
             [float(c) for c in self.calibration.transform(p)] if self.calibration is not None
@@ -162,14 +166,24 @@ def load_serving(run_dir: str | Path, store: str | Path, *, model: str | None = 
     """Load a run's model (checked: manifest hashes, and the signature with ``verify_key``)
     and its history (``history`` reused where its features are the model's)."""
     run, loaded = check_run(run_dir, model=model, verify_key=verify_key)
-    booster = getattr(loaded.pipeline.steps[-1][1], "booster_", None)
-    if booster is not None:  # a request's few rows: threads cost more than they give
-        booster.set_param({"nthread": 1})
+    _xgboost_on_one_thread(loaded.pipeline)
     if history is None or history.spec != loaded.spec:
         history = History(Path(store), loaded.spec)
     return Serving(run=run, model=loaded, history=history, loaded_at=dt.datetime.now(dt.UTC),
                    calibration=run_calibration(run, loaded.name),
-                   tables=contribution_tables(loaded))
+                   explainer=model_explainer(loaded.pipeline, loaded.feature_names))
+
+
+def _xgboost_on_one_thread(pipeline: Any) -> None:
+    """XGBoost's boosters of a pipeline (a stack's bases' too) set to one thread: a
+    request's few rows cost more to hand to threads than to score (LightGBM's booster
+    has no set_param: its threads are a parameter of each predict call)."""
+    est = pipeline.steps[-1][1]
+    bases = est.estimators_ if isinstance(est, TimeStackClassifier) else []
+    for step in [est, *(base.steps[-1][1] for _, base in bases)]:
+        set_param = getattr(getattr(step, "booster_", None), "set_param", None)
+        if set_param is not None:
+            set_param({"nthread": 1})
 
 
 def models_doc(serving: Serving) -> dict[str, Any]:
