@@ -56,7 +56,7 @@ class _Part:
     prep: Any  # the pipeline's steps before the model
     est: Any
     weight: float
-    positions: np.ndarray  # each input's feature
+    to_features: np.ndarray  # inputs x features: 1 where the input comes from the feature
     tables: TreeShap | None = None
 
     def encode(self, X: pd.DataFrame) -> Any:
@@ -65,7 +65,7 @@ class _Part:
     def proba(self, encoded: Any) -> np.ndarray:
         return np.asarray(self.est.predict_proba(encoded)[:, 1], dtype=np.float64)
 
-    def terms(self, encoded: Any, n_features: int) -> np.ndarray:
+    def terms(self, encoded: Any) -> np.ndarray:
         """The model's log-odds terms, summed per feature (rows x features)."""
         from sklearn.linear_model import LogisticRegression
 
@@ -79,9 +79,7 @@ class _Part:
         else:  # XGBoost's: the leaf tables where they were made
             inputs = self.est.predict_contributions(encoded, self.tables,
                                                     threads=os.cpu_count() or 1)
-        to_features = np.zeros((len(self.positions), n_features))
-        to_features[np.arange(len(self.positions)), self.positions] = 1.0
-        return np.asarray(inputs, dtype=np.float64) @ to_features
+        return np.asarray(inputs, dtype=np.float64) @ self.to_features
 
 
 @dataclass
@@ -101,12 +99,11 @@ class Explainer:
         """The probabilities (the pipeline's own, computed the same way) and the terms."""
         if self.guard is not None:
             X = self.guard.transform(X)
-        n = len(self.features)
-        probas, terms = [], np.zeros((len(X), n))
+        probas, terms = [], np.zeros((len(X), len(self.features)))
         for part in self.parts:
             encoded = part.encode(X)
             probas.append(part.proba(encoded))
-            terms += part.weight * part.terms(encoded, n)
+            terms += part.weight * part.terms(encoded)
         if self.stack is None:
             return probas[0], terms
         from crimeclass.models._stack import _log_odds
@@ -135,8 +132,10 @@ def _part(pipeline: Any, features: list[str], weight: float, tabled: bool) -> _P
     positions = _feature_positions(names, features)
     if positions is None:
         return None
+    to_features = np.zeros((len(positions), len(features)))
+    to_features[np.arange(len(positions)), positions] = 1.0
     tables = est.tree_shap() if tabled and isinstance(est, EarlyStoppingXGBClassifier) else None
-    return _Part(pipeline[:-1], est, weight, positions, tables)
+    return _Part(pipeline[:-1], est, weight, to_features, tables)
 
 
 def model_explainer(pipeline: Any, features: list[str], *, tabled: bool = True
