@@ -106,10 +106,7 @@ class Explainer:
             terms += part.weight * part.terms(encoded)
         if self.stack is None:
             return probas[0], terms
-        from crimeclass.models._stack import _log_odds
-
-        base = np.column_stack(probas)
-        p = self.stack.meta_.predict_proba(_log_odds(base))[:, 1]
+        p = self.stack.combine(np.column_stack(probas))
         return np.asarray(p, dtype=np.float64), terms
 
 

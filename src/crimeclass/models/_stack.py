@@ -149,10 +149,16 @@ class TimeStackClassifier(BinaryPredictMixin, ClassifierMixin, BaseEstimator):
     def _base_proba(self, X: Any) -> np.ndarray:
         return np.column_stack([est.predict_proba(X)[:, 1] for _, est in self.estimators_])
 
+    def combine(self, base_proba: np.ndarray) -> np.ndarray:
+        """P(positive class) from the bases' probabilities (a column per base, in the
+        order of ``estimators_``): the meta-learner on their log-odds."""
+        check_is_fitted(self)
+        return self.meta_.predict_proba(_log_odds(base_proba))[:, 1]
+
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X, _ = self._check_X(X, reset=False)
-        p = self.meta_.predict_proba(_log_odds(self._base_proba(X)))[:, 1]
+        p = self.combine(self._base_proba(X))
         return np.column_stack([1 - p, p])
 
     @property
