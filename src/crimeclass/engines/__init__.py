@@ -7,6 +7,7 @@ Parquet export. Both answer the :class:`Engine` protocol that
 :mod:`crimeclass.explore` and :mod:`crimeclass.features` take.
 """
 
+from crimeclass.engines._arrow import compile_expression
 from crimeclass.engines._duckdb import DuckDBEngine, prepared
 from crimeclass.engines._engine import Engine
 from crimeclass.engines._errors import EngineError
@@ -40,6 +41,7 @@ __all__ = [
     "apply_settings",
     "attach",
     "check_incident_schema",
+    "compile_expression",
     "conform",
     "connect",
     "current_setting",

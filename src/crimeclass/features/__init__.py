@@ -1,6 +1,7 @@
 """Features known when an incident is reported, and the guard that keeps the label out."""
 
 from crimeclass.engines import to_spark_sql  # the one Spark compiler, for feature statements
+from crimeclass.features._arrow import arrow_features
 from crimeclass.features._catalog import (
     BASE_WINDOWS,
     DEFAULT_LATEST,
@@ -49,6 +50,7 @@ from crimeclass.features._sql import (
 )
 
 __all__ = [
+    "arrow_features",
     "BASE_WINDOWS",
     "DEFAULT_LATEST",
     "DEFAULT_WINDOWS",

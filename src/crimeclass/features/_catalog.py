@@ -386,6 +386,17 @@ def _place() -> list[Feature]:
     ]
 
 
+def derived_sql(spec: FeatureSpec) -> dict[str, str]:
+    """The columns the ``rows`` relation derives from an incident's own fields (its grid
+    cell and street), each a DuckDB expression."""
+    g = spec.grid_feet
+    return {
+        "grid_cell": (f"CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
+                      f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR)"),
+        "street": "regexp_replace(block, '^[0-9X]+ +', '')",
+    }
+
+
 def hours_names(spec: FeatureSpec) -> list[str]:
     """The columns of the hours since the latest incidents that the history compilers
     give (the window SQL, the kernel, the online index): ``_hours_since_block`` and one

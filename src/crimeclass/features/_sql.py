@@ -40,6 +40,7 @@ from crimeclass.features._catalog import (
     ISODOW,
     Feature,
     FeatureSpec,
+    derived_sql,
     feature_catalog,
     hours_names,
 )
@@ -164,12 +165,9 @@ def rows_sql(
     if spec.target == "arrest":
         cols += ["primary_type", "description", "iucr", "fbi_code"]
     cols = list(dict.fromkeys(cols))
-    g = spec.grid_feet
+    derived = "".join(f"    {sql} AS {name},\n" for name, sql in derived_sql(spec).items())
     return (
-        f"SELECT {', '.join(cols)},\n"
-        f"    CAST(CAST(floor(x_coordinate / {g}) AS BIGINT) AS VARCHAR) || '_' || "
-        f"CAST(CAST(floor(y_coordinate / {g}) AS BIGINT) AS VARCHAR) AS grid_cell,\n"
-        f"    regexp_replace(block, '^[0-9X]+ +', '') AS street,\n"
+        f"SELECT {', '.join(cols)},\n{derived}"
         f"    {_US} AS _us\n"
         f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
     )

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from crimeclass.engines import prepared
-from crimeclass.features import FeatureSpec, HistoryIndex, feature_sql
+from crimeclass.features import FeatureSpec, HistoryIndex, arrow_features
 from crimeclass.features._catalog import hours_names
 from crimeclass.features._history import DAY_US
 from crimeclass.features._sql import history_rows_sql
@@ -168,35 +168,33 @@ def _combined(groups: list[pa.Table]) -> tuple[pa.Table, np.ndarray, np.ndarray]
 
 def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: HistoryIndex,
                          cover: DayCover, con: Any) -> Features:
-    """:func:`online_features` of several independent groups of rows (requests), with one
-    feature query for all: each group's history is the index and its own earlier rows.
-    The features of all groups, one after the other, each in its rows' order."""
+    """:func:`online_features` of several independent groups of rows (requests), each
+    group's history the index and its own earlier rows. The places' keys come from one
+    DuckDB statement (they are DuckDB's hashes, as the index holds them); the features
+    from the feature catalog's expressions evaluated by Arrow
+    (:func:`~crimeclass.features.arrow_features`: DuckDB would spend more time planning
+    the feature statement than running it over a request's rows). The features of all
+    groups, one after the other, each in its rows' order."""
     table, real_keys, starts = _combined(groups)
     con.register("_online_rows", table)
     try:
-        # prepared once per connection: DuckDB's planning of the feature statement cost
-        # more than running it over a request's rows
         hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True)
                         ).to_arrow_table()
-        hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
-        history = None
-        if "history" in spec.groups:
-            con.register("_online_sums", _sums_table(hist, spec, index, starts))
-            history = "_online_sums"
-        years = _years(hist.column("_us").to_numpy())
-        features = feature_sql(spec, years=years, labeled_only=False, table="_online_rows",
-                               history_from=history)
-        data = prepared(con, f"SELECT r.id, f.*, CAST(0 AS FLOAT) AS history_days "
-                        f"FROM ({features}) AS f JOIN _online_rows AS r USING (key) "
-                        "ORDER BY f.key").to_arrow_table()
     finally:
-        for name in ("_online_rows", "_online_sums"):
-            con.unregister(name)
+        con.unregister("_online_rows")
+    hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
+    history = None
+    if "history" in spec.groups:  # the rows' keys are 0, 1, ...: hist is in their order
+        sums = _sums_table(hist, spec, index, starts)
+        history = {n: sums.column(n) for n in sums.schema.names if n != "key"}
+    data = arrow_features(table, spec, history=history,
+                          years=_years(hist.column("_us").to_numpy()))
     us = data.column("date").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
     days = np.concatenate([cover.history_days(us[a:b], spec.lookback_days)
                            for a, b in zip(starts[:-1], starts[1:], strict=True)])
-    data = data.set_column(data.num_columns - 1, "history_days", pa.array(days))
     data = data.set_column(data.schema.get_field_index("key"), "key", pa.array(real_keys))
+    data = data.add_column(0, "id", table.column("id")).append_column(
+        "history_days", pa.array(days))
     return Features.from_arrow(data, spec)
 
 

@@ -1,0 +1,81 @@
+"""The feature query evaluated by Arrow equals DuckDB's, value for value, on real rows."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+
+from crimeclass.engines import EngineError
+from crimeclass.features import (
+    MORE_PLACES,
+    MORE_SCALES,
+    FeatureSpec,
+    arrow_features,
+    feature_catalog,
+    feature_sql,
+    history_sums,
+)
+
+SPECS = {
+    "default": FeatureSpec(),
+    "arrest target": FeatureSpec(target="arrest"),
+    "with arrest": FeatureSpec(allow_arrest=True),
+    "more places": FeatureSpec(history=MORE_PLACES),
+    "more scales": FeatureSpec(history=MORE_SCALES),
+    "no history": FeatureSpec(groups=("time", "place", "location", "domestic")),
+}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_every_feature_of_every_incident_equals_duckdbs(incidents_con, name):
+    spec = SPECS[name]
+    years = range(2011, 2020)
+    history, hist = None, None
+    if "history" in spec.groups:
+        sums = history_sums(incidents_con, spec).sort_by("key")
+        incidents_con.register("_sums", sums)
+        history = "_sums"
+        hist = {n: sums.column(n) for n in sums.schema.names if n != "key"}
+    want = incidents_con.sql(feature_sql(spec, years=years, labeled_only=False,
+                                         history_from=history, ordered=False)
+                             ).to_arrow_table().sort_by("key")
+    rows = incidents_con.sql("SELECT * FROM incidents ORDER BY key").to_arrow_table()
+    got = arrow_features(rows, spec, history=hist, years=years)
+    assert got.schema.names == want.schema.names
+    assert got.num_rows == want.num_rows > 10_000
+    for column in want.schema.names:
+        a, b = want.column(column).combine_chunks(), got.column(column).combine_chunks()
+        assert a.type == b.type, column
+        if not a.equals(b):
+            differ = pc.invert(pc.fill_null(pc.equal(a, b), False))
+            pytest.fail(f"{column}: {pc.sum(differ)} rows differ, e.g. DuckDB "
+                        f"{pc.filter(a, differ)[:3]} and Arrow {pc.filter(b, differ)[:3]}")
+
+
+def test_the_holidays_and_the_constants_of_a_few_rows(incidents_con):
+    rows = incidents_con.sql("SELECT * FROM incidents WHERE strftime(date, '%m-%d') = '07-04' "
+                             "ORDER BY key LIMIT 3").to_arrow_table()
+    spec = FeatureSpec(groups=("time",))
+    got = arrow_features(rows, spec)
+    assert got.column("holiday").to_pylist() == [1.0, 1.0, 1.0]
+    assert got.num_rows == 3 and got.schema.names[:3] == ["key", "date", "is_index"]
+    assert [f.name for f in feature_catalog(spec)] == got.schema.names[3:]
+
+
+def test_no_rows_give_no_rows(incidents_con):
+    rows = incidents_con.sql("SELECT * FROM incidents LIMIT 0").to_arrow_table()
+    spec = FeatureSpec(groups=("time", "place"))
+    got = arrow_features(rows, spec)
+    assert got.num_rows == 0 and len(got.schema.names) == 3 + len(feature_catalog(spec))
+
+
+def test_history_features_without_their_sums_are_refused(incidents_con):
+    rows = incidents_con.sql("SELECT * FROM incidents LIMIT 2").to_arrow_table()
+    with pytest.raises(EngineError, match="_n_beat_7d"):
+        arrow_features(rows, FeatureSpec(), history=None)
+
+
+def test_a_column_missing_from_the_rows_is_named(incidents_con):
+    rows = incidents_con.sql("SELECT * EXCLUDE (beat) FROM incidents LIMIT 2").to_arrow_table()
+    with pytest.raises(EngineError, match="beat"):
+        arrow_features(rows, FeatureSpec(groups=("place",)))
