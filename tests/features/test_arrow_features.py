@@ -79,3 +79,25 @@ def test_a_column_missing_from_the_rows_is_named(incidents_con):
     rows = incidents_con.sql("SELECT * EXCLUDE (beat) FROM incidents LIMIT 2").to_arrow_table()
     with pytest.raises(EngineError, match="beat"):
         arrow_features(rows, FeatureSpec(groups=("place",)))
+
+
+def test_the_frame_of_a_few_rows_has_sorted_categories_as_a_large_one(incidents_con):
+    import pandas as pd
+    import pyarrow as pa
+
+    from crimeclass.features import feature_frame
+    from crimeclass.features._frame import frame_types
+
+    spec = FeatureSpec(groups=("place", "location"))
+    rows = incidents_con.sql("SELECT * FROM incidents ORDER BY key DESC LIMIT 40"
+                             ).to_arrow_table()
+    table = arrow_features(rows, spec)
+    small = feature_frame(table, spec)  # one chunk: the dictionaries sorted in Arrow
+    kinds = {f.name for f in feature_catalog(spec) if "category" in f.kind or "high" in f.kind}
+    unsorted = pa.table({n: pc.dictionary_encode(table.column(n)) if n in kinds
+                         else table.column(n) for n in table.schema.names})
+    before = frame_types(unsorted.to_pandas(), feature_catalog(spec))  # reordered by pandas
+    pd.testing.assert_frame_equal(small, before, check_exact=True)
+    for name in ("beat", "block", "location_description"):
+        categories = small[name].cat.categories
+        assert categories.is_monotonic_increasing and len(categories) > 1

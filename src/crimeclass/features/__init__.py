@@ -26,6 +26,7 @@ from crimeclass.features._encoders import (
     make_preprocessor,
 )
 from crimeclass.features._errors import FeaturesError
+from crimeclass.features._frame import feature_frame
 from crimeclass.features._leakage import (
     AFTER_THE_FACT,
     DEFINE_LABEL,
@@ -39,7 +40,6 @@ from crimeclass.features._online import HistoryIndex
 from crimeclass.features._spark import spark_features
 from crimeclass.features._sql import (
     META_COLUMNS,
-    feature_frame,
     feature_sql,
     history_sums,
     holiday_rows,

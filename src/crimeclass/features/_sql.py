@@ -44,6 +44,7 @@ from crimeclass.features._catalog import (
     feature_catalog,
     hours_names,
 )
+from crimeclass.features._frame import feature_frame, frame_types
 from crimeclass.features._history import DAY_US
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
@@ -359,48 +360,6 @@ def select_sql(f: Feature) -> str:
     return f"CAST(CAST({f.sql} AS DOUBLE) AS FLOAT) AS {f.name}"
 
 
-def _frame_types(df: pd.DataFrame, feats: list[Feature]) -> pd.DataFrame:
-    """Categories as pandas ``category`` (compact, categories sorted), numbers as float32
-    with NaN."""
-    for f in feats:
-        if f.kind in ("category", "high_cardinality"):
-            if not isinstance(df[f.name].dtype, pd.CategoricalDtype):
-                df[f.name] = df[f.name].astype("category")
-            cats = df[f.name].cat.categories
-            if not cats.is_monotonic_increasing:
-                df[f.name] = df[f.name].cat.reorder_categories(cats.sort_values())
-        elif df[f.name].dtype != np.float32:
-            df[f.name] = df[f.name].astype("float32")
-    return df
-
-
-def feature_frame(data: Any, spec: FeatureSpec | None = None) -> pd.DataFrame:
-    """A feature frame from the Arrow result of :func:`feature_sql` (or its DataFrame).
-
-    Categories become pandas ``category`` and numbers float32, as in
-    :func:`read_features`, so that a model sees the same types in training
-    and in batch prediction.
-    """
-    feats = feature_catalog(spec or FeatureSpec())
-    if not hasattr(data, "to_pandas"):
-        return _frame_types(data.copy(), feats)
-    if hasattr(data, "set_column") and hasattr(data, "schema"):  # a pyarrow Table
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        # categories dictionary-encoded by Arrow come out as pandas categories directly,
-        # without a column of Python strings in between
-        for f in feats:
-            if f.kind in ("category", "high_cardinality") and f.name in data.schema.names:
-                i = data.schema.get_field_index(f.name)
-                if not pa.types.is_dictionary(data.schema.field(i).type):
-                    data = data.set_column(i, f.name, pc.dictionary_encode(data.column(i)))
-        # one block per column, and Arrow's buffers released as they are converted: the
-        # table and the frame are never both whole in memory
-        return _frame_types(data.to_pandas(split_blocks=True, self_destruct=True), feats)
-    return _frame_types(data.to_pandas(), feats)
-
-
 def store_feature_sql(
     engine: Engine,
     spec: FeatureSpec | None = None,
@@ -464,7 +423,7 @@ def read_features(
     if history == "kernel" and "history" in spec.groups and engine.name == "duckdb":
         from crimeclass.features._assemble import kernel_feature_frame
 
-        return _frame_types(kernel_feature_frame(
+        return frame_types(kernel_feature_frame(
             engine, spec, since=since, until=until, labeled_only=labeled_only,
             batch_rows=batch_rows, memory_limit=memory_limit), feature_catalog(spec))
     sql = store_feature_sql(engine, spec, since=since, until=until, labeled_only=labeled_only)
