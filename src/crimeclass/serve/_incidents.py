@@ -178,8 +178,12 @@ def _split(out: pa.Table, n: int) -> list[Validated]:
             seen[g].add(id_)
             good[g].append(i)
             v.positions.append(positions[i])
+    kept = out.drop_columns(["_line", "_problems"])
     for v, rows in zip(done, good, strict=True):
-        v.rows = out.take(pa.array(rows, pa.int64())).drop_columns(["_line", "_problems"])
+        if rows and rows[-1] - rows[0] + 1 == len(rows):  # one stretch: a view, no copy
+            v.rows = kept.slice(rows[0], len(rows))
+        else:
+            v.rows = kept.take(pa.array(rows, pa.int64()))
     return done
 
 
