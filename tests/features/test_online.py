@@ -98,3 +98,20 @@ def test_a_moved_incident_leaves_its_old_block(incidents_con):
     assert index.add(elsewhere)
     got = index.sums(probe)["_hours_since_block"]
     assert np.isnan(got) or got > 1 / 3_600_000_000
+
+
+def test_the_compiled_searches_are_numpys_searchsorted_in_each_segment():
+    import numpy as np
+
+    from crimeclass.features._online import _lower_bound
+
+    rng = np.random.default_rng(0)
+    starts = np.r_[0, np.cumsum(rng.integers(0, 40, size=50))]  # some segments empty
+    values = np.concatenate([np.sort(rng.integers(0, 100, size=b - a))
+                             for a, b in zip(starts[:-1], starts[1:], strict=True)]
+                            ).astype(np.int32)
+    seg = rng.integers(0, 50, size=500)
+    lo, hi = starts[seg], starts[seg + 1]
+    x = rng.integers(-5, 105, size=500)
+    want = [a + int(np.searchsorted(values[a:b], v)) for a, b, v in zip(lo, hi, x, strict=True)]
+    assert _lower_bound(values, lo, hi, x).tolist() == want

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,6 @@ _BLOCK = "block"  # the place of hours_since_block: every block, an unknown one 
 _NEW = 1 << 30  # codes of places first seen after the index was built start here
 _MIN = -(1 << 62)  # sorts before every weight in a (us, n, k) entry
 _EXTRA = ("updated_on",)  # what the index reads beside the places: which version is newer
-_FEW = 16  # rows searched one by one rather than all at once
 
 
 def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -55,20 +55,33 @@ def _encode(column: Any, *, null_is_a_place: bool) -> tuple[np.ndarray, np.ndarr
 def _lower_bound(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray
                  ) -> np.ndarray:
     """For each row, the first position of ``values[lo:hi]`` (sorted) holding no less
-    than ``x``: ``lo + np.searchsorted(values[lo:hi], x)``, for all rows at once (a few
-    rows one by one: the vectorized search's steps cost more than their searches)."""
-    if len(lo) <= _FEW:
-        return np.array([a + int(np.searchsorted(values[a:b], v)) for a, b, v in
-                         zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True)], dtype=np.int64)
-    lo, hi = lo.copy(), hi.copy()
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        below = active & (values[np.where(active, mid, 0)] < x)
-        lo = np.where(below, mid + 1, lo)
-        hi = np.where(active & ~below, mid, hi)
+    than ``x``: ``lo + np.searchsorted(values[lo:hi], x)``, every row's binary search in
+    one compiled loop (numpy's vectorized steps cost more than the searches for a
+    request's few rows)."""
+    out = np.empty(len(lo), dtype=np.int64)
+    _search_kernel()(values, np.asarray(lo, np.int64), np.asarray(hi, np.int64),
+                     np.asarray(x, np.int64), out)
+    return out
+
+
+@functools.cache
+def _search_kernel() -> Any:
+    """The compiled binary searches (numba, compiled on first use)."""
+    from numba import njit
+
+    @njit(cache=False, nogil=True)
+    def search(values, lo, hi, x, out):  # type: ignore[no-untyped-def]
+        for r in range(lo.shape[0]):
+            a, b, v = lo[r], hi[r], x[r]
+            while a < b:
+                mid = (a + b) >> 1
+                if values[mid] < v:
+                    a = mid + 1
+                else:
+                    b = mid
+            out[r] = a
+
+    return search
 
 
 @dataclass
@@ -296,6 +309,8 @@ class HistoryIndex:
             self._rows[name] = getattr(rows, name)[order]
             setattr(rows, name, None)
         self._later: dict[int, _Row] = {}
+        empty = np.zeros(0, dtype=np.int64)  # the searches compiled now, not at a first query
+        _lower_bound(np.zeros(0, dtype=np.int32), empty, empty, empty)
 
     @classmethod
     def from_rows(cls, rows: Any, spec: FeatureSpec | None = None) -> HistoryIndex:
