@@ -17,8 +17,10 @@ service runs it:
     the feature catalog's expressions evaluated by Arrow (the service's path);
 ``feature_frame``
     the pandas frame the model reads;
-``model_and_reasons``
-    the pipeline's encoders, the model and the three reasons of each incident.
+``encoders``, ``model``, ``reasons``
+    the pipeline's encoders, the model's probabilities, and the three reasons of each
+    incident (its exact tree SHAP values, tabled: ``models/_treeshap.py``), as
+    ``score_with_reasons`` computes them (the bench checks the same numbers).
 
 Beside ``features_arrow``, ``features_duckdb`` times what the service ran before
 (2026-12-07): the same features from the DuckDB feature statement over the same rows and
@@ -77,7 +79,6 @@ def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
     from crimeclass.engines import prepared
     from crimeclass.features import arrow_features, feature_frame
     from crimeclass.features._sql import history_rows_sql
-    from crimeclass.models import score_with_reasons
     from crimeclass.models._score_online import _combined, _sums_table, _years
     from crimeclass.serve._incidents import connection, validate_requests
 
@@ -104,8 +105,7 @@ def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
         raise SystemExit("the Arrow and DuckDB features differ")
     frame = feature_frame(data, spec)
     clock("feature_frame")
-    score_with_reasons(serving.model, frame, explainer=serving.explainer)
-    clock("model_and_reasons")
+    _model_stages(serving, frame, clock)
 
 
 class _Clock:
@@ -125,6 +125,30 @@ class _Clock:
         self.last = time.perf_counter()
 
 
+def _model_stages(serving: Any, frame: Any, clock: Callable[[str], None]) -> None:
+    """``score_with_reasons`` of a one-model explainer (XGBoost's), step by step."""
+    import numpy as np
+    import xgboost
+
+    from crimeclass.models import score_with_reasons
+    from crimeclass.models._contrib import _top
+
+    explainer = serving.explainer
+    X = frame[["date", *serving.model.feature_names]]
+    with xgboost.config_context(nthread=1):  # as score_with_reasons scores
+        (part,) = explainer.parts
+        encoded = part.encode(X)
+        clock("encoders")
+        p = part.proba(encoded)
+        clock("model")
+        reasons = _top(part.terms(encoded), explainer.features, frame, 3)
+        clock("reasons")
+    want = score_with_reasons(serving.model, frame, explainer=explainer)
+    if not (np.array_equal(want[0], p) and want[1] == reasons):
+        raise SystemExit("the stages do not give score_with_reasons' numbers")
+    clock("check")
+
+
 def measure(run: Path, store: Path, n: int, size: int, repeats: int) -> dict[str, Any]:
     from crimeclass.serve._scoring import load_serving
     from serve import incidents  # bench/serve.py: the same incidents
@@ -137,7 +161,7 @@ def measure(run: Path, store: Path, n: int, size: int, repeats: int) -> dict[str
         clock.start(keep=i >= 3)
         one_pass(serving, requests, clock)
     times = clock.times
-    stages = {k: round(statistics.median(v), 2) for k, v in times.items()}
+    stages = {k: round(statistics.median(v), 2) for k, v in times.items() if k != "check"}
     # a stage the service runs by Arrow now, and the DuckDB statement it ran before
     pairs = {"features_arrow": "features_duckdb"}
     path = sum(v for k, v in stages.items() if k not in pairs.values())

@@ -16,7 +16,7 @@ def test_the_stage_bench_times_every_stage(xgb_run: Path, history_store: Path):
     assert got["requests"] == 4 and got["incidents_per_request"] == 2
     assert set(got["stages_ms"]) == {"validation", "history_rows", "history_sums",
                                      "features_arrow", "features_duckdb", "feature_frame",
-                                     "model_and_reasons"}
+                                     "encoders", "model", "reasons"}
     assert all(v > 0 for v in got["stages_ms"].values())
     stages = got["stages_ms"]
     assert got["pass_ms_with_duckdb_statements"] == pytest.approx(

@@ -132,8 +132,10 @@ def prepared(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelatio
     """The result of ``sql`` from a statement DuckDB prepares once per connection.
 
     For a statement run many times over little data (a service's requests, each over
-    tables it registers anew): DuckDB parses, binds and optimizes it once, and binds it
-    again by itself when a table it reads changed.
+    tables it registers anew): DuckDB parses it once. DuckDB 2.0 still binds and
+    optimizes it at every execution, so a statement of many expressions costs
+    milliseconds however few its rows (``bench/serve_stages.py``; the service evaluates a
+    request's features with Arrow instead: :func:`compile_expression`).
     """
     name = "_p" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
     try:

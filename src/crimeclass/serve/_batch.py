@@ -1,11 +1,11 @@
 """Requests that arrive together are scored together: one statement, one model call.
 
 A request for one incident spends most of its time in fixed costs (DuckDB plans the
-validation statement and the feature query, scikit-learn and XGBoost set up a call), not
+validation and places statements, scikit-learn and XGBoost set up a call), not
 in its row. So the service queues requests, and each of a few scorers (one per core)
 takes every request waiting when it is free and scores them in one pass: each request
 still on its own (its validation, its own earlier incidents as history, its results),
-but with one validation statement, one feature query and one model call for all. Under
+but with one validation statement, one pass of the features and one model call for all. Under
 no load a request is scored at once, alone; under load the batches grow by themselves.
 
 Left alone, concurrent clients split into two halves that take turns: while one half is
