@@ -238,12 +238,29 @@ def _small_store(work: Path) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def history_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the history and the run (read by :func:`store_and_run`)."""
     parser.add_argument("--small", action="store_true", help="the bundled sample as history")
     parser.add_argument("--rows", type=int, default=8_000_000)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--run", type=Path, help="a run with an xgb model (else trained)")
+
+
+def store_and_run(a: argparse.Namespace, work: Path) -> tuple[Path, Path]:
+    """The history store (``--small``: the sample; else the scale set of ``--rows``) and
+    the run (``--run``, else trained on the store under ``work``)."""
+    if a.small:
+        store = _small_store(work)
+    else:
+        from features import scale_store  # bench/features.py: the same scale set
+
+        store = scale_store(a.data, a.rows)
+    return store, a.run or _train(store, work / "runs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    history_arguments(parser)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch-seconds", type=float, default=30)
     parser.add_argument("--naive-seconds", type=float, default=30)
@@ -254,13 +271,7 @@ def main() -> None:
         raise SystemExit("hey is missing: make hey (Debian's package)")
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
-        if a.small:
-            store = _small_store(work)
-        else:
-            from features import scale_store  # bench/features.py: the same scale set
-
-            store = scale_store(a.data, a.rows)
-        run = a.run or _train(store, work / "runs")
+        store, run = store_and_run(a, work)
         with __import__("duckdb").connect(str(store), read_only=True) as con:
             rows = int(con.sql("SELECT count(*) FROM incidents").fetchall()[0][0])
         entry = {"rows": rows, "cores": os.cpu_count(), "load_before": os.getloadavg()[0],

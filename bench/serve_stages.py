@@ -174,27 +174,18 @@ def measure(run: Path, store: Path, n: int, size: int, repeats: int) -> dict[str
 
 
 def main() -> None:
+    from serve import history_arguments, store_and_run  # bench/serve.py: the same history
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="the bundled sample as history")
-    parser.add_argument("--rows", type=int, default=8_000_000)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--run", type=Path, help="a run with an xgb model (else trained)")
+    history_arguments(parser)
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--size", type=int, default=1, help="incidents per request")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", type=Path, default=RESULTS)
     a = parser.parse_args()
-    from serve import _small_store, _train  # bench/serve.py: the same store and run
-
     work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
     try:
-        if a.small:
-            store = _small_store(work)
-        else:
-            from features import scale_store
-
-            store = scale_store(a.data, a.rows)
-        run = a.run or _train(store, work / "runs")
+        store, run = store_and_run(a, work)
         entry = {"cores": os.cpu_count(), "load_before": os.getloadavg()[0],
                  "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  **measure(run, store, a.requests, a.size, a.repeats)}
