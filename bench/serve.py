@@ -180,7 +180,8 @@ def measure(run: Path, store: Path, a: argparse.Namespace, work: Path) -> dict[s
     t0 = time.perf_counter()
     proc = _start([*CLI, "serve", "--run", str(run), "--store", str(store), "--model", "xgb",
                    "--port", str(port), "--api-keys", str(keys), "--follow", "0",
-                   "--rate-limit", "1000000", "--workers", str(a.workers)])
+                   "--rate-limit", "1000000", "--workers", str(a.workers),
+                   "--scorers", str(a.scorers)])
     try:
         _wait_ready(base + "/health/ready", proc)
         entry: dict[str, Any] = {"start_s": round(time.perf_counter() - t0, 1)}
@@ -266,6 +267,7 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scorers", type=int, default=0, help="serve --scorers (0: its default)")
     a = parser.parse_args()
     if shutil.which("hey") is None:
         raise SystemExit("hey is missing: make hey (Debian's package)")
@@ -275,7 +277,7 @@ def main() -> None:
         with __import__("duckdb").connect(str(store), read_only=True) as con:
             rows = int(con.sql("SELECT count(*) FROM incidents").fetchall()[0][0])
         entry = {"rows": rows, "cores": os.cpu_count(), "load_before": os.getloadavg()[0],
-                 "clients": a.clients, "workers": a.workers,
+                 "clients": a.clients, "workers": a.workers, "scorers": a.scorers,
                  "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  **measure(run, store, a, work)}
     finally:
@@ -283,7 +285,11 @@ def main() -> None:
     print(json.dumps(entry))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     name = "small" if a.small else str(a.rows)
-    results[name if a.workers == 1 else f"{name}_workers{a.workers}"] = entry
+    if a.workers != 1:
+        name += f"_workers{a.workers}"
+    if a.scorers:
+        name += f"_scorers{a.scorers}"
+    results[name] = entry
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 

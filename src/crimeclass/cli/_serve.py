@@ -56,6 +56,9 @@ def serve(
     verify_key: Annotated[Path | None, typer.Option(
         help="A public key (PEM): serve only runs signed with its private key.",
         show_default=False)] = None,
+    scorers: Annotated[int, typer.Option(
+        min=0, help="Threads that score the queued requests, per worker; 0: one per "
+                    "core.")] = 0,
     follow: Annotated[float, typer.Option(
         min=0, help="Seconds between looks for incidents another process (sync) wrote to "
                     "the store; 0: never.")] = 30.0,
@@ -72,7 +75,7 @@ def serve(
                          auth=not no_auth, max_body=parse_size(max_body),
                          rate_limit=rate_limit, cors_origins=tuple(cors_origin or ()),
                          verify_key=verify_key, follow_seconds=follow,
-                         listen=f"http://{host}:{port}")
+                         listen=f"http://{host}:{port}", score_threads=scorers)
     run_server(config, host=host, port=port, workers=workers)
 
 
