@@ -59,8 +59,8 @@ class ServeConfig:
     listen : str
         Where the server listens, for the line said on start.
     score_threads : int
-        Scorers of the queue of JSON requests, and CSV uploads scored at once (0: one of
-        each per core).
+        Scorers of the queue of JSON requests, and CSV uploads scored at once (0: one
+        scorer, and one upload per core).
     """
 
     run: Path
@@ -135,11 +135,12 @@ def _lifespan(state: State) -> Any:
         # CSV uploads: as many at once as cores; more threads only contend for the GIL and
         # hold more memory; requests beyond wait their turn in the event loop
         state.limiter = anyio.CapacityLimiter(c.score_threads or os.cpu_count() or 2)
-        # a scorer per core: while one holds the GIL (the pipeline's encoders) another
-        # waits on DuckDB, XGBoost or the reasons' kernel, which release it; a batch's
-        # cost is mostly fixed, so more scorers than cores would only halve the batches
-        # (bench/serve.py --scorers 1 against the default: docs/serve.md#figures)
-        state.batcher = Batcher(c.score_threads or os.cpu_count() or 1)
+        # one scorer of the queue: a batch's cost is mostly fixed, so a second scorer
+        # halves the batches and contends with the first and the event loop for the GIL
+        # (on 2 cores, 32 clients of one incident, the 8M-row history: 207.0 requests/s
+        # with two, 232.0 with one; bench/results/serve.json); --workers scales across
+        # processes, --scorers chooses
+        state.batcher = Batcher(c.score_threads or 1)
         state.serving = await asyncio.to_thread(
             load_serving, c.run, c.store, model=c.model, verify_key=c.verify_key)
         _say_started(state)
