@@ -57,8 +57,8 @@ def serve(
         help="A public key (PEM): serve only runs signed with its private key.",
         show_default=False)] = None,
     scorers: Annotated[int, typer.Option(
-        min=0, help="Threads that score the queued requests, per worker (0: one; "
-                    "more only halve the batches on 2 cores).")] = 0,
+        min=0, help="Threads that score the queued requests, and CSV uploads scored at "
+                    "once, per worker (0: one scorer, an upload per core).")] = 0,
     follow: Annotated[float, typer.Option(
         min=0, help="Seconds between looks for incidents another process (sync) wrote to "
                     "the store; 0: never.")] = 30.0,
