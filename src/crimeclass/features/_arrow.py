@@ -92,6 +92,7 @@ def arrow_features(rows: pa.Table, spec: FeatureSpec, *,
 
 
 def _years(days: Any) -> range:
+    """The years whose holidays the rows need: theirs, and the next."""
     if len(days) == 0:
         return range(0)
     lo, hi = pc.min_max(pc.year(days)).values()

@@ -187,8 +187,7 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
     if "history" in spec.groups:  # the rows' keys are 0, 1, ...: hist is in their order
         sums = _sums_table(hist, spec, index, starts)
         history = {n: sums.column(n) for n in sums.schema.names if n != "key"}
-    data = arrow_features(table, spec, history=history,
-                          years=_years(hist.column("_us").to_numpy()))
+    data = arrow_features(table, spec, history=history)  # the holidays of the rows' years
     us = data.column("date").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
     days = np.concatenate([cover.history_days(us[a:b], spec.lookback_days)
                            for a, b in zip(starts[:-1], starts[1:], strict=True)])
@@ -196,10 +195,3 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
     data = data.add_column(0, "id", table.column("id")).append_column(
         "history_days", pa.array(days))
     return Features.from_arrow(data, spec)
-
-
-def _years(us: np.ndarray) -> range:
-    """The years whose holidays the rows need."""
-    lo, hi = (np.datetime64(int(v), "us").astype("datetime64[Y]").astype(int) + 1970
-              for v in (us.min(), us.max()))
-    return range(int(lo), int(hi) + 2)
