@@ -75,11 +75,10 @@ def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
     """One scoring pass of the requests, as ``Serving.score_many`` runs it, timed."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from crimeclass.engines import prepared
     from crimeclass.features import arrow_features, feature_frame
-    from crimeclass.features._arrow import _years
+    from crimeclass.features._arrow import _days, _years
     from crimeclass.features._sql import history_rows_sql
     from crimeclass.models._score_online import _combined, _sums_table
     from crimeclass.serve._incidents import connection, validate_requests
@@ -97,8 +96,7 @@ def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
         clock("history_rows")
         sums = _sums_table(hist, spec, index, starts)
         clock("history_sums")
-        years = _years(pc.cast(pc.floor_temporal(table.column("date"), unit="day"),
-                               pa.date32()))  # arrow_features' own
+        years = _years(_days({"date": table.column("date")}))  # arrow_features' own
         data = arrow_features(table, spec, years=years, history={
             n: sums.column(n) for n in sums.schema.names if n != "key"})
         clock("features_arrow")

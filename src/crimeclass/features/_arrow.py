@@ -73,7 +73,7 @@ def arrow_features(rows: pa.Table, spec: FeatureSpec, *,
     for name, sql in derived_sql(spec).items():
         cols[name] = compile_expression(sql)(cols)
     cols.update(history or {})
-    days = pc.cast(pc.floor_temporal(rows.column("date"), unit="day"), pa.date32())
+    days = _days(cols)
     if years is None:
         years = _years(days)
     cols["holiday_name"] = _holiday_names(days, years)
@@ -89,6 +89,11 @@ def arrow_features(rows: pa.Table, spec: FeatureSpec, *,
             out[f.name] = pc.cast(value if pa.types.is_floating(value.type)
                                   else pc.cast(value, pa.float64()), pa.float32())
     return pa.table(out)
+
+
+def _days(cols: Mapping[str, Any]) -> Any:
+    """Each row's day: the key of the feature query's holiday join, by the same compiler."""
+    return compile_expression("CAST(date AS DATE)")(cols)
 
 
 def _years(days: Any) -> range:
