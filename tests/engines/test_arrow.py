@@ -37,6 +37,7 @@ EXPRESSIONS = [
     "sin(2 * pi() * (x) / 24)", "cos(2 * pi() * (i - 1) / 7)", "hour(t)", "minute(t)",
     "month(t)", "day(t)", "dayofyear(t)", "hour(t) + CAST(minute(t) AS DOUBLE) / 60",
     "date_diff('day', DATE '1900-01-01', CAST(t AS DATE)) % 7 + 1",
+    "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', t)",
     "CAST(CAST(floor(hour(t) / 4) AS BIGINT) AS VARCHAR)",
 ]
 

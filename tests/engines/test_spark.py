@@ -18,6 +18,15 @@ def test_weekday_functions_keep_their_meaning_on_spark(duckdb_sql, spark_sql):
     assert to_spark_sql(duckdb_sql) == spark_sql
 
 
+def test_a_median_over_a_frame_is_sparks_percentile():
+    # Spark's percentile_cont takes no frame; percentile interpolates as quantile_cont
+    sql = ("SELECT quantile_cont(CAST(u AS DOUBLE), 0.5) OVER (PARTITION BY s ORDER BY n "
+           "RANGE BETWEEN 100 PRECEDING AND 1 PRECEDING) FROM t")
+    assert to_spark_sql(sql) == (
+        "SELECT PERCENTILE(CAST(u AS DOUBLE), 0.5) OVER (PARTITION BY s ORDER BY n NULLS "
+        "LAST RANGE BETWEEN 100 PRECEDING AND 1 PRECEDING) FROM t")
+
+
 def test_other_functions_compile_as_sqlglots_spark_does():
     sql = ("SELECT hour(date), date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', date) "
            "FROM incidents ORDER BY date")

@@ -43,6 +43,7 @@ Evaluator = Callable[[Columns], Any]
 _CASTS: dict[str, pa.DataType] = {
     "DOUBLE": pa.float64(), "FLOAT": pa.float32(), "BIGINT": pa.int64(),
     "INT": pa.int32(), "VARCHAR": pa.string(), "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
 }
 #: The names sqlglot writes for some of them.
 _ALIASES = {"REAL": "FLOAT", "TEXT": "VARCHAR", "INTEGER": "INT"}
@@ -108,6 +109,11 @@ def _compile(node: Any, sql: str) -> Evaluator:
     if isinstance(node, exp.DateDiff) and node.unit and node.unit.name.upper() == "DAY":
         end, start = sub(node.this), sub(node.expression)
         return lambda cols: pc.days_between(_date(start(cols)), _date(end(cols)))
+    if (isinstance(node, exp.DateDiff) and node.unit
+            and node.unit.name.upper() == "MICROSECOND"):
+        end, start = sub(node.this), sub(node.expression)
+        return lambda cols: pc.microseconds_between(_timestamp(start(cols)),
+                                                    _timestamp(end(cols)))
     if isinstance(node, exp.RegexpReplace) and _plain_regexp(node):
         value, pattern = sub(node.this), node.expression.this
         replacement = node.args["replacement"].this
@@ -172,6 +178,8 @@ def _cast(inner: Evaluator, name: str, sql: str) -> Evaluator:
             return pa.scalar(value.as_py(), pa.string()).cast(pa.date32())
         if name == "DATE":
             return _date(value)
+        if name == "TIMESTAMP" and isinstance(value, pa.StringScalar):
+            return pa.scalar(value.as_py(), pa.string()).cast(target)
         if name == "BIGINT" and pa.types.is_floating(value.type):
             # DuckDB rounds a double to the nearest integer, halves to the even one
             value = pc.round(value, round_mode="half_to_even")
@@ -183,6 +191,11 @@ def _cast(inner: Evaluator, name: str, sql: str) -> Evaluator:
         return _as(value, target)
 
     return run
+
+
+def _timestamp(value: Any) -> Any:
+    """A timestamp (or text) as a timestamp in microseconds, as DuckDB's TIMESTAMP."""
+    return value if value.type == pa.timestamp("us") else pc.cast(value, pa.timestamp("us"))
 
 
 def _date(value: Any) -> Any:

@@ -62,6 +62,10 @@ def spark_dialect() -> type:
                 exp.DayOfWeekIso: lambda self, e: f"(WEEKDAY({self.sql(e, 'this')}) + 1)",
                 # DuckDB's dayofweek counts from Sunday = 0, Spark's from Sunday = 1.
                 exp.DayOfWeek: lambda self, e: f"(DAYOFWEEK({self.sql(e, 'this')}) - 1)",
+                # DuckDB's quantile_cont(x, q) is Spark's percentile(x, q) (the same linear
+                # interpolation); Spark's percentile_cont takes no window frame.
+                exp.PercentileCont: lambda self, e: (
+                    f"PERCENTILE({self.sql(e, 'this')}, {self.sql(e, 'expression')})"),
             }
 
     return CrimeclassSpark
