@@ -13,6 +13,9 @@ service runs it:
     index holds DuckDB's hashes of the places);
 ``history_sums``
     the counts of the online index and of the requests' own earlier rows;
+``report_times``
+    the report times (the median time of the incidents numbered just before each
+    incident: the online index's and the requests' own), for a run with the report group;
 ``features_arrow``
     the feature catalog's expressions evaluated by Arrow (the service's path);
 ``feature_frame``
@@ -54,20 +57,26 @@ RESULTS = ROOT / "bench" / "results" / "serve_stages.json"
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _duckdb_features(table: Any, sums: Any, spec: Any, years: range, con: Any) -> Any:
+def _duckdb_features(table: Any, sums: Any, reported: Any, spec: Any, years: range,
+                     con: Any) -> Any:
     """The features of the rows from the DuckDB feature statement (the path before)."""
     from crimeclass.engines import prepared
     from crimeclass.features import feature_sql
 
     con.register("_online_rows", table)
     con.register("_online_sums", sums)
+    if reported is not None:
+        con.register("_online_reported", reported)
     try:
         sql = feature_sql(spec, years=years, labeled_only=False, table="_online_rows",
-                          history_from="_online_sums", ordered=False)
+                          history_from="_online_sums", ordered=False,
+                          report_from=None if reported is None else "_online_reported")
         return prepared(con, f"SELECT * FROM ({sql}) ORDER BY key").to_arrow_table()
     finally:
         con.unregister("_online_rows")
         con.unregister("_online_sums")
+        if reported is not None:
+            con.unregister("_online_reported")
 
 
 def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
@@ -89,18 +98,25 @@ def one_pass(serving: Any, requests: list[list[dict[str, Any]]],
     table, _, starts = _combined([v.rows for v in validated])
     with connection() as con:
         con.register("_online_rows", table)
-        hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True)
-                        ).to_arrow_table()
+        hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True,
+                                              cases=True)).to_arrow_table()
         con.unregister("_online_rows")
         hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
         clock("history_rows")
         sums = _sums_table(hist, spec, index, starts)
         clock("history_sums")
+        given = {n: sums.column(n) for n in sums.schema.names if n != "key"}
+        reported = None
+        if "report" in spec.groups:  # a run of the report time's features
+            times = index.reported_many(hist, starts)
+            given["_reported_us"] = pa.array(times, mask=np.isnan(times))
+            reported = pa.table({"key": hist.column("key"),
+                                 "_reported_us": given["_reported_us"]})
+        clock("report_times")
         years = _years(_days({"date": table.column("date")}))  # arrow_features' own
-        data = arrow_features(table, spec, years=years, history={
-            n: sums.column(n) for n in sums.schema.names if n != "key"})
+        data = arrow_features(table, spec, years=years, history=given)
         clock("features_arrow")
-        before = _duckdb_features(table, sums, spec, years, con)
+        before = _duckdb_features(table, sums, reported, spec, years, con)
         clock("features_duckdb")
     if not before.equals(data):
         raise SystemExit("the Arrow and DuckDB features differ")

@@ -14,6 +14,7 @@ from crimeclass.features import (
     feature_catalog,
     feature_sql,
     history_sums,
+    report_rows_sql,
 )
 
 SPECS = {
@@ -36,8 +37,16 @@ def test_every_feature_of_every_incident_equals_duckdbs(incidents_con, name):
         incidents_con.register("_sums", sums)
         history = "_sums"
         hist = {n: sums.column(n) for n in sums.schema.names if n != "key"}
+    report = None
+    if "report" in spec.groups:  # the report times, as the online index gives them
+        reported = incidents_con.sql(report_rows_sql("incidents")).to_arrow_table()
+        incidents_con.register("_reported", reported)
+        report = "_reported"
+        times = reported.sort_by("key").column("_reported_us")
+        hist = {**(hist or {}), "_reported_us": times}
     want = incidents_con.sql(feature_sql(spec, years=years, labeled_only=False,
-                                         history_from=history, ordered=False)
+                                         history_from=history, report_from=report,
+                                         ordered=False)
                              ).to_arrow_table().sort_by("key")
     rows = incidents_con.sql("SELECT * FROM incidents ORDER BY key").to_arrow_table()
     got = arrow_features(rows, spec, history=hist, years=years)

@@ -123,6 +123,18 @@ def test_identifiers_and_lineage_stay_out_whatever_the_target(name):
             check_features([name], target=target)
 
 
+def test_only_the_report_group_reads_the_order_of_the_case_numbers():
+    (delay,) = [f for f in feature_catalog(FeatureSpec()) if f.group == "report"]
+    assert "case_number" in delay.uses
+    check_features([delay])  # the order of the reports: known at report time
+    for group in ("time", "history", "place"):
+        with pytest.raises(LeakageError, match="computed from 'case_number'"):
+            check_features([Feature("case_seq", "case_seq", "numeric", group,
+                                    ("case_number",), "the number itself")])
+    with pytest.raises(LeakageError):  # nor is the number a feature by its own name
+        check_features(["case_number"])
+
+
 def test_the_arrest_catalog_holds_the_offense_and_passes_its_own_guard():
     spec = FeatureSpec(target="arrest")
     feats = feature_catalog(spec)

@@ -115,3 +115,86 @@ def test_the_compiled_searches_are_numpys_searchsorted_in_each_segment():
     x = rng.integers(-5, 105, size=500)
     want = [a + int(np.searchsorted(values[a:b], v)) for a, b, v in zip(lo, hi, x, strict=True)]
     assert _lower_bound(values, lo, hi, x).tolist() == want
+
+
+def _reported_sql(con) -> dict[int, float]:
+    """The report time of every incident, by the window SQL over the whole table."""
+    from crimeclass.features import report_rows_sql
+
+    got = con.sql(report_rows_sql("incidents")).fetchall()
+    return {k: np.nan if t is None else t for k, t in got}
+
+
+def _report_rows(con, keys: list[int]):
+    """``reported_many``'s columns for incidents of the table, one group each (so that only
+    the index's incidents count, as for the window over the table)."""
+    rows = history_rows_sql(SPEC, hashed=True, extra=("updated_on",), cases=True)
+    listed = ", ".join(str(k) for k in keys)
+    return con.sql(f"SELECT * FROM ({rows}) WHERE key IN ({listed}) ORDER BY key"
+                   ).to_arrow_table()
+
+
+def test_report_times_of_incidents_fed_in_order_equal_the_window_sql(incidents_con):
+    index = HistoryIndex.from_connection(incidents_con, SPEC, until="2017-01-01")
+    for row in index.rows(incidents_con, "(SELECT * FROM incidents WHERE date >= "
+                                         "TIMESTAMP '2017-01-01')"):
+        index.add(row)
+    want = _reported_sql(incidents_con)
+    keys = sorted(want)[::7]
+    rows = _report_rows(incidents_con, keys)
+    got = index.reported_many(rows, np.arange(rows.num_rows + 1))
+    expected = np.array([want[k] for k in rows.column("key").to_pylist()], dtype=float)
+    assert np.isfinite(expected).mean() > 0.5 and len(expected) > 1000
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_request_counts_its_own_incidents_numbered_before(incidents_con):
+    index = HistoryIndex.from_connection(incidents_con, SPEC, until="2016-01-01")
+    want = _reported_sql(incidents_con)  # the 2016 incidents are the request's own rows
+    keys = incidents_con.sql("SELECT key FROM incidents WHERE date >= TIMESTAMP '2016-03-01' "
+                             "AND date < TIMESTAMP '2016-03-08' AND year = 2016"
+                             ).df()["key"].tolist()
+    rows = _report_rows(incidents_con, keys)
+    one_group = index.reported_many(rows)  # each sees the others numbered before it
+    alone = index.reported_many(rows, np.arange(rows.num_rows + 1))
+    numbered = rows.column("case_seq").is_valid().to_numpy(zero_copy_only=False)
+    # alone, a 2016 incident finds few of its series (HZ) in an index of 2015; with the
+    # request's others, those numbered within 100 before it (the sample is sparse)
+    assert np.isnan(alone[numbered]).mean() > 0.9
+    assert np.isfinite(one_group[numbered]).mean() > 0.3
+    sub = incidents_con.sql(f"SELECT * FROM incidents WHERE date < TIMESTAMP '2016-01-01' "
+                            f"OR key IN ({', '.join(map(str, keys))})").to_arrow_table()
+    incidents_con.register("_sub", sub)
+    from crimeclass.features import report_rows_sql
+
+    sql_times = dict(incidents_con.sql(report_rows_sql("_sub")).fetchall())
+    expected = np.array([np.nan if sql_times[k] is None else sql_times[k]
+                         for k in rows.column("key").to_pylist()], dtype=float)
+    np.testing.assert_array_equal(one_group, expected)
+    assert not np.array_equal(one_group, [want[k] for k in rows.column("key").to_pylist()],
+                              equal_nan=True)  # the table's later incidents are not the request's
+
+
+def test_an_update_moves_an_incident_among_the_report_times(incidents_con):
+    index = HistoryIndex.from_connection(incidents_con, SPEC, until="2018-01-01")
+    rows = _rows_of_cases(incidents_con)
+    moved = rows[len(rows) // 2]
+    later = [r for r in rows if r["case_series"] == moved["case_series"]
+             and 0 < r["case_seq"] - moved["case_seq"] <= 100]
+    assert later
+    newer = {**moved, "_us": moved["_us"] - 400 * 86_400_000_000,
+             "updated_on": dt.datetime(2030, 1, 1)}
+    assert index.add(newer)
+    incidents_con.execute("UPDATE incidents SET date = date - INTERVAL 400 DAY WHERE key = ?",
+                          [moved["key"]])
+    want = _reported_sql(incidents_con)
+    table = _report_rows(incidents_con, [r["key"] for r in later])
+    got = index.reported_many(table, np.arange(table.num_rows + 1))
+    np.testing.assert_array_equal(
+        got, [want[k] for k in table.column("key").to_pylist()])
+
+
+def _rows_of_cases(con) -> list[dict]:
+    rows = history_rows_sql(SPEC, hashed=True, extra=("updated_on",), cases=True)
+    return con.sql(f"SELECT * FROM ({rows}) WHERE case_seq IS NOT NULL AND year(make_timestamp"
+                   "(_us)) = 2016 ORDER BY case_series, case_seq").to_arrow_table().to_pylist()

@@ -145,12 +145,33 @@ def test_a_rows_own_label_never_reaches_its_features(incidents_con, frame):
 
 
 def test_features_do_not_depend_on_later_incidents(incidents_con, frame):
+    # later by the time they happened; the report time reads the incidents reported
+    # before (numbered before), some of which happened later: tested below
     cut = pd.Timestamp("2016-07-01")
     incidents_con.execute("DELETE FROM incidents WHERE date >= ?", [cut.to_pydatetime()])
     before = read_features(DuckDBEngine(incidents_con), SMALL,
                            since="2016-01-01", until="2017-01-01")
     expected = frame[frame["date"] < cut].reset_index(drop=True)
-    pd.testing.assert_frame_equal(_plain(before), _plain(expected))
+    reported = ["report_delay_days"]
+    pd.testing.assert_frame_equal(_plain(before).drop(columns=reported),
+                                  _plain(expected).drop(columns=reported))
+
+
+def test_the_report_time_does_not_depend_on_later_reports(incidents_con, frame):
+    # the incidents numbered after the middle of each case series: reported later
+    later = ("case_number > (SELECT quantile_disc(i.case_number, 0.5) FROM incidents AS i "
+             "WHERE left(i.case_number, 2) = left(incidents.case_number, 2))")
+    kept = incidents_con.sql(f"SELECT key FROM incidents WHERE NOT ({later}) "
+                             "OR case_number IS NULL").df()["key"]
+    incidents_con.execute(f"DELETE FROM incidents WHERE {later}")
+    before = read_features(DuckDBEngine(incidents_con), SMALL,
+                           since="2016-01-01", until="2017-01-01")
+    expected = frame[frame["key"].isin(kept)].reset_index(drop=True)
+    assert len(before) == len(expected) > 1000
+    np.testing.assert_array_equal(before["key"], expected["key"])
+    got, want = before["report_delay_days"], expected["report_delay_days"]
+    assert want.notna().mean() > 0.5
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
 
 
 def test_history_reaches_back_before_the_window(incidents_con):
@@ -187,7 +208,11 @@ def test_the_statement_compiles_to_spark_sql(incidents_con):
     sqlglot.parse_one(spark, read="spark")  # valid Spark SQL
     # 7 days, in µs, as two growing frames: Spark evaluates a sliding one again each row
     assert "RANGE BETWEEN UNBOUNDED PRECEDING AND 604800000001 PRECEDING" in spark
-    assert not re.search(r"RANGE BETWEEN \d+ PRECEDING", spark)
+    assert not re.search(r"ORDER BY _us NULLS LAST RANGE BETWEEN \d+ PRECEDING", spark)
+    assert "ORDER BY _us NULLS LAST RANGE BETWEEN UNBOUNDED" in spark
+    # the report time: a median over the incidents numbered just before (a sliding frame
+    # of about a hundred rows: a median has no growing form)
+    assert "PERCENTILE(CAST(" in spark and "RANGE BETWEEN 100 PRECEDING AND 1" in spark
     assert "isodow" not in sql.lower()  # compiled wrongly by sqlglot; see ISODOW
 
 

@@ -1,7 +1,8 @@
 """The feature query of a few rows, evaluated by Arrow instead of DuckDB.
 
 :func:`arrow_features` gives what :func:`~crimeclass.features.feature_sql` returns with
-``history_from`` (the history sums given), ``labeled_only=False`` and ``ordered=False``:
+``history_from`` and ``report_from`` (the history sums and report times given),
+``labeled_only=False`` and ``ordered=False``:
 the same catalog expressions (:func:`~crimeclass.features.feature_catalog`), the same
 derived columns and the same holiday join, each compiled once by
 :func:`crimeclass.engines.compile_expression`. It is the scoring service's path: for
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from crimeclass.engines import compile_expression
 from crimeclass.features._catalog import FeatureSpec, derived_sql, feature_catalog
-from crimeclass.features._sql import holiday_rows
+from crimeclass.features._sql import _US, holiday_rows
 
 __all__ = ["arrow_features"]
 
@@ -57,8 +58,9 @@ def arrow_features(rows: pa.Table, spec: FeatureSpec, *,
     spec : FeatureSpec
     history : mapping of str to arrays, optional
         The history sums of each row, in the rows' order, named as
-        :func:`~crimeclass.features.history_sums` names them; needed when ``spec`` has
-        history features.
+        :func:`~crimeclass.features.history_sums` names them, and the report times
+        (``_reported_us``, as :func:`~crimeclass.features.report_rows_sql` names them);
+        needed when ``spec`` has history or report features.
     years : iterable of int, optional
         The years whose holidays to know; by default those of the rows and the next.
 
@@ -72,6 +74,8 @@ def arrow_features(rows: pa.Table, spec: FeatureSpec, *,
     cols: dict[str, Any] = {name: rows.column(name) for name in rows.schema.names}
     for name, sql in derived_sql(spec).items():
         cols[name] = compile_expression(sql)(cols)
+    if "report" in spec.groups:
+        cols["_us"] = compile_expression(_US)(cols)
     cols.update(history or {})
     days = _days(cols)
     if years is None:

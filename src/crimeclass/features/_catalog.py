@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_WINDOWS",
     "MORE_PLACES",
     "MORE_SCALES",
+    "REPORT_NEIGHBOURS",
     "Target",
     "feature_catalog",
 ]
@@ -53,7 +54,13 @@ FeatureKind = Literal["numeric", "count", "share", "binary", "category", "high_c
 
 #: The groups a :class:`FeatureSpec` can switch on; ``arrest`` only with ``allow_arrest``,
 #: ``offense`` (what kind of offense) only for the ``arrest`` target.
-FEATURE_GROUPS = ("time", "place", "location", "domestic", "history")
+FEATURE_GROUPS = ("time", "place", "location", "domestic", "history", "report")
+
+#: A case number is the letters of a series then a number the department hands out in
+#: turn as reports are taken (``JA100123``): its place in that order says when the report
+#: was taken. ``report_delay_days`` estimates that time from the occurrence times of the
+#: incidents numbered up to this many before it in the same series.
+REPORT_NEIGHBOURS = 100
 
 #: What a model predicts: ``index`` (an index offense, FBI Part I, from the IUCR code) or
 #: ``arrest`` (an arrest was made).
@@ -386,6 +393,34 @@ def _place() -> list[Feature]:
     ]
 
 
+#: A case number's series (its letters) and its number in that series.
+CASE_SERIES_SQL = "regexp_extract(case_number, '^([A-Z]+)[0-9]+$', 1)"
+CASE_SEQ_SQL = "TRY_CAST(regexp_extract(case_number, '^[A-Z]+([0-9]+)$', 1) AS BIGINT)"
+
+
+def reported_sql(us: str) -> str:
+    """The report time of an incident (``_reported_us``, microseconds since 1970): the
+    median occurrence time (``us``) of the incidents of the same case series numbered 1
+    to :data:`REPORT_NEIGHBOURS` before it, whose reports were taken just before. Null
+    without a case number of that form or without such incidents. A window over every
+    incident of the series (DuckDB and Spark run it); the online index computes the same
+    median from the incidents it holds."""
+    return (f"CASE WHEN {CASE_SEQ_SQL} IS NOT NULL THEN quantile_cont(CAST({us} AS DOUBLE), "
+            f"0.5) OVER (PARTITION BY {CASE_SERIES_SQL} ORDER BY {CASE_SEQ_SQL} RANGE BETWEEN "
+            f"{REPORT_NEIGHBOURS} PRECEDING AND 1 PRECEDING) END")
+
+
+def _report() -> list[Feature]:
+    return [Feature(
+        "report_delay_days",
+        "CASE WHEN _reported_us > _us THEN (_reported_us - _us) / 86400000000 "
+        "WHEN _reported_us IS NOT NULL THEN 0.0 END",
+        "count", "report", ("case_number", "date"),
+        "days from the incident to its report (estimated from the case number's place in "
+        "the order of reports: the median time of the incidents numbered just before it); "
+        "0 for a time after that estimate, null without a case number")]
+
+
 def derived_sql(spec: FeatureSpec) -> dict[str, str]:
     """The columns the ``rows`` relation derives from an incident's own fields (its grid
     cell and street), each a DuckDB expression."""
@@ -481,6 +516,8 @@ def feature_catalog(spec: FeatureSpec | None = None) -> list[Feature]:
             "domestic", ("domestic",), "domestic-related (Illinois Domestic Violence Act)"))
     if "history" in spec.groups and spec.history:
         feats += _history(spec)
+    if "report" in spec.groups:
+        feats += _report()
     if spec.target == "arrest":
         feats += _offense()
     if spec.allow_arrest:

@@ -35,8 +35,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from crimeclass.features._catalog import TARGETS, Feature
 from crimeclass.features._errors import FeaturesError
 
-__all__ = ["AFTER_THE_FACT", "DEFINE_LABEL", "NOT_FEATURES", "LeakageError", "LeakageGuard",
-           "check_features", "forbidden_reason"]
+__all__ = ["AFTER_THE_FACT", "DEFINE_LABEL", "NOT_FEATURES", "REPORT_ORDER", "LeakageError",
+           "LeakageGuard", "check_features", "forbidden_reason"]
 
 #: Columns that define the label, and the label itself.
 DEFINE_LABEL = frozenset({"primary_type", "description", "iucr", "fbi_code", "is_index",
@@ -46,6 +46,10 @@ AFTER_THE_FACT = frozenset({"arrest"})
 #: Identifiers, lineage and later edits: never features.
 NOT_FEATURES = frozenset({"id", "case_number", "key", "base_key", "ordinal", "key_derived",
                           "flags", "ingest_id", "source_line", "updated_on"})
+#: Identifiers handed out in the order reports are taken: never a feature themselves, but
+#: the ``report`` group may read that order (when the report was taken: known at report
+#: time) through the times of the incidents reported just before.
+REPORT_ORDER = frozenset({"case_number"})
 #: Lineage of the index label: never a feature, whatever the target.
 _LINEAGE = frozenset({"label_source"})
 #: Names that contain a forbidden name but are not derived from it.
@@ -136,6 +140,8 @@ def check_features(features: Iterable[str | Feature], *, allow_arrest: bool = Fa
             for col in f.uses:
                 if f.history and col == label:
                     continue  # labels of strictly earlier incidents only (see _sql.py)
+                if f.group == "report" and col in REPORT_ORDER:
+                    continue  # the order of the reports, not the number (see _catalog.py)
                 reason = forbidden_reason(col, allow_arrest=allow_arrest, target=target)
                 if reason:
                     raise LeakageError(name, f"it is computed from {col!r}, and {reason}")

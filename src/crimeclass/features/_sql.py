@@ -36,6 +36,8 @@ import pandas as pd
 
 from crimeclass.engines import Engine, sql_literal
 from crimeclass.features._catalog import (
+    CASE_SEQ_SQL,
+    CASE_SERIES_SQL,
     HISTORY_PLACES,
     ISODOW,
     Feature,
@@ -43,13 +45,14 @@ from crimeclass.features._catalog import (
     derived_sql,
     feature_catalog,
     hours_names,
+    reported_sql,
 )
 from crimeclass.features._frame import feature_frame, frame_types
 from crimeclass.features._history import DAY_US
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
-           "holiday_rows", "meta_columns", "read_features", "rows_sql", "store_feature_sql",
-           "table_history_sums"]
+           "holiday_rows", "meta_columns", "read_features", "report_rows_sql", "rows_sql",
+           "store_feature_sql", "table_history_sums"]
 
 #: Columns of the feature frame that are not features: the incident's key, when, and the label.
 META_COLUMNS = ("key", "date", "is_index")
@@ -149,10 +152,14 @@ def rows_sql(
     until: str | dt.date | None = None,
     table: str = "incidents",
     extra: tuple[str, ...] = (),
+    report: str | None = None,
+    cases: bool = False,
 ) -> str:
     """The ``rows`` relation of the feature query: the incidents of ``[since, until)``
     and of the ``lookback`` days before, with their grid cell, street and ``_us``
-    (and the store's columns ``extra``)."""
+    (and the store's columns ``extra``; with ``report``, a relation of ``key`` and
+    ``_reported_us``, the report time joined from it; with ``cases``, the case number's
+    ``case_series`` and ``case_seq``)."""
     where = []
     if since is not None:
         start = pd.Timestamp(since) - pd.Timedelta(days=spec.lookback_days)
@@ -166,12 +173,40 @@ def rows_sql(
     if spec.target == "arrest":
         cols += ["primary_type", "description", "iucr", "fbi_code"]
     cols = list(dict.fromkeys(cols))
-    derived = "".join(f"    {sql} AS {name},\n" for name, sql in derived_sql(spec).items())
+    columns = derived_sql(spec)
+    if cases:
+        columns.update({"case_series": CASE_SERIES_SQL, "case_seq": CASE_SEQ_SQL})
+    source = table
+    if report is not None:  # the report times, by key
+        columns["_reported_us"] = "_r._reported_us"
+        source = f"{table} LEFT JOIN {report} AS _r USING (key)"
+    derived = "".join(f"    {sql} AS {name},\n" for name, sql in columns.items())
     return (
         f"SELECT {', '.join(cols)},\n{derived}"
         f"    {_US} AS _us\n"
-        f"  FROM {table}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
+        f"  FROM {source}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
     )
+
+
+def _window(since: str | dt.date | None, until: str | dt.date | None) -> str:
+    """A condition on ``date``: ``[since, until)``."""
+    cond = ["true"]
+    if since is not None:
+        cond.append(f"date >= {_ts(since)}")
+    if until is not None:
+        cond.append(f"date < {_ts(until)}")
+    return " AND ".join(cond)
+
+
+def report_rows_sql(table: str = "incidents", *, where: str = "true") -> str:
+    """``key`` and the report time ``_reported_us`` of every incident of ``table`` whose
+    case series is that of an incident matching ``where``: the window of
+    :func:`~crimeclass.features._catalog.reported_sql` over all of the series' incidents
+    (a series holds the reports of one year or so: its incidents' frames never reach
+    beyond it)."""
+    return (f"SELECT key, {reported_sql(_US)} AS _reported_us\n"
+            f"  FROM {table}\n  WHERE {CASE_SERIES_SQL} IN "
+            f"(SELECT {CASE_SERIES_SQL} FROM {table} WHERE {where})")
 
 
 def history_rows_sql(
@@ -182,9 +217,11 @@ def history_rows_sql(
     table: str = "incidents",
     hashed: bool = False,
     extra: tuple[str, ...] = (),
+    cases: bool = False,
 ) -> str:
     """What the history kernel reads: ``key``, ``_us``, ``is_index``, ``block``, the
-    columns ``extra`` of ``table`` and one place key ``p_<place>`` per place of
+    columns ``extra`` of ``table`` (with ``cases``, ``case_series`` and ``case_seq``) and
+    one place key ``p_<place>`` per place of
     ``spec.history`` and ``spec.latest`` (null where unknown).
 
     With ``hashed``, ``block`` and the place keys come as DuckDB's 64-bit ``hash()`` of
@@ -200,7 +237,9 @@ def history_rows_sql(
     else:
         keys = "".join(f", {_PARTITION_SQL[p]} AS p_{p}" for p in places)
         block = "block"
-    rows = rows_sql(spec, since=since, until=until, table=table, extra=extra)
+    rows = rows_sql(spec, since=since, until=until, table=table, extra=extra, cases=cases)
+    if cases:
+        extra = (*extra, "case_series", "case_seq")
     return (f"SELECT key, _us, is_index, {block}{''.join(', ' + c for c in extra)}{keys}\n"
             f"FROM ({rows}) AS rows")
 
@@ -290,6 +329,7 @@ def feature_sql(
     labeled_only: bool = True,
     table: str = "incidents",
     history_from: str | None = None,
+    report_from: str | None = None,
     ordered: bool = True,
 ) -> str:
     """The SQL statement that computes the features of ``spec``.
@@ -313,6 +353,10 @@ def feature_sql(
         columns of :func:`~crimeclass.features._history.history_columns`), as
         :func:`history_sums` computes them: joined in place of the window
         frames, which are the definition and what Spark runs.
+    report_from : str, optional
+        A relation holding the report time (``key``, ``_reported_us``) of every row,
+        as :func:`report_rows_sql` computes them over a wider table: joined in place
+        of that window over ``table``'s incidents.
     ordered : bool, default=True
         Order the rows by date and key (without it, in any order).
 
@@ -332,7 +376,10 @@ def feature_sql(
     hol = holiday_rows(years)
     hol_values = ", ".join(f"(DATE '{d.isoformat()}', {sql_literal(name)})" for d, name in hol)
     label = spec.label_column
-    rows = rows_sql(spec, since=since, until=until, table=table)
+    report = None
+    if "report" in spec.groups:
+        report = report_from or f"({report_rows_sql(table, where=_window(since, until))})"
+    rows = rows_sql(spec, since=since, until=until, table=table, report=report)
     history = _history_sql(spec, history_from)
     final_where = []
     if since is not None:
@@ -368,6 +415,7 @@ def store_feature_sql(
     until: str | dt.date | None = None,
     labeled_only: bool = True,
     history_from: str | None = None,
+    report_from: str | None = None,
     ordered: bool = True,
 ) -> str:
     """:func:`feature_sql` over the engine's incidents (``engine.source``), with the
@@ -376,7 +424,8 @@ def store_feature_sql(
                        ).to_pylist()[0]
     years = range(int(row["lo"] or 2001), int(row["hi"] or 2001) + 2)
     return feature_sql(spec, since=since, until=until, years=years, labeled_only=labeled_only,
-                       table=engine.source, history_from=history_from, ordered=ordered)
+                       table=engine.source, history_from=history_from,
+                       report_from=report_from, ordered=ordered)
 
 
 def read_features(

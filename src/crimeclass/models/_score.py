@@ -44,6 +44,7 @@ from crimeclass.features import (
     feature_catalog,
     feature_frame,
     feature_sql,
+    report_rows_sql,
     table_history_sums,
 )
 from crimeclass.models._errors import PredictError
@@ -70,9 +71,10 @@ OUTPUT_SCHEMA = pa.schema([
 HISTORY_GAP_DAYS = 7
 
 #: The incident columns the feature query reads (the store's names).
-ROW_COLUMNS = ("key", "id", "date", "is_index", "arrest", "block", "location_description",
-               "domestic", "beat", "district", "ward", "community_area", "x_coordinate",
-               "y_coordinate", "primary_type", "description", "iucr", "fbi_code")
+ROW_COLUMNS = ("key", "id", "case_number", "date", "is_index", "arrest", "block",
+               "location_description", "domestic", "beat", "district", "ward",
+               "community_area", "x_coordinate", "y_coordinate", "primary_type",
+               "description", "iucr", "fbi_code")
 
 
 class Calibration(Protocol):
@@ -152,10 +154,13 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
     con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE _rows AS {rows}")
     sums = (table_history_sums(con, spec, table="_rows", temp=temp)
             if "history" in spec.groups else None)
+    reported = (_report_times(con, inputs, window, history, history_is_input, temp)
+                if "report" in spec.groups else None)
     # ordered=False: the features in any order, sorted once below (their own ORDER BY,
     # by date and key, was a second sort of every feature: a fifth of predict's time)
     features = feature_sql(spec, years=range(start.year, hi.year + 2), labeled_only=False,
-                           table="_rows", history_from=sums, ordered=False)
+                           table="_rows", history_from=sums, report_from=reported,
+                           ordered=False)
     names = [f.name for f in feature_catalog(spec)]
     days = (f"CAST(least({float(spec.lookback_days)}, date_diff('day', c.since, f.date)) "
             "AS FLOAT) AS history_days")
@@ -166,6 +171,27 @@ def feature_query(con: Any, spec: FeatureSpec, *, inputs: str, window: str = "tr
            "USING (key) JOIN _cover AS c ON c.day = CAST(f.date AS DATE)\n"
            "ORDER BY r._ingest, r._line, f.date, f.key")
     return sql, int(n)
+
+
+def _report_times(con: Any, inputs: str, window: str, history: str | None,
+                  history_is_input: bool, temp: bool) -> str:
+    """A table ``_reported`` of the report times of the incidents to score, from every
+    incident of the input and the history in their case series (not only those of the
+    history span: the incidents numbered just before a late report happened after it).
+    Returns its name."""
+    cols = "key, date, case_number"
+    if history_is_input:
+        rows = f"SELECT {cols}, ({window}) AS _target FROM {inputs}"
+    else:
+        rows = f"SELECT {cols}, true AS _target FROM {inputs} WHERE {window}"
+        if history is not None:  # an incident in both counts once, as the input's
+            rows += (f"\nUNION ALL\nSELECT {cols}, false FROM {history} "
+                     f"WHERE key NOT IN (SELECT key FROM {inputs} WHERE {window})")
+    kind = "TEMP " if temp else ""
+    con.execute(f"CREATE OR REPLACE {kind}TABLE _report_rows AS {rows}")
+    con.execute(f"CREATE OR REPLACE {kind}TABLE _reported AS "
+                f"{report_rows_sql('_report_rows', where='_target')}")
+    return "_reported"
 
 
 # Days of earlier data the history features could read (at most the lookback): not a

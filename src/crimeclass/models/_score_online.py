@@ -176,18 +176,22 @@ def online_features_many(groups: list[pa.Table], spec: FeatureSpec, index: Histo
     the feature statement than running it over a request's rows). The features of all
     groups, one after the other, each in its rows' order."""
     table, real_keys, starts = _combined(groups)
+    report = "report" in spec.groups
     con.register("_online_rows", table)
     try:
-        hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True)
-                        ).to_arrow_table()
+        hist = prepared(con, history_rows_sql(spec, table="_online_rows", hashed=True,
+                                              cases=report)).to_arrow_table()
     finally:
         con.unregister("_online_rows")
     hist = hist.take(pa.array(np.argsort(hist.column("key").to_numpy(), kind="stable")))
-    history = None
-    if "history" in spec.groups:  # the rows' keys are 0, 1, ...: hist is in their order
+    given: dict[str, Any] = {}  # the rows' keys are 0, 1, ...: hist is in their order
+    if "history" in spec.groups:
         sums = _sums_table(hist, spec, index, starts)
-        history = {n: sums.column(n) for n in sums.schema.names if n != "key"}
-    data = arrow_features(table, spec, history=history)  # the holidays of the rows' years
+        given.update({n: sums.column(n) for n in sums.schema.names if n != "key"})
+    if report:  # the report times, from the index's incidents and the group's own
+        reported = index.reported_many(hist, starts)
+        given["_reported_us"] = pa.array(reported, mask=np.isnan(reported))
+    data = arrow_features(table, spec, history=given)  # the holidays of the rows' years
     us = data.column("date").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
     days = np.concatenate([cover.history_days(us[a:b], spec.lookback_days)
                            for a, b in zip(starts[:-1], starts[1:], strict=True)])
