@@ -54,6 +54,14 @@ training row and scored once on the whole later year:
     ``xgb_deeper_latest``);
 ``stack_default``
     ``make_model("stack")`` on the default frame (against ``xgb_deeper_latest``);
+``xgb_deeper_report``
+    ``xgb_deeper_latest`` on crimeclass's default frame since 2026-12-07: the same with
+    the days from the incident to its report, estimated from the case number's place in
+    the order of reports (``report_delay_days``, the ``report`` group; against
+    ``xgb_deeper_latest``);
+``xgb_trained_report``
+    what ``crimeclass train --models xgb`` makes of that frame (against
+    ``xgb_deeper_report``);
 ``xgb_deeper_more_places_seed_1``, ``xgb_deeper_latest_seed_1``
     the two again with another seed of XGBoost's row and column sampling (the first
     against its seed 0: what the seed alone moves; the second against the first).
@@ -84,6 +92,7 @@ import numpy as np
 
 from crimeclass.features import (
     BASE_WINDOWS,
+    FEATURE_GROUPS,
     MORE_PLACES,
     MORE_SCALES,
     FeatureSpec,
@@ -125,6 +134,8 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "xgb_deeper_latest": ("xgb", 365.0, "xgb_deeper_more_places", DEEPER),
     "xgb_trained_default": ("xgb", 365.0, "xgb_deeper_latest", {}),
     "stack_default": ("stack", 365.0, "xgb_deeper_latest", {}),
+    "xgb_deeper_report": ("xgb", 365.0, "xgb_deeper_latest", DEEPER),
+    "xgb_trained_report": ("xgb", 365.0, "xgb_deeper_report", {}),
     "xgb_deeper_more_places_seed_1": ("xgb", 365.0, "xgb_deeper_more_places",
                                       {**DEEPER, "model__random_state": 1}),
     "xgb_deeper_latest_seed_1": ("xgb", 365.0, "xgb_deeper_more_places_seed_1",
@@ -136,17 +147,24 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
 MORE_PLACES_2 = (*MORE_PLACES, HistoryWindow("location", 7),
                  HistoryWindow("location_hours", 28), HistoryWindow("community_location", 365),
                  HistoryWindow("grid_hours", 365))
+#: The groups of crimeclass's features until 2026-12-07 (no report time).
+BEFORE_REPORT = tuple(g for g in FEATURE_GROUPS if g != "report")
 #: The frame of the variants not in ``SPECS``: crimeclass's features until 2026-12-06.
-BASE = FeatureSpec(history=BASE_WINDOWS, latest=())
+BASE = FeatureSpec(groups=BEFORE_REPORT, history=BASE_WINDOWS, latest=())
 #: Variants on a frame of their own.
-SPECS = {"xgb_deeper_more_scales": FeatureSpec(history=MORE_SCALES, latest=()),
-         "xgb_deeper_more_places": FeatureSpec(history=MORE_PLACES, latest=()),
-         "xgb_deeper_more_places_2": FeatureSpec(history=MORE_PLACES_2, latest=()),
-         "xgb_deeper_more_places_seed_1": FeatureSpec(history=MORE_PLACES, latest=()),
+SPECS = {"xgb_deeper_more_scales": FeatureSpec(groups=BEFORE_REPORT, history=MORE_SCALES,
+                                                latest=()),
+         "xgb_deeper_more_places": FeatureSpec(groups=BEFORE_REPORT, history=MORE_PLACES,
+                                               latest=()),
+         "xgb_deeper_more_places_2": FeatureSpec(groups=BEFORE_REPORT,
+                                                 history=MORE_PLACES_2, latest=()),
+         "xgb_deeper_more_places_seed_1": FeatureSpec(groups=BEFORE_REPORT,
+                                                      history=MORE_PLACES, latest=()),
          **dict.fromkeys(("xgb_deeper_latest", "xgb_trained_default", "stack_default",
-                          "xgb_deeper_latest_seed_1"), FeatureSpec())}
+                          "xgb_deeper_latest_seed_1"), FeatureSpec(groups=BEFORE_REPORT)),
+         **dict.fromkeys(("xgb_deeper_report", "xgb_trained_report"), FeatureSpec())}
 #: Variants whose parameters are chosen as ``crimeclass train`` chooses them.
-TRAINED = {"xgb_trained", "xgb_trained_default"}
+TRAINED = {"xgb_trained", "xgb_trained_default", "xgb_trained_report"}
 #: The stacks whose XGBoost base is crimeclass's, in the large shape.
 LARGE_STACKS = {"stack_large_half_life_365", "stack_default"}
 
