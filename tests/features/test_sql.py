@@ -252,8 +252,8 @@ def test_spark_computes_the_same_features_as_duckdb(incidents_con):
     sql = store_feature_sql(DuckDBEngine(incidents_con), spec, since="2016-01-01",
                             until="2018-01-01")
     duck = incidents_con.sql(sql).to_arrow_table().to_pandas()
-    inc = incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents "
-                            "WHERE date >= '2015-01-01'").to_arrow_table()
+    # every incident: the report time reads all those of a case series
+    inc = incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents").to_arrow_table()
     spark = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     try:
         spark.createDataFrame(inc).createOrReplaceTempView("incidents")
@@ -279,9 +279,8 @@ def test_read_features_gives_the_same_frame_on_spark(incidents_con, tmp_path):
 
     folder = tmp_path / "incidents"
     folder.mkdir()
-    pq.write_table(incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents "
-                                     "WHERE date >= '2015-01-01'").to_arrow_table(),
-                   folder / "part-0.parquet")
+    pq.write_table(incidents_con.sql("SELECT * EXCLUDE (location) FROM incidents"
+                                     ).to_arrow_table(), folder / "part-0.parquet")
     duck = read_features(DuckDBEngine(incidents_con), SMALL, since="2016-01-01",
                          until="2017-01-01")
     session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})

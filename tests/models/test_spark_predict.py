@@ -93,7 +93,7 @@ def test_an_input_without_a_needed_column_is_refused_by_name(spark, run, sample_
                                                              tmp_path):
     path = _copy(sample_store, "SELECT id, date, iucr FROM incidents WHERE id IS NOT NULL",
                  tmp_path / "thin.parquet")
-    with pytest.raises(EngineError, match=r"missing column\(s\) block"):
+    with pytest.raises(EngineError, match=r"missing column\(s\) case_number, block"):
         spark_predict(run.run_dir, path, tmp_path / "out", session=spark)
     assert not (tmp_path / "out").exists()
 

@@ -10,7 +10,6 @@ from crimeclass.features._catalog import (
     LABEL_COLUMNS,
     MORE_PLACES,
     MORE_SCALES,
-    REPORT_NEIGHBOURS,
     TARGETS,
     Feature,
     FeatureKind,
@@ -38,6 +37,7 @@ from crimeclass.features._leakage import (
     forbidden_reason,
 )
 from crimeclass.features._online import HistoryIndex
+from crimeclass.features._report import REPORT_NEIGHBOURS
 from crimeclass.features._spark import spark_features
 from crimeclass.features._sql import (
     META_COLUMNS,

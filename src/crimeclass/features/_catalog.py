@@ -25,24 +25,9 @@ from typing import Any, Literal
 
 from crimeclass.features._errors import FeaturesError
 
-__all__ = [
-    "FEATURE_GROUPS",
-    "TARGETS",
-    "Feature",
-    "FeatureKind",
-    "FeatureSpec",
-    "HistoryWindow",
-    "LABEL_COLUMNS",
-    "DEFAULT_LATEST",
-    "Latest",
-    "BASE_WINDOWS",
-    "DEFAULT_WINDOWS",
-    "MORE_PLACES",
-    "MORE_SCALES",
-    "REPORT_NEIGHBOURS",
-    "Target",
-    "feature_catalog",
-]
+__all__ = ["BASE_WINDOWS", "DEFAULT_LATEST", "DEFAULT_WINDOWS", "FEATURE_GROUPS",
+           "LABEL_COLUMNS", "MORE_PLACES", "MORE_SCALES", "TARGETS", "Feature", "FeatureKind",
+           "FeatureSpec", "HistoryWindow", "Latest", "Target", "feature_catalog"]
 
 #: How a feature's values are encoded by the learned transformers.
 #: ``numeric``: a number, ``count``: a non-negative, skewed number such as a count
@@ -55,12 +40,6 @@ FeatureKind = Literal["numeric", "count", "share", "binary", "category", "high_c
 #: The groups a :class:`FeatureSpec` can switch on; ``arrest`` only with ``allow_arrest``,
 #: ``offense`` (what kind of offense) only for the ``arrest`` target.
 FEATURE_GROUPS = ("time", "place", "location", "domestic", "history", "report")
-
-#: A case number is the letters of a series then a number the department hands out in
-#: turn as reports are taken (``JA100123``): its place in that order says when the report
-#: was taken. ``report_delay_days`` estimates that time from the occurrence times of the
-#: incidents numbered up to this many before it in the same series.
-REPORT_NEIGHBOURS = 100
 
 #: What a model predicts: ``index`` (an index offense, FBI Part I, from the IUCR code) or
 #: ``arrest`` (an arrest was made).
@@ -391,23 +370,6 @@ def _place() -> list[Feature]:
         Feature("block", "block", "high_cardinality", "place", ("block",),
                 "Block: hundred block and street (e.g. '012XX W MADISON ST')"),
     ]
-
-
-#: A case number's series (its letters) and its number in that series.
-CASE_SERIES_SQL = "regexp_extract(case_number, '^([A-Z]+)[0-9]+$', 1)"
-CASE_SEQ_SQL = "TRY_CAST(regexp_extract(case_number, '^[A-Z]+([0-9]+)$', 1) AS BIGINT)"
-
-
-def reported_sql(us: str) -> str:
-    """The report time of an incident (``_reported_us``, microseconds since 1970): the
-    median occurrence time (``us``) of the incidents of the same case series numbered 1
-    to :data:`REPORT_NEIGHBOURS` before it, whose reports were taken just before. Null
-    without a case number of that form or without such incidents. A window over every
-    incident of the series (DuckDB and Spark run it); the online index computes the same
-    median from the incidents it holds."""
-    return (f"CASE WHEN {CASE_SEQ_SQL} IS NOT NULL THEN quantile_cont(CAST({us} AS DOUBLE), "
-            f"0.5) OVER (PARTITION BY {CASE_SERIES_SQL} ORDER BY {CASE_SEQ_SQL} RANGE BETWEEN "
-            f"{REPORT_NEIGHBOURS} PRECEDING AND 1 PRECEDING) END")
 
 
 def _report() -> list[Feature]:

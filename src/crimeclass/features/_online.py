@@ -27,6 +27,7 @@ from crimeclass.engines import release_memory
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 from crimeclass.features._errors import FeaturesError
 from crimeclass.features._history import DAY_US, Timeline, _Sorted
+from crimeclass.features._report import ReportTimes
 from crimeclass.features._sql import history_rows_sql
 
 __all__ = ["HistoryIndex"]
@@ -235,86 +236,6 @@ class _Place:
         return self.keys.nbytes + self.starts.nbytes + self.ranks.nbytes + self.prefix.nbytes
 
 
-def _own_cases(series: list[Any], seq: list[Any], us: np.ndarray
-               ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
-    """A group's incidents with a case number, by series: numbers ascending, and times."""
-    out: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
-    for name in {s for s, q in zip(series, seq, strict=True) if q is not None}:
-        at = np.array([i for i, (s, q) in enumerate(zip(series, seq, strict=True))
-                       if s == name and q is not None], dtype=np.int64)
-        numbers = np.array([seq[i] for i in at], dtype=np.int64)
-        order = np.argsort(numbers, kind="stable")
-        out[name] = numbers[order], us[at[order]]
-    return out
-
-
-def _median(values: np.ndarray) -> float:
-    """DuckDB's ``quantile_cont(x, 0.5)`` (Spark's ``percentile``): the middle value, or
-    ``lo + (hi - lo) * 0.5`` of the two middle ones."""
-    v = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(v)
-    if n % 2:
-        return float(v[n // 2])
-    lo, hi = v[n // 2 - 1], v[n // 2]
-    return float(lo + (hi - lo) * 0.5)
-
-
-@dataclass
-class _Cases:
-    """The incidents by case series and number, for the report time of a new incident
-    (:func:`~crimeclass.features._catalog.reported_sql`: the median occurrence time of
-    the incidents of its series numbered 1 to ``REPORT_NEIGHBOURS`` before)."""
-
-    series: np.ndarray  # sorted distinct series; code = position
-    starts: np.ndarray  # segment of code c: seq[starts[c]:starts[c + 1]]
-    seq: np.ndarray  # case numbers, ascending within each segment
-    us: np.ndarray  # occurrence times, in the same order
-    keys: np.ndarray  # incident keys, in the same order
-    replaced: set[int] = field(default_factory=set)  # sorted keys with a later version
-    added: dict[Any, dict[int, tuple[int, int]]] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, keys: np.ndarray, us: np.ndarray, series: Any, seq: Any) -> _Cases:
-        """From each incident's key, time, case series and number (Arrow columns; the
-        incidents without a number are left out)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        has = np.asarray(seq.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-        names, codes = _encode(pc.filter(series, pa.array(has)), null_is_a_place=False)
-        number = np.asarray(pc.filter(seq, pa.array(has)).to_numpy(), dtype=np.int64)
-        order = np.lexsort((number, codes))
-        return cls(names, np.searchsorted(codes[order], np.arange(len(names) + 1)),
-                   number[order], us[has][order], keys[has][order])
-
-    def _code(self, series: Any) -> int:
-        i = int(np.searchsorted(self.series, series))
-        return i if i < len(self.series) and self.series[i] == series else -1
-
-    def neighbours(self, series: Any, number: int) -> list[int]:
-        """The occurrence times of the incidents held of ``series`` numbered 1 to
-        ``REPORT_NEIGHBOURS`` before ``number``."""
-        from crimeclass.features._catalog import REPORT_NEIGHBOURS
-
-        lo_n, hi_n = number - REPORT_NEIGHBOURS, number - 1
-        out: list[int] = []
-        code = self._code(series)
-        if code >= 0:
-            s, e = int(self.starts[code]), int(self.starts[code + 1])
-            a = s + int(np.searchsorted(self.seq[s:e], lo_n, side="left"))
-            b = s + int(np.searchsorted(self.seq[s:e], hi_n, side="right"))
-            if self.replaced:
-                out = [int(t) for k, t in zip(self.keys[a:b].tolist(), self.us[a:b].tolist(),
-                                              strict=True) if k not in self.replaced]
-            else:
-                out = self.us[a:b].tolist()
-        out += [t for n, t in self.added.get(series, {}).values() if lo_n <= n <= hi_n]
-        return out
-
-    def nbytes(self) -> int:
-        return self.starts.nbytes + self.seq.nbytes + self.us.nbytes + self.keys.nbytes
-
-
 @dataclass
 class _Encoded:
     """What the index needs of the rows: keys, times, labels, updates, places as codes."""
@@ -324,7 +245,7 @@ class _Encoded:
     is_index: np.ndarray
     updated: np.ndarray
     places: dict[str, tuple[np.ndarray, np.ndarray]]  # place -> (sorted keys, codes)
-    cases: _Cases | None = None  # the report times' incidents ("report" in the spec)
+    cases: ReportTimes | None = None  # the report times' incidents ("report" in the spec)
 
     @classmethod
     def of(cls, rows: Any, spec: FeatureSpec) -> _Encoded:
@@ -333,7 +254,8 @@ class _Encoded:
         places = sorted({*spec.places, _BLOCK})
         keys = np.asarray(rows.column("key").to_numpy(), dtype=np.int64)
         us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
-        cases = (_Cases.build(keys, us, rows.column("case_series"), rows.column("case_seq"))
+        cases = (ReportTimes.build(keys, us, rows.column("case_series"),
+                                   rows.column("case_seq"))
                  if "report" in spec.groups else None)
         return cls(
             keys,
@@ -397,7 +319,6 @@ class HistoryIndex:
             setattr(rows, name, None)
         self._later: dict[int, _Row] = {}
         self._cases = rows.cases
-        self._case_of: dict[int, Any] = {}  # later arrivals: key -> their case series
         empty = np.zeros(0, dtype=np.int64)  # the searches compiled now, not at a first query
         _lower_bound(np.zeros(0, dtype=np.int32), empty, empty, empty)
 
@@ -445,42 +366,16 @@ class HistoryIndex:
                 + (self._cases.nbytes() if self._cases is not None else 0))
 
     def reported_many(self, rows: Any, starts: np.ndarray | None = None) -> np.ndarray:
-        """The report time (``_reported_us``) of each row of a table with ``key``,
-        ``_us``, ``case_series`` and ``case_seq`` (:meth:`rows`'s columns, with
-        ``cases``): the median time of the incidents of its series numbered 1 to
-        ``REPORT_NEIGHBOURS`` before it, those the index holds and the rows of its own
-        group (``starts``: where each group begins; by default one group). NaN where
-        there is none."""
-        import pyarrow as pa
-
-        from crimeclass.features._catalog import REPORT_NEIGHBOURS
-
-        n = rows.num_rows
-        out = np.full(n, np.nan)
+        """The report time (``_reported_us``) of each row of a table with ``_us``,
+        ``case_series`` and ``case_seq`` (:meth:`rows`'s columns): the median time of the
+        incidents of its series numbered 1 to ``REPORT_NEIGHBOURS`` before it, those the
+        index holds and the rows of its own group (``starts``: where each group begins; by
+        default one group). NaN where there is none."""
         if self._cases is None:
             raise FeaturesError("the history index was built for features without the "
                                 "report group: it holds no case numbers", option="spec",
                                 value=",".join(self.spec.groups))
-        us = rows.column("_us")
-        if not pa.types.is_integer(us.type):
-            us = us.cast(pa.timestamp("us")).cast(pa.int64())
-        us = np.asarray(us.to_numpy(), dtype=np.int64)
-        series = rows.column("case_series").to_pylist()
-        seq = rows.column("case_seq").to_pylist()
-        starts = np.array([0, n]) if starts is None else starts
-        for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-            own = _own_cases(series[a:b], seq[a:b], us[a:b])
-            for i in range(a, b):
-                if seq[i] is None:
-                    continue
-                times = self._cases.neighbours(series[i], seq[i])
-                numbers, at = own[series[i]]  # the group's incidents of the series
-                lo = np.searchsorted(numbers, seq[i] - REPORT_NEIGHBOURS, side="left")
-                hi = np.searchsorted(numbers, seq[i] - 1, side="right")
-                if times or hi > lo:
-                    out[i] = _median(np.concatenate([np.asarray(times, np.int64),
-                                                     at[lo:hi]]))
-        return out
+        return self._cases.reported(rows, starts)
 
     def sums(self, incident: dict[str, Any]) -> dict[str, float]:
         """The history sums of one incident, as ``history_columns`` names them (NaN where
@@ -562,24 +457,10 @@ class HistoryIndex:
                    {p: self._code_of(p, incident) for p in self._places})
         self._enter(new, +1)
         self._later[key] = new
-        self._add_case(key, incident, new.us, replaces=old is not None)
+        if self._cases is not None:
+            self._cases.add(key, incident, new.us, replaces=old is not None)
         self.newest_us = new.us if self.newest_us is None else max(self.newest_us, new.us)
         return True
-
-    def _add_case(self, key: int, incident: dict[str, Any], us: int, replaces: bool) -> None:
-        """Hold the case number of a new version of an incident (its old one let go)."""
-        cases = self._cases
-        if cases is None:
-            return
-        if replaces:
-            if key in self._case_of:
-                cases.added.get(self._case_of.pop(key), {}).pop(key, None)
-            else:
-                cases.replaced.add(key)
-        if incident.get("case_seq") is not None:
-            series = incident.get("case_series")
-            cases.added.setdefault(series, {})[key] = (int(incident["case_seq"]), us)
-            self._case_of[key] = series
 
     def _code_of(self, place: str, incident: dict[str, Any]) -> int:
         key = incident.get(_BLOCK if place == _BLOCK else f"p_{place}")

@@ -36,8 +36,6 @@ import pandas as pd
 
 from crimeclass.engines import Engine, sql_literal
 from crimeclass.features._catalog import (
-    CASE_SEQ_SQL,
-    CASE_SERIES_SQL,
     HISTORY_PLACES,
     ISODOW,
     Feature,
@@ -45,10 +43,10 @@ from crimeclass.features._catalog import (
     derived_sql,
     feature_catalog,
     hours_names,
-    reported_sql,
 )
 from crimeclass.features._frame import feature_frame, frame_types
 from crimeclass.features._history import DAY_US
+from crimeclass.features._report import CASE_SEQ_SQL, CASE_SERIES_SQL, reported_sql
 
 __all__ = ["META_COLUMNS", "feature_frame", "feature_sql", "history_rows_sql", "history_sums",
            "holiday_rows", "meta_columns", "read_features", "report_rows_sql", "rows_sql",
@@ -186,16 +184,6 @@ def rows_sql(
         f"    {_US} AS _us\n"
         f"  FROM {source}" + (f"\n  WHERE {' AND '.join(where)}" if where else "")
     )
-
-
-def _window(since: str | dt.date | None, until: str | dt.date | None) -> str:
-    """A condition on ``date``: ``[since, until)``."""
-    cond = ["true"]
-    if since is not None:
-        cond.append(f"date >= {_ts(since)}")
-    if until is not None:
-        cond.append(f"date < {_ts(until)}")
-    return " AND ".join(cond)
 
 
 def report_rows_sql(table: str = "incidents", *, where: str = "true") -> str:
@@ -377,8 +365,13 @@ def feature_sql(
     hol_values = ", ".join(f"(DATE '{d.isoformat()}', {sql_literal(name)})" for d, name in hol)
     label = spec.label_column
     report = None
-    if "report" in spec.groups:
-        report = report_from or f"({report_rows_sql(table, where=_window(since, until))})"
+    if "report" in spec.groups:  # the report times of the window's incidents' series
+        window = ["true"]
+        if since is not None:
+            window.append(f"date >= {_ts(since)}")
+        if until is not None:
+            window.append(f"date < {_ts(until)}")
+        report = report_from or f"({report_rows_sql(table, where=' AND '.join(window))})"
     rows = rows_sql(spec, since=since, until=until, table=table, report=report)
     history = _history_sql(spec, history_from)
     final_where = []
