@@ -106,6 +106,10 @@ def spark_session(master: str = "local[*]", *, app_name: str = "crimeclass",
         # crimeclass keeps no Spark tables: the catalog's folder goes to the temporary
         # folder, not a spark-warehouse/ left in the user's working folder
         builder = builder.config("spark.sql.warehouse.dir", str(_warehouse()))
+        # a frame collected to the driver (read_features) comes back with each task's
+        # reply, not through the block manager: in one process its small memory store can
+        # drop a result before the driver fetches it (TaskResultLost) while windows sort
+        builder = builder.config("spark.task.maxDirectResultSize", "64m")
         # Python workers (scoring, training) run this very interpreter, where crimeclass
         # and its libraries are installed, not whatever python3 is first on the PATH
         # (PySpark reads the variable when the session starts; a cluster sets its own)
