@@ -175,6 +175,39 @@ def test_a_request_counts_its_own_incidents_numbered_before(incidents_con):
                               equal_nan=True)  # the table's later incidents are not the request's
 
 
+def test_requests_of_several_incidents_each_count_only_their_own(incidents_con):
+    # a scoring pass holds several requests: each request's incidents see the index's and
+    # each other's, never another request's (one group a day: the window SQL over the
+    # index's incidents and that day's)
+    from crimeclass.features import report_rows_sql
+
+    index = HistoryIndex.from_connection(incidents_con, SPEC, until="2016-01-01")
+    days = incidents_con.sql(
+        "SELECT key, CAST(date AS DATE) AS day FROM incidents WHERE date >= "
+        "TIMESTAMP '2016-03-01' AND date < TIMESTAMP '2016-03-15' AND year = 2016 "
+        "ORDER BY day, key").fetchall()
+    by_day: dict[dt.date, list[int]] = {}
+    for key, day in days:
+        by_day.setdefault(day, []).append(key)
+    import pyarrow as pa
+
+    tables = [_report_rows(incidents_con, keys) for keys in by_day.values()]
+    rows = pa.concat_tables(tables)
+    starts = np.cumsum([0, *(t.num_rows for t in tables)])
+    got = index.reported_many(rows, starts)
+    expected = []
+    for keys, table in zip(by_day.values(), tables, strict=True):
+        sub = incidents_con.sql(f"SELECT * FROM incidents WHERE date < TIMESTAMP '2016-01-01' "
+                                f"OR key IN ({', '.join(map(str, keys))})").to_arrow_table()
+        incidents_con.register("_sub", sub)
+        times = dict(incidents_con.sql(report_rows_sql("_sub")).fetchall())
+        incidents_con.unregister("_sub")
+        expected += [np.nan if times[k] is None else times[k]
+                     for k in table.column("key").to_pylist()]
+    assert len(by_day) > 5 and np.isfinite(expected).sum() > 50
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_an_update_moves_an_incident_among_the_report_times(incidents_con):
     index = HistoryIndex.from_connection(incidents_con, SPEC, until="2018-01-01")
     rows = _rows_of_cases(incidents_con)

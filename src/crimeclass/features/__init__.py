@@ -37,7 +37,7 @@ from crimeclass.features._leakage import (
     forbidden_reason,
 )
 from crimeclass.features._online import HistoryIndex
-from crimeclass.features._report import REPORT_NEIGHBOURS
+from crimeclass.features._report import CASE_SERIES_SQL, REPORT_NEIGHBOURS
 from crimeclass.features._spark import spark_features
 from crimeclass.features._sql import (
     META_COLUMNS,
@@ -66,6 +66,7 @@ __all__ = [
     "META_COLUMNS",
     "NOT_FEATURES",
     "REPORT_NEIGHBOURS",
+    "CASE_SERIES_SQL",
     "CategoryCodes",
     "Feature",
     "FeatureKind",

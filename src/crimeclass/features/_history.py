@@ -33,10 +33,20 @@ import numpy as np
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 
 __all__ = ["DAY_US", "HistoryRows", "Timeline", "history_columns", "latest_before",
-           "window_counts"]
+           "micros", "window_counts"]
 
 #: Microseconds in a day.
 DAY_US = 86_400_000_000
+
+
+def micros(column: Any) -> np.ndarray:
+    """An Arrow column of times (microseconds since 1970 already, or timestamps) as
+    int64 microseconds since 1970."""
+    import pyarrow as pa
+
+    if not pa.types.is_integer(column.type):
+        column = column.cast(pa.timestamp("us")).cast(pa.int64())
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
 @dataclass(frozen=True)

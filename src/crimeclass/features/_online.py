@@ -26,7 +26,7 @@ import numpy as np
 from crimeclass.engines import release_memory
 from crimeclass.features._catalog import FeatureSpec, HistoryWindow
 from crimeclass.features._errors import FeaturesError
-from crimeclass.features._history import DAY_US, Timeline, _Sorted
+from crimeclass.features._history import DAY_US, Timeline, _Sorted, micros
 from crimeclass.features._report import ReportTimes
 from crimeclass.features._sql import history_rows_sql
 
@@ -253,7 +253,7 @@ class _Encoded:
 
         places = sorted({*spec.places, _BLOCK})
         keys = np.asarray(rows.column("key").to_numpy(), dtype=np.int64)
-        us = np.asarray(rows.column("_us").to_numpy(), dtype=np.int64)
+        us = micros(rows.column("_us"))
         cases = (ReportTimes.build(keys, us, rows.column("case_series"),
                                    rows.column("case_seq"))
                  if "report" in spec.groups else None)
@@ -410,12 +410,7 @@ class HistoryIndex:
         """:meth:`sums` of each row of a table (the columns of :meth:`rows`), as arrays:
         the same searches, for all rows at once (:meth:`sums` stays the one-incident
         path: its few searches cost less one by one than set up for arrays)."""
-        import pyarrow as pa
-
-        us = rows.column("_us")
-        if not pa.types.is_integer(us.type):
-            us = us.cast(pa.timestamp("us")).cast(pa.int64())
-        return self._sums(np.asarray(us.to_numpy(), dtype=np.int64),
+        return self._sums(micros(rows.column("_us")),
                           {c: rows.column(c).to_pylist() for c in self._columns()})
 
     def _columns(self) -> list[str]:

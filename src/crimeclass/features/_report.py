@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from crimeclass.features._history import micros
+
 __all__ = ["CASE_SEQ_SQL", "CASE_SERIES_SQL", "REPORT_NEIGHBOURS", "ReportTimes",
            "reported_sql"]
 
@@ -36,28 +38,60 @@ def reported_sql(us: str) -> str:
             f"{REPORT_NEIGHBOURS} PRECEDING AND 1 PRECEDING) END")
 
 
-def _median(values: np.ndarray) -> float:
-    """DuckDB's ``quantile_cont(x, 0.5)`` (Spark's ``percentile``): the middle value, or
-    ``lo + (hi - lo) * 0.5`` of the two middle ones."""
-    v = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(v)
-    if n % 2:
-        return float(v[n // 2])
-    lo, hi = v[n // 2 - 1], v[n // 2]
-    return float(lo + (hi - lo) * 0.5)
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions ``lo[i] .. hi[i] - 1`` of every row ``i``, one after the other, and
+    the row of each."""
+    counts = np.maximum(hi - lo, 0)
+    row = np.repeat(np.arange(len(lo)), counts)
+    first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    return row, np.arange(int(counts.sum())) + first
 
 
-def _by_series(series: list[Any], seq: list[Any], us: np.ndarray
-               ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
-    """Incidents with a case number, by series: their numbers ascending, and their times."""
-    out: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
-    for name in {s for s, q in zip(series, seq, strict=True) if q is not None}:
-        at = np.array([i for i, (s, q) in enumerate(zip(series, seq, strict=True))
-                       if s == name and q is not None], dtype=np.int64)
-        numbers = np.array([seq[i] for i in at], dtype=np.int64)
-        order = np.argsort(numbers, kind="stable")
-        out[name] = numbers[order], us[at[order]]
+def medians(row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """For each of ``n`` rows, DuckDB's ``quantile_cont(x, 0.5)`` (Spark's
+    ``percentile``) of the ``values`` given for it (``row``: the row of each): the middle
+    value, or ``lo + (hi - lo) * 0.5`` of the two middle ones; NaN for a row without
+    values."""
+    order = np.lexsort((values, row))
+    v = np.asarray(values, dtype=np.float64)[order]
+    count = np.bincount(row, minlength=n)
+    first = np.cumsum(count) - count
+    out = np.full(n, np.nan)
+    has = count > 0
+    lo = v[(first + (count - 1) // 2)[has]]
+    hi = v[(first + count // 2)[has]]
+    out[has] = lo + (hi - lo) * 0.5
     return out
+
+
+def _between(numbers: np.ndarray, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the numbers 1 to :data:`REPORT_NEIGHBOURS` before each of ``seq`` lie in the
+    ascending ``numbers``."""
+    return (np.searchsorted(numbers, seq - REPORT_NEIGHBOURS, side="left"),
+            np.searchsorted(numbers, seq - 1, side="right"))
+
+
+def _own(seq: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows numbered ``seq`` in groups ``group`` (one series), each row's neighbours
+    among the rows of its own group: pairs (row, neighbour row)."""
+    if len(group) and group[0] == group[-1] and (group == group[0]).all():
+        order = np.argsort(seq, kind="stable")
+        row, pos = _ranges(*_between(seq[order], seq))
+        return row, order[pos]
+    base = int(seq.min()) - REPORT_NEIGHBOURS
+    width = int(seq.max()) - base + 1
+    if width * (int(group.max()) + 1) >= 1 << 62:  # one group at a time
+        rows, own = [], []
+        for g in np.unique(group):
+            at = np.flatnonzero(group == g)
+            row, pos = _own(seq[at], group[at])
+            rows.append(at[row])
+            own.append(at[pos])
+        return np.concatenate(rows), np.concatenate(own)
+    key = group * width + (seq - base)  # sorted by (group, number) as one number
+    order = np.argsort(key, kind="stable")
+    row, pos = _ranges(*_between(key[order], key))
+    return row, order[pos]
 
 
 @dataclass
@@ -89,20 +123,26 @@ class ReportTimes:
         return cls(names, np.searchsorted(codes[order], np.arange(len(names) + 1)),
                    number[order], us[has][order], keys[has][order])
 
-    def neighbours(self, series: Any, number: int) -> list[int]:
-        """The times of the incidents held of ``series`` numbered 1 to
-        :data:`REPORT_NEIGHBOURS` before ``number``."""
-        lo_n, hi_n = number - REPORT_NEIGHBOURS, number - 1
-        out: list[int] = []
-        code = int(np.searchsorted(self.series, series))
-        if code < len(self.series) and self.series[code] == series:
+    def _held(self, name: Any, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For rows of series ``name`` numbered ``seq``, the times of the incidents held
+        numbered 1 to :data:`REPORT_NEIGHBOURS` before each (and the row of each time)."""
+        rows, times = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        code = int(np.searchsorted(self.series, name))
+        if code < len(self.series) and self.series[code] == name:
             s, e = int(self.starts[code]), int(self.starts[code + 1])
-            a = s + int(np.searchsorted(self.seq[s:e], lo_n, side="left"))
-            b = s + int(np.searchsorted(self.seq[s:e], hi_n, side="right"))
-            out = [int(t) for k, t in zip(self.keys[a:b].tolist(), self.us[a:b].tolist(),
-                                          strict=True) if k not in self.replaced]
-        out += [t for n, t in self.added.get(series, {}).values() if lo_n <= n <= hi_n]
-        return out
+            lo, hi = _between(self.seq[s:e], seq)
+            row, at = _ranges(lo + s, hi + s)
+            if self.replaced:  # versions replaced by later arrivals are let go
+                keep = ~np.isin(self.keys[at], np.fromiter(self.replaced, np.int64))
+                row, at = row[keep], at[keep]
+            rows.append(row)
+            times.append(self.us[at])
+        if self.added.get(name):
+            added = np.array(sorted(self.added[name].values()), dtype=np.int64)
+            row, at = _ranges(*_between(added[:, 0], seq))
+            rows.append(row)
+            times.append(added[at, 1])
+        return np.concatenate(rows), np.concatenate(times)
 
     def add(self, key: int, incident: dict[str, Any], us: int, replaces: bool) -> None:
         """Hold the case number of a new version of an incident (its old one let go)."""
@@ -120,30 +160,28 @@ class ReportTimes:
         """The report time of each row of a table with ``_us``, ``case_series`` and
         ``case_seq``, from the incidents held and the rows of its own group (``starts``:
         where each group begins; by default one group). NaN where there is none."""
-        import pyarrow as pa
-
         n = rows.num_rows
-        out = np.full(n, np.nan)
-        t = rows.column("_us")
-        if not pa.types.is_integer(t.type):
-            t = t.cast(pa.timestamp("us")).cast(pa.int64())
-        us = np.asarray(t.to_numpy(), dtype=np.int64)
-        series = rows.column("case_series").to_pylist()
-        seq = rows.column("case_seq").to_pylist()
-        starts = np.array([0, n]) if starts is None else starts
-        for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-            own = _by_series(series[a:b], seq[a:b], us[a:b])
-            for i in range(a, b):
-                if seq[i] is None:
-                    continue
-                numbers, at = own[series[i]]  # the group's incidents of the series
-                lo = np.searchsorted(numbers, seq[i] - REPORT_NEIGHBOURS, side="left")
-                hi = np.searchsorted(numbers, seq[i] - 1, side="right")
-                times = np.concatenate([np.asarray(self.neighbours(series[i], seq[i]),
-                                                   dtype=np.int64), at[lo:hi]])
-                if len(times):
-                    out[i] = _median(times)
-        return out
+        us = micros(rows.column("_us"))
+        seq = rows.column("case_seq")
+        numbered = np.asarray(seq.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        seq = np.asarray(seq.fill_null(0).to_numpy(), dtype=np.int64)
+        at = np.flatnonzero(numbered)
+        names, code = np.unique(np.asarray(rows.column("case_series").to_pylist(),
+                                           dtype=object)[at], return_inverse=True)
+        starts = np.array([0, n]) if starts is None else np.asarray(starts)
+        group = np.searchsorted(starts, at, side="right") - 1
+        found_rows, found_times = [], []
+        for c, name in enumerate(names):
+            mine = at[code == c]  # the rows of the series, in the table's order
+            row, times = self._held(name, seq[mine])
+            found_rows.append(mine[row])
+            found_times.append(times)
+            row, own = _own(seq[mine], group[code == c])
+            found_rows.append(mine[row])
+            found_times.append(us[mine[own]])
+        if not found_rows:
+            return np.full(n, np.nan)
+        return medians(np.concatenate(found_rows), np.concatenate(found_times), n)
 
     def nbytes(self) -> int:
         return self.starts.nbytes + self.seq.nbytes + self.us.nbytes + self.keys.nbytes

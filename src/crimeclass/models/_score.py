@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from crimeclass.data import COLUMNS
 from crimeclass.features import (
+    CASE_SERIES_SQL,
     FeatureSpec,
     feature_catalog,
     feature_frame,
@@ -180,13 +181,17 @@ def _report_times(con: Any, inputs: str, window: str, history: str | None,
     history span: the incidents numbered just before a late report happened after it).
     Returns its name."""
     cols = "key, date, case_number"
+    # only the case series of the incidents to score: the window reads no other
+    mine = (f"{CASE_SERIES_SQL} IN (SELECT DISTINCT {CASE_SERIES_SQL} FROM {inputs} "
+            f"WHERE {window})")
     if history_is_input:
-        rows = f"SELECT {cols}, ({window}) AS _target FROM {inputs}"
+        rows = f"SELECT {cols}, ({window}) AS _target FROM {inputs} WHERE {mine}"
     else:
         rows = f"SELECT {cols}, true AS _target FROM {inputs} WHERE {window}"
         if history is not None:  # an incident in both counts once, as the input's
             rows += (f"\nUNION ALL\nSELECT {cols}, false FROM {history} "
-                     f"WHERE key NOT IN (SELECT key FROM {inputs} WHERE {window})")
+                     f"WHERE key NOT IN (SELECT key FROM {inputs} WHERE {window}) "
+                     f"AND {mine}")
     kind = "TEMP " if temp else ""
     con.execute(f"CREATE OR REPLACE {kind}TABLE _report_rows AS {rows}")
     con.execute(f"CREATE OR REPLACE {kind}TABLE _reported AS "
