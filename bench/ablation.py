@@ -62,6 +62,11 @@ training row and scored once on the whole later year:
 ``xgb_trained_report``
     what ``crimeclass train --models xgb`` makes of that frame (against
     ``xgb_deeper_report``);
+``xgb_deeper_report_area_balanced``
+    ``xgb_deeper_report`` with each training row's recency weight also multiplied by the
+    inverse square root of its community area's share of the training rows (normalized to
+    a mean of 1): the smaller areas, where the worst slices are, count more (against
+    ``xgb_deeper_report``);
 ``xgb_deeper_more_places_seed_1``, ``xgb_deeper_latest_seed_1``
     the two again with another seed of XGBoost's row and column sampling (the first
     against its seed 0: what the seed alone moves; the second against the first).
@@ -72,7 +77,11 @@ incidents but the block's).
 
 Each records its fit seconds, ROC AUC, log loss and expected calibration error on the later
 year, and the paired bootstrap interval (1,000 replicates) of its ROC AUC minus its
-reference's (``xgb`` for the XGBoost variants and ``lgbm``; ``lgbm`` for its own).
+reference's (``xgb`` for the XGBoost variants and ``lgbm``; ``lgbm`` for its own). With
+``--slices``, also its weakest community area and district (ROC AUC with the interval of
+``crimeclass evaluate``'s slices: 200 replicates, slices of 200 rows or more) and, on the
+reference's weakest slice, the paired interval of its ROC AUC minus the reference's there:
+whether a change narrows the gap where the model is weakest.
 
 Run: ``python bench/ablation.py --store bench/data/real_2012_2017.duckdb``
 (``bench/results/ablation.json``). Figures come from the real data only.
@@ -90,6 +99,7 @@ from typing import Any
 
 import numpy as np
 
+from crimeclass.evaluation import slice_metrics
 from crimeclass.features import (
     BASE_WINDOWS,
     FEATURE_GROUPS,
@@ -104,6 +114,7 @@ from crimeclass.models import (
     expected_calibration_error,
     make_model,
     paired_bootstrap,
+    recency_weights,
     roc_auc,
 )
 from crimeclass.models._train import _read_data
@@ -136,6 +147,7 @@ VARIANTS: dict[str, tuple[str, float | None, str | None, dict[str, Any]]] = {
     "stack_default": ("stack", 365.0, "xgb_deeper_latest", {}),
     "xgb_deeper_report": ("xgb", 365.0, "xgb_deeper_latest", DEEPER),
     "xgb_trained_report": ("xgb", 365.0, "xgb_deeper_report", {}),
+    "xgb_deeper_report_area_balanced": ("xgb", 365.0, "xgb_deeper_report", DEEPER),
     "xgb_deeper_more_places_seed_1": ("xgb", 365.0, "xgb_deeper_more_places",
                                       {**DEEPER, "model__random_state": 1}),
     "xgb_deeper_latest_seed_1": ("xgb", 365.0, "xgb_deeper_more_places_seed_1",
@@ -162,7 +174,12 @@ SPECS = {"xgb_deeper_more_scales": FeatureSpec(groups=BEFORE_REPORT, history=MOR
                                                       history=MORE_PLACES, latest=()),
          **dict.fromkeys(("xgb_deeper_latest", "xgb_trained_default", "stack_default",
                           "xgb_deeper_latest_seed_1"), FeatureSpec(groups=BEFORE_REPORT)),
-         **dict.fromkeys(("xgb_deeper_report", "xgb_trained_report"), FeatureSpec())}
+         **dict.fromkeys(("xgb_deeper_report", "xgb_trained_report",
+                          "xgb_deeper_report_area_balanced"), FeatureSpec())}
+#: Variants whose rows are also weighted by their community area (``area_weights``).
+AREA_BALANCED = {"xgb_deeper_report_area_balanced"}
+#: The slices whose weakest member ``--slices`` reports.
+SLICE_BYS = ("community_area", "district")
 #: Variants whose parameters are chosen as ``crimeclass train`` chooses them.
 TRAINED = {"xgb_trained", "xgb_trained_default", "xgb_trained_report"}
 #: The stacks whose XGBoost base is crimeclass's, in the large shape.
@@ -190,13 +207,59 @@ def trained_params(family: str, data: Any, feats: list[Any], half_life: float | 
 ORIGINS = (("2017-01-01", "2016"), ("2018-01-01", "2017"))
 
 
+def area_weights(areas: Any) -> np.ndarray:
+    """Per row, the inverse square root of its community area's share of the rows (a
+    missing area is an area), scaled to a mean of 1."""
+    import pandas as pd
+
+    codes = pd.Series(areas).astype("string").fillna("").to_numpy()
+    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    w = 1.0 / np.sqrt(counts[inverse].astype(float))
+    return w / w.mean()
+
+
+def fit_balanced(pipe: Any, X: Any, y: np.ndarray) -> None:
+    """Fit a :class:`RecencyPipeline` with its recency weights times :func:`area_weights`."""
+    from sklearn.pipeline import Pipeline
+
+    w = recency_weights(X["date"], pipe.half_life_days) * area_weights(X["community_area"])
+    Pipeline.fit(pipe, X, y, **{f"{pipe.steps[-1][0]}__sample_weight": w})
+
+
+def weakest(y: np.ndarray, p: np.ndarray, Xh: Any, ref: np.ndarray | None,
+            ref_weakest: dict[str, Any] | None) -> dict[str, Any]:
+    """Per slice kind of ``SLICE_BYS``: the weakest slice's ROC AUC with its interval and
+    its gap to all rows; and, on the reference's weakest slice, this model's ROC AUC
+    there minus the reference's (paired interval)."""
+    out: dict[str, Any] = {}
+    overall = float(roc_auc(y, p))
+    for by in SLICE_BYS:
+        groups = Xh[by].astype("string").fillna("").to_numpy()
+        scored = [r for r in slice_metrics(y, p, groups) if "roc_auc" in r]
+        worst = min(scored, key=lambda r: r["roc_auc"]["value"])
+        auc = worst["roc_auc"]
+        entry: dict[str, Any] = {
+            "slice": worst["slice"], "rows": worst["rows"],
+            "roc_auc": {k: round(auc[k], 4) for k in ("value", "low", "high")},
+            "gap": round(overall - auc["value"], 4)}
+        if ref is not None and ref_weakest is not None:
+            mask = groups == ref_weakest[by]["slice"]
+            test = paired_bootstrap(y[mask], p[mask], ref[mask])
+            entry["on_reference_weakest"] = {
+                "slice": ref_weakest[by]["slice"],
+                "difference": round(test.difference.value, 4),
+                "low": round(test.difference.low, 4), "high": round(test.difference.high, 4)}
+        out[by] = entry
+    return out
+
+
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     q = np.clip(p, 1e-15, 1 - 1e-15)
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
 def one_origin(store: Path, until: str, holdout: str, names: list[str],
-               n_jobs: int) -> dict[str, Any]:
+               n_jobs: int, slices: bool = False) -> dict[str, Any]:
     frames: dict[Any, Any] = {}
 
     def frame(spec: FeatureSpec) -> Any:
@@ -233,7 +296,10 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
             seen = {"xgb_base_params": {k.removeprefix("model__"): v
                                         for k, v in DEEPER.items()}}
         t0 = time.perf_counter()
-        pipe.fit(data.X, data.y)
+        if name in AREA_BALANCED:
+            fit_balanced(pipe, data.X, data.y)
+        else:
+            pipe.fit(data.X, data.y)
         fit_s = time.perf_counter() - t0
         p = pipe.predict_proba(data.Xh)[:, 1]
         probs[name] = p
@@ -251,6 +317,10 @@ def one_origin(store: Path, until: str, holdout: str, names: list[str],
                 "difference": round(test.difference.value, 4),
                 "low": round(test.difference.low, 4), "high": round(test.difference.high, 4),
                 "p_value": test.p_value, "n_boot": test.n_boot}
+        if slices:
+            ref_row = out["variants"].get(ref, {}) if ref is not None else {}
+            row["weakest"] = weakest(data.yh, p, data.Xh, probs.get(ref) if ref else None,
+                                     ref_row.get("weakest"))
         out["variants"][name] = row
         print(holdout, name, row, flush=True)
     return out
@@ -286,6 +356,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Held-out years, of 2016,2017 (both by default).")
     p.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, default=HERE / "results" / "ablation.json")
+    p.add_argument("--slices", action="store_true",
+                   help="Also each variant's weakest community area and district, and its "
+                        "ROC AUC minus its reference's on the reference's weakest.")
     p.add_argument("--merge", action="store_true",
                    help="Keep the variants --out holds already, replacing those run now.")
     return p.parse_args(argv)
@@ -301,7 +374,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for until, holdout in ORIGINS:
         if holdout in args.holdouts:
             doc["origins"][holdout] = {"trained_until": until, **one_origin(
-                args.store, until, holdout, args.variants, args.n_jobs)}
+                args.store, until, holdout, args.variants, args.n_jobs, args.slices)}
     doc = stamped(doc, t0)
     if args.merge and args.out.exists():
         doc = merged(json.loads(args.out.read_text()), doc)

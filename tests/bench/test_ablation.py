@@ -81,3 +81,33 @@ def test_a_variant_on_a_frame_of_its_own_gets_its_features(sample_store, tmp_pat
     assert latest["n_features"] - places["n_features"] == len(DEFAULT_LATEST)
     assert latest["params"]["random_state"] == 1 and "random_state" not in places["params"]
     assert "auc_minus_reference" not in latest  # its reference (seed 1) was not fitted
+
+
+def test_the_weakest_slices_and_the_area_balanced_weights(sample_store, tmp_path):
+    doc = _main(["--store", str(sample_store), "--variants",
+                 "xgb_deeper_report,xgb_deeper_report_area_balanced", "--holdouts", "2017",
+                 "--n-jobs", "1", "--slices", "--out", str(tmp_path / "ablation.json")])
+    rows = doc["origins"]["2017"]["variants"]
+    plain, balanced = rows["xgb_deeper_report"], rows["xgb_deeper_report_area_balanced"]
+    assert balanced["reference"] == "xgb_deeper_report"
+    assert balanced["roc_auc"] != plain["roc_auc"]  # the area weights changed the model
+    for row in (plain, balanced):
+        for by in ("community_area", "district"):
+            worst = row["weakest"][by]
+            auc = worst["roc_auc"]
+            assert worst["rows"] >= 200 and auc["low"] <= auc["value"] <= auc["high"]
+            assert abs(worst["gap"] - (row["roc_auc"] - auc["value"])) <= 2e-4
+    assert "on_reference_weakest" not in plain["weakest"]["district"]
+    on = balanced["weakest"]["district"]["on_reference_weakest"]
+    assert on["slice"] == plain["weakest"]["district"]["slice"]
+    assert on["low"] <= on["difference"] <= on["high"]
+
+
+def test_area_weights_favour_the_smaller_areas():
+    import numpy as np
+
+    with bench_module("ablation") as module:
+        w = module.area_weights(["1", "1", "1", "1", "2", None])
+    assert np.isclose(w.mean(), 1.0)
+    assert w[0] == w[3] < w[4] == w[5]  # a missing area is an area of its own
+    assert np.isclose(w[4] / w[0], 2.0)  # four rows against one: twice the weight
