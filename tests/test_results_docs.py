@@ -185,16 +185,19 @@ def test_an_earlier_origin_configured_otherwise_is_named(tmp_path):
     assert "differ in: trials" in section
 
 
-def test_the_ablation_table_of_the_models_page_is_in_its_committed_output():
-    """docs/models.md's "What each change adds": every figure with decimals in
+@pytest.mark.parametrize(("heading", "least_rows"), [("What each change adds", 18),
+                                                     ("Where the model is weakest", 6)])
+def test_the_ablation_tables_of_the_models_page_are_in_their_committed_output(heading,
+                                                                              least_rows):
+    """docs/models.md's tables from bench/ablation.py: every figure with decimals in
     bench/results/ablation.json (signs aside: the page writes a true minus)."""
     page = (ROOT / "docs" / "models.md").read_text()
-    section = page.split("### What each change adds")[1].split("\n### ")[0]
+    section = page.split(f"### {heading}")[1].split("\n### ")[0]
     doc = json.loads((ROOT / "bench" / "results" / "ablation.json").read_text())
     numbers = [abs(float(v)) for v in _leaves(doc)
                if isinstance(v, int | float) and not isinstance(v, bool)]
     rows = list(_table_rows(section))
-    assert len(rows) >= 18
+    assert len(rows) >= least_rows
     missing = [f"{token} in {row}" for row in rows for token, _ in NUMBER.findall(row)
                if "." in token and not _found(token, False, numbers)]
     assert missing == []
